@@ -1,0 +1,251 @@
+//! A loaded connector and the sessions that run it.
+//!
+//! A [`LoadedConnector`] is compiled and linked once (`InstancePre`); every
+//! run gets a [`Session`]: a fresh `Store` and instance, configured with the
+//! job's connection, with its own memory limit and a wall-time deadline per
+//! call. An instance that traps or runs out of time is never called again.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::Component;
+use wasmtime::{Store, Trap};
+
+use super::bindings::v0_1_0::{self as v1, synchost::connector::types};
+use super::engine::{Source, EPOCH_TICK};
+use super::error::{Limit, RuntimeError};
+use super::imports::{CallRecord, HostState};
+
+pub use types::{
+    AuthScheme, Capabilities, ChangeEvent, ChangeKind, Descriptor, EntitySchema, Field, FieldSchema,
+    FieldType, FieldValue, Page, ReadRequest, Record, WebhookRequest, WriteOp, Written,
+};
+
+/// One compiled, linked connector, ready to instantiate.
+pub struct LoadedConnector {
+    pub name: String,
+    /// where it was loaded from, for messages
+    pub origin: String,
+    /// SHA-256 of the wasm
+    pub hash: String,
+    /// the contract version read from the component's exports
+    pub contract: String,
+    pub descriptor: Descriptor,
+    pub source: Source,
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    pub(super) pre: v1::ConnectorPre<HostState>,
+}
+
+/// Reads the contract version from the name of the component's exported API
+/// (`synchost:connector/api@0.1.0`), not from what the guest claims.
+pub fn contract_version(component: &Component, engine: &wasmtime::Engine, origin: &str) -> Result<String, RuntimeError> {
+    let prefix = format!("{}/api@", super::bindings::PACKAGE);
+    let ty = component.component_type();
+    let found = ty.exports(engine).find_map(|(name, _)| name.strip_prefix(&prefix).map(String::from));
+    let version = found.ok_or_else(|| RuntimeError::Load {
+        path: origin.into(),
+        reason: format!("it does not export `{prefix}X.Y.Z`: is it a synchost connector?"),
+    })?;
+    if !super::bindings::SUPPORTED_CONTRACTS.contains(&version.as_str()) {
+        return Err(RuntimeError::UnsupportedContract {
+            path: origin.into(),
+            found: version,
+            supported: super::bindings::SUPPORTED_CONTRACTS.join(", "),
+        });
+    }
+    Ok(version)
+}
+
+/// One instance of a connector, for one run.
+pub struct Session {
+    pub connector: Arc<LoadedConnector>,
+    store: Store<HostState>,
+    instance: v1::Connector,
+    poisoned: bool,
+    calls: Arc<Mutex<Vec<CallRecord>>>,
+}
+
+impl Session {
+    pub(super) async fn start(connector: Arc<LoadedConnector>, state: HostState, engine: &wasmtime::Engine) -> Result<Session, RuntimeError> {
+        let calls = state.net.calls.clone();
+        let timeout = state.net.limits.call_timeout;
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(timeout));
+        let instantiated = tokio::time::timeout(timeout, connector.pre.instantiate_async(&mut store)).await;
+        let instance = match instantiated {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(e)) => return Err(classify_trap(&connector.name, "instantiate", &store, e)),
+            Err(_) => {
+                return Err(RuntimeError::LimitExceeded {
+                    connector: connector.name.clone(),
+                    limit: Limit::WallTime,
+                    detail: format!("instantiation took longer than {timeout:?}"),
+                })
+            }
+        };
+        Ok(Session { connector, store, instance, poisoned: false, calls })
+    }
+
+    /// Every outbound HTTP call this session made, as logged.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub async fn describe(&mut self) -> Result<Descriptor, RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_describe(&mut self.store);
+        let out = tokio::time::timeout(timeout, fut).await;
+        self.finish("describe", out.map(|r| r.map(Ok)))
+    }
+
+    pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<(), RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_configure(&mut self.store, settings);
+        let out = tokio::time::timeout(timeout, fut).await;
+        self.finish("configure", out)
+    }
+
+    pub async fn schema(&mut self, entity: &str) -> Result<EntitySchema, RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_schema(&mut self.store, entity);
+        let out = tokio::time::timeout(timeout, fut).await;
+        self.finish("schema", out)
+    }
+
+    /// One page. Each record is checked against the record-size limit.
+    pub async fn read(&mut self, req: &ReadRequest) -> Result<Page, RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_read(&mut self.store, req);
+        let out = tokio::time::timeout(timeout, fut).await;
+        let page = self.finish("read", out)?;
+        let max = self.store.data().net.limits.max_record_bytes;
+        if let Some(record) = page.records.iter().find(|r| record_size(r) > max) {
+            self.poisoned = true;
+            return Err(RuntimeError::LimitExceeded {
+                connector: self.connector.name.clone(),
+                limit: Limit::RecordSize,
+                detail: format!("record {} is {} bytes; the limit is {max}", record.id, record_size(record)),
+            });
+        }
+        Ok(page)
+    }
+
+    pub async fn write(&mut self, entity: &str, ops: &[WriteOp]) -> Result<Vec<Result<Written, types::ConnectorError>>, RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_write(&mut self.store, entity, ops);
+        let out = tokio::time::timeout(timeout, fut).await;
+        let results = self.finish("write", out)?;
+        if results.len() != ops.len() {
+            return Err(RuntimeError::Trap {
+                connector: self.connector.name.clone(),
+                call: "write".into(),
+                detail: format!("returned {} outcomes for {} ops", results.len(), ops.len()),
+            });
+        }
+        Ok(results)
+    }
+
+    pub async fn webhook(&mut self, req: &WebhookRequest) -> Result<Vec<ChangeEvent>, RuntimeError> {
+        let timeout = self.begin()?;
+        let fut = self.instance.synchost_connector_api().call_webhook(&mut self.store, req);
+        let out = tokio::time::timeout(timeout, fut).await;
+        self.finish("webhook", out)
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.store.data().net.limits.call_timeout
+    }
+
+    /// Arms the wall-time deadline of one call and returns it.
+    fn begin(&mut self) -> Result<std::time::Duration, RuntimeError> {
+        if self.poisoned {
+            return Err(RuntimeError::Poisoned { connector: self.connector.name.clone() });
+        }
+        let timeout = self.timeout();
+        self.store.set_epoch_deadline(deadline_ticks(timeout));
+        Ok(timeout)
+    }
+
+    fn finish<T>(
+        &mut self,
+        call: &str,
+        out: Result<wasmtime::Result<Result<T, types::ConnectorError>>, tokio::time::error::Elapsed>,
+    ) -> Result<T, RuntimeError> {
+        self.flush_stderr();
+        let name = self.connector.name.clone();
+        match out {
+            Err(_) => {
+                self.poisoned = true;
+                Err(RuntimeError::LimitExceeded {
+                    connector: name,
+                    limit: Limit::WallTime,
+                    detail: format!("{call} took longer than {:?}", self.timeout()),
+                })
+            }
+            Ok(Err(trap)) => {
+                self.poisoned = true;
+                Err(classify_trap(&name, call, &self.store, trap))
+            }
+            Ok(Ok(Err(error))) => Err(RuntimeError::Connector { connector: name, error }),
+            Ok(Ok(Ok(value))) => Ok(value),
+        }
+    }
+
+    /// Logs what the guest wrote to stdout or stderr (a panic message, say).
+    fn flush_stderr(&mut self) {
+        let bytes = self.store.data().stderr.contents();
+        if bytes.is_empty() {
+            return;
+        }
+        let seen = self.store.data().stderr_seen;
+        if bytes.len() > seen {
+            let text = String::from_utf8_lossy(&bytes[seen..]);
+            let text = self.store.data().net.secrets.scrub_str(&text);
+            tracing::warn!(target: "synchost::connector", connector = %self.connector.name, "guest output: {}", text.trim_end());
+            self.store.data_mut().stderr_seen = bytes.len();
+        }
+    }
+}
+
+fn deadline_ticks(timeout: std::time::Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+}
+
+fn classify_trap(connector: &str, call: &str, store: &Store<HostState>, error: wasmtime::Error) -> RuntimeError {
+    let connector = connector.to_string();
+    if store.data().limiter.hit == Some(Limit::Memory) {
+        return RuntimeError::LimitExceeded {
+            connector,
+            limit: Limit::Memory,
+            detail: format!("{call} tried to grow memory past {} bytes", store.data().net.limits.memory_bytes),
+        };
+    }
+    if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+        return RuntimeError::LimitExceeded {
+            connector,
+            limit: Limit::WallTime,
+            detail: format!("{call} ran longer than {:?}", store.data().net.limits.call_timeout),
+        };
+    }
+    let output = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_string();
+    let output = store.data().net.secrets.scrub_str(&output);
+    let detail = if output.is_empty() { format!("{error:#}") } else { format!("{error:#}; guest output: {output}") };
+    RuntimeError::Trap { connector, call: call.into(), detail }
+}
+
+/// Bytes of a record's field values, roughly as they crossed the boundary.
+pub fn record_size(record: &Record) -> usize {
+    record.id.len()
+        + record
+            .fields
+            .iter()
+            .map(|f| {
+                f.name.len()
+                    + match &f.value {
+                        FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
+                        FieldValue::Text(s) | FieldValue::Date(s) | FieldValue::Datetime(s) | FieldValue::Select(s) | FieldValue::Json(s) => s.len(),
+                        FieldValue::MultiSelect(v) | FieldValue::Reference(v) => v.iter().map(String::len).sum(),
+                    }
+            })
+            .sum::<usize>()
+}

@@ -1,0 +1,230 @@
+//! # The connector runtime
+//!
+//! Loads connectors (WebAssembly components built against the WIT contract in
+//! `wit/`), runs each in a sandbox, and gives it exactly two capabilities:
+//! HTTP to the hosts it declared, and credentials it can use but never read.
+//!
+//! - One [`Runtime`] per host: one `wasmtime::Engine` with epoch interruption,
+//!   a cache of compiled components on disk (a warm load takes milliseconds),
+//!   the HTTP clients, and the rate-limit buckets shared by every session.
+//! - [`Runtime::load`] compiles (or fetches from the cache), reads the contract
+//!   version from the component's exports, links it once (`InstancePre`) and
+//!   calls `describe`.
+//! - [`Runtime::session`] makes a fresh `Store` and instance for one run and
+//!   configures it with a job's [`Connection`]: settings, secret bindings,
+//!   allowed hosts, endpoint overrides, private-network permission, limits.
+//!
+//! The runtime never decides sync policy; the sync core never imports wasmtime.
+
+mod bindings;
+mod connector;
+mod engine;
+mod error;
+mod imports;
+mod limits;
+mod outbound;
+pub mod policy;
+pub mod rate;
+pub mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::Engine;
+
+pub use bindings::SUPPORTED_CONTRACTS;
+pub use connector::*;
+pub use engine::Source;
+pub use error::{describe as describe_error, ConnectorError, Limit, RuntimeError};
+pub use imports::CallRecord;
+pub use limits::Limits;
+pub use rate::{Rate, RateLimiter, RateStats};
+pub use secrets::{SecretProvider, Secrets};
+
+use bindings::v0_1_0 as v1;
+use imports::{HostState, NetCtx};
+
+/// How a job connects one side to a connector. Everything here is host-side
+/// and trusted; none of it is shown to the connector except `settings`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connection {
+    /// handed to the connector's `configure` (ids, table names; never secrets)
+    pub settings: BTreeMap<String, String>,
+    /// secret name the connector uses -> `env:VAR` or `file:KEY`
+    pub secrets: BTreeMap<String, String>,
+    /// narrows the connector's declared hosts; it cannot widen them
+    pub allowed_hosts: Option<Vec<String>>,
+    /// declared origin -> where its requests really go (a simulator, a proxy)
+    pub endpoint_overrides: BTreeMap<String, String>,
+    /// allow loopback and private addresses (simulators, on-premises platforms)
+    pub allow_private_networks: bool,
+    /// overrides the connector's rate hint
+    pub rate_limit: Option<Rate>,
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// where compiled components are kept; `None` compiles on every load
+    pub cache_dir: Option<PathBuf>,
+    pub secrets: SecretProvider,
+    /// default limits for sessions whose connection sets none
+    pub limits: Limits,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: engine::ComponentCache,
+    clients: outbound::Clients,
+    rate_limiter: RateLimiter,
+    options: RuntimeOptions,
+    _ticker: engine::EpochTicker,
+}
+
+/// The connector host. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Runtime> {
+        let engine = engine::new_engine()?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        v1::Connector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                cache: engine::ComponentCache::new(&engine, options.cache_dir.clone()),
+                _ticker: engine::EpochTicker::start(&engine),
+                clients: outbound::Clients::new()?,
+                rate_limiter: RateLimiter::default(),
+                engine,
+                linker,
+                options,
+            }),
+        })
+    }
+
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.rate_limiter
+    }
+
+    /// Loads the component at `path`.
+    pub async fn load(&self, path: &Path) -> Result<Arc<LoadedConnector>, RuntimeError> {
+        let origin = path.display().to_string();
+        let wasm = tokio::fs::read(path).await.map_err(|e| RuntimeError::Load { path: origin.clone(), reason: e.to_string() })?;
+        self.load_bytes(&origin, wasm).await
+    }
+
+    /// Loads a component from memory; `origin` names it in messages.
+    pub async fn load_bytes(&self, origin: &str, wasm: Vec<u8>) -> Result<Arc<LoadedConnector>, RuntimeError> {
+        let started = Instant::now();
+        let inner = self.inner.clone();
+        let origin_owned = origin.to_string();
+        let load_err = |reason: String| RuntimeError::Load { path: origin.to_string(), reason };
+        // Compiling takes seconds of CPU: keep it off the async workers.
+        let (component, hash, source) = tokio::task::spawn_blocking(move || inner.cache.load(&inner.engine, &wasm))
+            .await
+            .map_err(|e| load_err(e.to_string()))?
+            .map_err(|e| load_err(format!("not a valid component: {e:#}")))?;
+        let contract = connector::contract_version(&component, &self.inner.engine, &origin_owned)?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_err(format!("it imports something this host does not provide: {e:#}")))?;
+        let pre = v1::ConnectorPre::new(pre).map_err(|e| load_err(format!("its exports do not match contract {contract}: {e:#}")))?;
+
+        // `describe` runs in a session that may reach no host at all.
+        let mut probe = LoadedConnector {
+            name: origin.to_string(),
+            origin: origin.to_string(),
+            hash,
+            contract: contract.clone(),
+            descriptor: empty_descriptor(),
+            source,
+            loaded_at: chrono::Utc::now(),
+            pre,
+        };
+        let descriptor = {
+            let net = self.net_ctx(&probe.name, &probe.descriptor, &Connection::default())?;
+            let probe_arc = Arc::new(LoadedConnector { pre: probe.pre.clone(), descriptor: empty_descriptor(), hash: probe.hash.clone(), contract: contract.clone(), name: probe.name.clone(), origin: probe.origin.clone(), source, loaded_at: probe.loaded_at });
+            let mut session = Session::start(probe_arc, HostState::new(net), &self.inner.engine).await?;
+            session.describe().await?
+        };
+        if descriptor.contract != contract {
+            return Err(load_err(format!(
+                "its descriptor says contract {} but it was built against {contract}",
+                descriptor.contract
+            )));
+        }
+        if descriptor.name.trim().is_empty() {
+            return Err(load_err("its descriptor has an empty name".into()));
+        }
+        for host in &descriptor.hosts {
+            policy::Origin::parse(host).map_err(|e| load_err(format!("it declares a bad host: {e}")))?;
+        }
+        probe.name = descriptor.name.clone();
+        probe.descriptor = descriptor;
+        tracing::info!(connector = %probe.name, version = %probe.descriptor.version, contract = %contract, source = ?source, millis = started.elapsed().as_millis() as u64, "connector loaded");
+        Ok(Arc::new(probe))
+    }
+
+    /// A fresh, configured instance of `connector` for one run.
+    pub async fn session(&self, connector: &Arc<LoadedConnector>, conn: &Connection) -> Result<Session, RuntimeError> {
+        let net = self.net_ctx(&connector.name, &connector.descriptor, conn)?;
+        let mut session = Session::start(connector.clone(), HostState::new(net), &self.inner.engine).await?;
+        let settings: Vec<(String, String)> = conn.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        session.configure(&settings).await?;
+        Ok(session)
+    }
+
+    fn net_ctx(&self, name: &str, descriptor: &Descriptor, conn: &Connection) -> Result<NetCtx, RuntimeError> {
+        let config_err = |reason: String| RuntimeError::Config { connector: name.to_string(), reason };
+        let policy = policy::Policy::new(
+            &descriptor.hosts,
+            conn.allowed_hosts.as_deref(),
+            &conn.endpoint_overrides,
+            conn.allow_private_networks,
+        )
+        .map_err(config_err)?;
+        let secrets = self.inner.options.secrets.resolve(&conn.secrets).map_err(|e| config_err(e.to_string()))?;
+        let credential = match &descriptor.auth {
+            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
+            AuthScheme::None => None,
+        };
+        let rate = conn.rate_limit.or(descriptor.rate.as_ref().map(|r| Rate { per_second: r.per_second, burst: r.burst }));
+        Ok(NetCtx {
+            connector: name.to_string(),
+            clients: self.inner.clients.clone(),
+            policy,
+            secrets,
+            auth: descriptor.auth.clone(),
+            rate_limiter: self.inner.rate_limiter.clone(),
+            rate_key: format!("{name}/{}", credential.unwrap_or_else(|| "anonymous".into())),
+            rate,
+            limits: conn.limits.clone().unwrap_or_else(|| self.inner.options.limits.clone()),
+            calls: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+}
+
+fn empty_descriptor() -> Descriptor {
+    Descriptor {
+        name: String::new(),
+        version: String::new(),
+        contract: String::new(),
+        entities: Vec::new(),
+        capabilities: Capabilities::empty(),
+        hosts: Vec::new(),
+        auth: AuthScheme::None,
+        rate: None,
+        settings: Vec::new(),
+    }
+}

@@ -1,0 +1,62 @@
+//! Mapping HTTP outcomes to the contract's typed errors, so that the host
+//! knows what to retry (transient, rate-limited) and what never to retry.
+
+use crate::http::Response;
+use crate::{ConflictInfo, ConnectorError, RateLimitedInfo};
+
+/// The longest piece of a platform's error body kept in an error message.
+const BODY_EXCERPT: usize = 300;
+
+/// The typed error for a non-2xx response; `None` for a success.
+///
+/// 401/403 unauthorized, 404/410 not-found, 409/412 conflict, 429
+/// rate-limited (with `Retry-After` in seconds or as an HTTP date, default
+/// 1 s), 400/422 invalid-input, 408/5xx transient, anything else fatal.
+pub fn from_status(resp: &Response) -> Option<ConnectorError> {
+    let status = resp.status;
+    if (200..300).contains(&status) {
+        return None;
+    }
+    let message = format!("HTTP {status}: {}", excerpt(&resp.body));
+    Some(match status {
+        401 | 403 => ConnectorError::Unauthorized(message),
+        404 | 410 => ConnectorError::NotFound(message),
+        409 | 412 => ConnectorError::Conflict(ConflictInfo { id: String::new(), current_version: None, message }),
+        429 => ConnectorError::RateLimited(RateLimitedInfo {
+            retry_after_ms: retry_after_ms(resp).unwrap_or(1000),
+            message,
+        }),
+        400 | 422 => ConnectorError::InvalidInput(message),
+        408 | 500..=599 => ConnectorError::Transient(message),
+        _ => ConnectorError::Fatal(message),
+    })
+}
+
+/// `Retry-After` in milliseconds: delta-seconds (fractions allowed) only;
+/// an HTTP-date is treated as one second, since the guest has no clock.
+pub fn retry_after_ms(resp: &Response) -> Option<u64> {
+    let value = resp.header("retry-after")?;
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs >= 0.0 => Some((secs * 1000.0).ceil() as u64),
+        _ => Some(1000),
+    }
+}
+
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut cut: String = text.chars().take(BODY_EXCERPT).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// The error a default trait method returns for a capability not implemented.
+pub fn unsupported(what: &str) -> ConnectorError {
+    ConnectorError::Fatal(format!("this connector does not support {what}"))
+}
+
+/// A response body that is not what the platform documents.
+pub fn bad_body(context: &str, err: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::Fatal(format!("unexpected response body from {context}: {err}"))
+}

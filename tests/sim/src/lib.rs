@@ -1,0 +1,12 @@
+//! Simulators of the platforms synchost talks to, served on loopback.
+//!
+//! Each simulator behaves as the platform's public API documents it
+//! (pagination, incremental filters, rate limits, tombstones, error bodies);
+//! every behaviour cites the section of the documentation it follows. They
+//! are a library, not test-only code, because `synchost demo` and
+//! `synchost connector test --simulator` run them too.
+
+pub mod clock;
+pub mod server;
+pub mod notion;
+pub mod airtable;

@@ -1,0 +1,45 @@
+//! Serving a simulator's router on loopback, and stopping it.
+
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+
+/// A simulator listening on 127.0.0.1; it stops when dropped.
+pub struct Served {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Served {
+    /// Binds an ephemeral port on 127.0.0.1 (never another interface) and serves `router`.
+    pub async fn start(router: axum::Router) -> anyhow::Result<Self> {
+        Self::start_on(router, 0).await
+    }
+
+    /// As `start`, on a chosen port (0 for any).
+    pub async fn start_on(router: axum::Router, port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self { addr, stop: Some(stop) })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
