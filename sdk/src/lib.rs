@@ -73,6 +73,7 @@ pub mod __bindings {
         default_bindings_module: "synchost_sdk::__bindings",
         pub_export_macro: true,
         export_macro_name: "__export_bindings",
+        additional_derives: [PartialEq],
     });
 }
 
@@ -200,6 +201,10 @@ macro_rules! export_connector {
                 }
             }
 
+            // Only a wasm build exports: the export names are not valid native
+            // symbols, and a native build (unit tests of the connector's pure
+            // code) has nothing to export to.
+            #[cfg(target_arch = "wasm32")]
             $crate::__bindings::__export_bindings!(__SynchostExport with_types_in $crate::__bindings);
         };
     };

@@ -10,6 +10,7 @@ pub mod v0_1_0 {
         world: "synchost:connector/connector@0.1.0",
         imports: { default: async | trappable },
         exports: { default: async },
+        additional_derives: [PartialEq],
     });
 }
 

@@ -21,6 +21,7 @@ mod connector;
 mod engine;
 mod error;
 mod imports;
+pub mod json;
 mod limits;
 mod outbound;
 pub mod policy;

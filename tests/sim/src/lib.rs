@@ -6,7 +6,8 @@
 //! are a library, not test-only code, because `synchost demo` and
 //! `synchost connector test --simulator` run them too.
 
-pub mod clock;
-pub mod server;
-pub mod notion;
 pub mod airtable;
+pub mod clock;
+pub mod items;
+pub mod notion;
+pub mod server;

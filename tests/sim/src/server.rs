@@ -27,7 +27,10 @@ impl Served {
                 })
                 .await;
         });
-        Ok(Self { addr, stop: Some(stop) })
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+        })
     }
 
     /// `http://127.0.0.1:PORT`

@@ -1,0 +1,145 @@
+//! The job's connection settings for Airtable: which base, which table
+//! backs each entity, and which field holds the modification time.
+
+use synchost_sdk::{ConnectorError, Settings};
+
+/// The modification-time field used when the job does not name one.
+pub const DEFAULT_MODIFIED_FIELD: &str = "Last Modified";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `appXXXXXXXXXXXXXX`
+    pub base_id: String,
+    /// entity -> table name or id, in the order the settings gave them
+    pub tables: Vec<(String, String)>,
+    /// a "Last modified time" field; records' `updated-at` and `version`
+    /// come from it when the table has it
+    pub modified_field: String,
+}
+
+impl Config {
+    /// Reads `base_id`, every `table.<entity>` and `modified_field`.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
+        let base_id = settings.require("base_id")?.trim().to_string();
+        if base_id.is_empty() {
+            return Err(ConnectorError::InvalidInput(
+                "setting `base_id` is empty: expected an Airtable base id such as `appXXXXXXXXXXXXXX`".into(),
+            ));
+        }
+        let mut tables: Vec<(String, String)> = Vec::new();
+        for (entity, table) in settings.with_prefix("table.") {
+            let (entity, table) = (entity.trim(), table.trim());
+            if entity.is_empty() || table.is_empty() {
+                return Err(ConnectorError::InvalidInput(format!(
+                    "setting `table.{entity}` needs an entity name after `table.` and a table name or id as its value"
+                )));
+            }
+            if !tables.iter().any(|(e, _)| e == entity) {
+                tables.push((entity.to_string(), table.to_string()));
+            }
+        }
+        if tables.is_empty() {
+            return Err(ConnectorError::InvalidInput(
+                "no table configured: add a setting `table.<entity>` whose value is a table name or id, e.g. `table.tasks = Tasks`".into(),
+            ));
+        }
+        let modified_field = match settings.get("modified_field").map(str::trim) {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => DEFAULT_MODIFIED_FIELD.to_string(),
+        };
+        Ok(Config {
+            base_id,
+            tables,
+            modified_field,
+        })
+    }
+
+    /// The table name or id configured for `entity`.
+    pub fn table(&self, entity: &str) -> Result<&str, ConnectorError> {
+        self.tables
+            .iter()
+            .find(|(e, _)| e == entity)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.tables.iter().map(|(e, _)| e.as_str()).collect();
+                ConnectorError::InvalidInput(format!(
+                    "unknown entity `{entity}`: this job configures {} (settings `table.<entity>`)",
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn invalid(result: Result<Config, ConnectorError>) -> String {
+        match result {
+            Err(ConnectorError::InvalidInput(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_base_tables_and_default_modified_field() {
+        let config = Config::from_settings(&settings(&[
+            ("base_id", "appB"),
+            ("table.tasks", "Tasks"),
+            ("table.people", "tblPeople"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_id, "appB");
+        assert_eq!(config.table("tasks").unwrap(), "Tasks");
+        assert_eq!(config.table("people").unwrap(), "tblPeople");
+        assert_eq!(config.modified_field, "Last Modified");
+    }
+
+    #[test]
+    fn modified_field_can_be_renamed() {
+        let config = Config::from_settings(&settings(&[
+            ("base_id", "appB"),
+            ("table.tasks", "Tasks"),
+            ("modified_field", "Edited"),
+        ]))
+        .unwrap();
+        assert_eq!(config.modified_field, "Edited");
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        assert!(invalid(Config::from_settings(&settings(&[("table.t", "T")]))).contains("base_id"));
+        assert!(invalid(Config::from_settings(&settings(&[("base_id", " ")]))).contains("base_id"));
+        assert!(
+            invalid(Config::from_settings(&settings(&[("base_id", "appB")])))
+                .contains("table.<entity>")
+        );
+        assert!(invalid(Config::from_settings(&settings(&[
+            ("base_id", "appB"),
+            ("table.", "T")
+        ])))
+        .contains("table."));
+    }
+
+    #[test]
+    fn unknown_entity_lists_the_configured_ones() {
+        let config =
+            Config::from_settings(&settings(&[("base_id", "appB"), ("table.tasks", "Tasks")]))
+                .unwrap();
+        match config.table("people") {
+            Err(ConnectorError::InvalidInput(m)) => {
+                assert!(m.contains("`people`") && m.contains("tasks"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

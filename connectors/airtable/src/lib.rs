@@ -1,0 +1,186 @@
+//! # synchost-connector-airtable
+//!
+//! The Airtable connector: each entity of a job is one table of one base,
+//! read and written through Airtable's Web API (`https://api.airtable.com/v0`).
+//!
+//! - **Settings**: `base_id`, one `table.<entity>` per entity (a table name or
+//!   id), and optionally `modified_field`, the name of a "Last modified time"
+//!   field (default `Last Modified`) that gives records their `updated-at` and
+//!   `version`.
+//! - **Auth**: a personal access token in the secret `airtable_token`, sent
+//!   by the host as `Authorization: Bearer`; the connector never sees it.
+//! - **Reads** list a table 100 records a page; an incremental read filters on
+//!   `LAST_MODIFIED_TIME()` and checkpoints the latest modification time seen.
+//! - **Writes** are batched ten records a request, with `typecast` on.
+//! - **Deletes** are hard deletes in Airtable: reads never carry tombstones,
+//!   and the host infers deletions from full scans.
+//!
+//! Modules: `config` (settings), `schema` (metadata and type mapping),
+//! `convert` (cell values), `query` (URLs), `api` (requests and errors),
+//! `read` (pages and cursors), `batch` and `write` (write ops), `time`
+//! (timestamp comparison). All but `api` and this file are pure and unit
+//! tested natively.
+
+mod api;
+mod batch;
+mod config;
+mod convert;
+mod query;
+mod read;
+mod schema;
+mod time;
+mod write;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use synchost_sdk::prelude::*;
+
+use crate::api::Call;
+use crate::config::Config;
+use crate::read::CursorState;
+use crate::schema::TableMeta;
+
+/// The connector's state for one run.
+pub struct Airtable {
+    config: Config,
+    /// entity -> its table's metadata, filled for every configured entity by
+    /// the first metadata request of the run
+    tables: RefCell<HashMap<String, Rc<TableMeta>>>,
+}
+
+impl Airtable {
+    /// The metadata of `entity`'s table, from the cache or the metadata API.
+    fn table(&self, entity: &str) -> Result<Rc<TableMeta>, ConnectorError> {
+        let wanted = self.config.table(entity)?;
+        if let Some(table) = self.tables.borrow().get(entity) {
+            return Ok(table.clone());
+        }
+        let body = Call::get(query::meta_url(&self.config.base_id)).send()?;
+        let tables = schema::parse_tables(&body)
+            .map_err(|e| errors::bad_body("the Airtable metadata call", e))?;
+        let mut cache = self.tables.borrow_mut();
+        for (name, table) in &self.config.tables {
+            if let Some(found) = schema::find_table(&tables, table) {
+                cache.insert(name.clone(), Rc::new(found.clone()));
+            }
+        }
+        cache.get(entity).cloned().ok_or_else(|| {
+            let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+            ConnectorError::NotFound(format!(
+                "table `{wanted}` (entity `{entity}`) is not in base `{}`; its tables are: {}",
+                self.config.base_id,
+                names.join(", ")
+            ))
+        })
+    }
+}
+
+impl Connector for Airtable {
+    fn describe() -> Descriptor {
+        Descriptor::new("airtable", env!("CARGO_PKG_VERSION"))
+            .entities(Vec::<String>::new())
+            .hosts([query::ORIGIN])
+            .auth(AuthScheme::Bearer("airtable_token".into()))
+            .capabilities(Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL)
+            .rate(5.0, 5, None)
+            .setting(
+                "base_id",
+                "The Airtable base id, `appXXXXXXXXXXXXXX` (in the base's URL).",
+                true,
+            )
+            .setting(
+                "table.<entity>",
+                "One per entity: the name or id (`tblXXXXXXXXXXXXXX`) of the table that \
+                 backs entity `<entity>`, e.g. `table.tasks = Tasks`. At least one.",
+                true,
+            )
+            .setting(
+                "modified_field",
+                "The name of a \"Last modified time\" field; records' updated-at and version \
+                 come from it when the table has it, else from their creation time. \
+                 Default `Last Modified`.",
+                false,
+            )
+    }
+
+    fn configure(settings: Settings) -> Result<Self, ConnectorError> {
+        Ok(Airtable {
+            config: Config::from_settings(&settings)?,
+            tables: RefCell::new(HashMap::new()),
+        })
+    }
+
+    fn schema(&self, entity: &str) -> Result<EntitySchema, ConnectorError> {
+        Ok(self.table(entity)?.to_entity_schema(entity))
+    }
+
+    fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
+        let table_ref = self.config.table(&req.entity)?;
+        let table = self.table(&req.entity)?;
+        let state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
+        let url = query::list_url(
+            &self.config.base_id,
+            table_ref,
+            query::page_size(req.page_size),
+            state.offset.as_deref(),
+            state.since.as_deref(),
+        );
+        let body = Call::get(url).send()?;
+        read::build_page(&body, &table, &self.config.modified_field, state)
+    }
+
+    fn write(&self, entity: &str, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ConnectorError> {
+        let table_ref = self.config.table(entity)?;
+        let table = self.table(entity)?;
+        let target = write::Target {
+            base: &self.config.base_id,
+            table_ref,
+            table: &table,
+            modified_field: &self.config.modified_field,
+        };
+        write::execute(&target, &ops, &mut |call: Call| call.send())
+    }
+}
+
+// Only for the component: natively, the export names (`synchost:connector/
+// api@0.1.0#read`) are not valid in a linker version script, so a native
+// cdylib with them does not link; the native build is for unit tests.
+#[cfg(target_arch = "wasm32")]
+synchost_sdk::export_connector!(Airtable);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_declares_origin_auth_rate_and_settings() {
+        let d = Airtable::describe();
+        assert_eq!(d.name, "airtable");
+        assert_eq!(d.contract, "0.1.0");
+        assert_eq!(d.hosts, vec!["https://api.airtable.com"]);
+        assert!(d.entities.is_empty());
+        assert!(matches!(&d.auth, AuthScheme::Bearer(s) if s == "airtable_token"));
+        let rate = d.rate.as_ref().unwrap();
+        assert_eq!(
+            (rate.per_second, rate.burst, rate.daily_budget),
+            (5.0, 5, None)
+        );
+        assert_eq!(
+            d.capabilities,
+            Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL
+        );
+        let names: Vec<&str> = d.settings.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["base_id", "table.<entity>", "modified_field"]);
+    }
+
+    #[test]
+    fn configure_rejects_a_job_without_tables() {
+        let settings = Settings::new(vec![("base_id".into(), "appB".into())]);
+        assert!(matches!(
+            Airtable::configure(settings),
+            Err(ConnectorError::InvalidInput(_))
+        ));
+    }
+}

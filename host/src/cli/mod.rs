@@ -1,0 +1,73 @@
+//! The command line: argument parsing and the top of each command. Commands
+//! print results on stdout and logs on stderr.
+
+mod connector;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::runtime::{Runtime, RuntimeOptions, SecretProvider};
+
+#[derive(Parser, Debug)]
+#[command(name = "synchost", version, about = "Keeps your records in step with the platforms your users live in")]
+pub struct Cli {
+    /// More logs on stderr (-v: every HTTP call, -vv: debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Where compiled connectors are cached
+    #[arg(long, global = true, env = "SYNCHOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// A JSON file of secret name to value, mode 0600, for `file:KEY` bindings
+    #[arg(long, global = true, env = "SYNCHOST_SECRETS_FILE")]
+    pub secrets_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Work with connector components
+    #[command(subcommand)]
+    Connector(connector::ConnectorCommand),
+    /// Start the Notion and Airtable simulators on loopback and read both
+    /// through their connectors, built from this source tree
+    Demo(demo::DemoArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(cli.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        secrets: SecretProvider { file: cli.secrets_file.clone() },
+        ..Default::default()
+    })?;
+    match cli.command {
+        Command::Connector(cmd) => connector::run(cmd, &runtime).await,
+        Command::Demo(args) => demo::run(args, &runtime).await,
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("synchost/components")
+}
+
+/// Logs to stderr: warnings by default, `-v` adds every HTTP call; `RUST_LOG` wins.
+pub fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug,wasmtime=info,cranelift=warn",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,538 @@
+//! A simulator of the Notion API (Notion-Version 2022-06-28), served on loopback.
+//!
+//! Endpoints: `GET /v1/databases/{id}`, `POST /v1/databases/{id}/query`,
+//! `POST /v1/pages`, `GET /v1/pages/{id}`, `PATCH /v1/pages/{id}`. Each behaviour
+//! cites the page of https://developers.notion.com it follows. Around them, every
+//! request passes a gate, in this order: counting, injected faults, bearer
+//! token (401), `Notion-Version` header (400), rate limit (429).
+
+mod model;
+mod query;
+mod store;
+mod write;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::server::Served;
+use model::{normalize_id, ApiError, Database, BOT_USER, PERSON_USER};
+use store::{PageUpdate, Store};
+
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+/// Notion: "The rate limit for incoming requests per integration is an average
+/// of three requests per second. Some bursts beyond the average rate are
+/// allowed." (Request limits: Rate limits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 3.0,
+            burst: 10,
+        }
+    }
+}
+
+pub struct NotionOptions {
+    /// The integration token expected as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// `None` turns rate limiting off (benchmarks).
+    pub rate_limit: Option<RateLimit>,
+    pub clock: Clock,
+}
+
+impl Default for NotionOptions {
+    fn default() -> Self {
+        NotionOptions {
+            token: "secret_sim_notion".into(),
+            rate_limit: Some(RateLimit::default()),
+            clock: Clock::default(),
+        }
+    }
+}
+
+struct Bucket {
+    limit: Option<RateLimit>,
+    tokens: f64,
+    at: DateTime<Utc>,
+}
+
+impl Bucket {
+    fn new(limit: Option<RateLimit>, now: DateTime<Utc>) -> Self {
+        Bucket {
+            limit,
+            tokens: limit.map_or(0.0, |l| l.burst as f64),
+            at: now,
+        }
+    }
+
+    /// Takes one token, or says how many whole seconds to wait: Retry-After "is
+    /// set as an integer number of seconds (in decimal). Requests made after
+    /// waiting this minimum amount of time should no longer be rate limited."
+    fn take(&mut self, now: DateTime<Utc>) -> Result<(), u64> {
+        let Some(l) = self.limit else { return Ok(()) };
+        let elapsed = (now - self.at)
+            .num_microseconds()
+            .unwrap_or(i64::MAX)
+            .max(0) as f64
+            / 1e6;
+        self.tokens = (self.tokens + elapsed * l.per_second).min(l.burst as f64);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - self.tokens) / l.per_second).ceil() as u64).max(1))
+        }
+    }
+}
+
+struct Shared {
+    token: String,
+    clock: Clock,
+    store: Mutex<Store>,
+    bucket: Mutex<Bucket>,
+    faults: Mutex<VecDeque<u16>>,
+    requests: AtomicU64,
+    limited: AtomicU64,
+}
+
+/// A running Notion simulator. Clones share the state; the server stops when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct NotionSim {
+    shared: Arc<Shared>,
+    served: Arc<Served>,
+}
+
+impl NotionSim {
+    pub async fn start(opts: NotionOptions) -> anyhow::Result<NotionSim> {
+        let now = opts.clock.now();
+        let shared = Arc::new(Shared {
+            token: opts.token,
+            bucket: Mutex::new(Bucket::new(opts.rate_limit, now)),
+            clock: opts.clock,
+            store: Mutex::new(Store::default()),
+            faults: Mutex::new(VecDeque::new()),
+            requests: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
+        });
+        let served = Served::start(router(shared.clone())).await?;
+        Ok(NotionSim {
+            shared,
+            served: Arc::new(served),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`; the API lives under `/v1`.
+    pub fn base_url(&self) -> String {
+        self.served.base_url()
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.shared.clock.clone()
+    }
+
+    /// Creates a database with the given `(name, type)` properties, e.g.
+    /// `("Name", "title"), ("Status", "select")`; a title property "Name" is
+    /// added when none is given. Returns the database id.
+    pub fn create_database(&self, title: &str, properties: &[(&str, &str)]) -> String {
+        let db = Database::new(title, properties, self.shared.clock.now());
+        self.shared.store.lock().unwrap().add_database(db)
+    }
+
+    /// Adds a page as a person in the Notion app would: properties in the API's
+    /// write shape, no rate limit, not counted as a request.
+    pub fn insert_page(&self, db: &str, properties: Value) -> anyhow::Result<String> {
+        let now = self.shared.clock.now();
+        let mut store = self.shared.store.lock().unwrap();
+        store
+            .create_page(db, &properties, Value::Null, Value::Null, PERSON_USER, now)
+            .map_err(err)
+    }
+
+    pub fn update_page(&self, page: &str, properties: Value) -> anyhow::Result<()> {
+        let upd = PageUpdate {
+            properties: Some(&properties),
+            ..Default::default()
+        };
+        self.edit(page, upd)
+    }
+
+    /// Moves a page to the trash (as "Delete" in the Notion app does).
+    pub fn trash_page(&self, page: &str) -> anyhow::Result<()> {
+        self.edit(
+            page,
+            PageUpdate {
+                in_trash: Some(true),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Restores a page from the trash.
+    pub fn restore_page(&self, page: &str) -> anyhow::Result<()> {
+        self.edit(
+            page,
+            PageUpdate {
+                in_trash: Some(false),
+                ..Default::default()
+            },
+        )
+    }
+
+    fn edit(&self, page: &str, upd: PageUpdate<'_>) -> anyhow::Result<()> {
+        let now = self.shared.clock.now();
+        self.shared
+            .store
+            .lock()
+            .unwrap()
+            .update_page(page, upd, PERSON_USER, now)
+            .map_err(err)
+    }
+
+    /// All pages of a database, trashed ones included, as API page objects,
+    /// in the default query order.
+    pub fn pages(&self, db: &str) -> Vec<Value> {
+        self.shared.store.lock().unwrap().all_pages(db)
+    }
+
+    pub fn page(&self, id: &str) -> Option<Value> {
+        self.shared.store.lock().unwrap().page_json(id)
+    }
+
+    /// The database object as `GET /v1/databases/{id}` returns it.
+    pub fn database(&self, id: &str) -> Option<Value> {
+        let store = self.shared.store.lock().unwrap();
+        normalize_id(id).and_then(|k| store.dbs.get(&k).map(Database::to_json))
+    }
+
+    /// Every API request received, whatever its answer.
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// 429 responses sent.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.shared.limited.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the rate limit (a full bucket); `None` turns it off.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        *self.shared.bucket.lock().unwrap() = Bucket::new(limit, self.shared.clock.now());
+    }
+
+    /// Makes the next `n` requests answer `status` with Notion's error body for
+    /// it (502: a non-JSON gateway page), before any other check.
+    pub fn fail_next(&self, n: u32, status: u16) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(status, n as usize));
+    }
+}
+
+fn err(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{} ({}): {}", e.status, e.code, e.message)
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/databases/{id}", get(get_database))
+        .route("/v1/databases/{id}/query", post(query_database))
+        .route("/v1/pages", post(create_page))
+        .route("/v1/pages/{id}", get(get_page).patch(update_page))
+        // "invalid_request_url: The request URL is not valid." (Status codes)
+        .fallback(|| async { error(400, "invalid_request_url", "Invalid request URL.") })
+        .method_not_allowed_fallback(|| async {
+            error(400, "invalid_request_url", "Invalid request URL.")
+        })
+        // Oversized bodies are judged by the handlers (see `body`), not cut off here.
+        .layer(DefaultBodyLimit::max(16 << 20))
+        .layer(middleware::from_fn_with_state(shared.clone(), gate))
+        .with_state(shared)
+}
+
+/// An error response with Notion's body: `{"object":"error","status","code",
+/// "message","request_id"}` (Status codes: "Error responses contain more detail
+/// about the error in the response body, in the "code" and "message" properties").
+fn error(status: u16, code: &str, message: &str) -> Response {
+    let body = json!({
+        "object": "error",
+        "status": status,
+        "code": code,
+        "message": message,
+        "request_id": model::new_id(),
+    });
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
+}
+
+/// An injected fault. Codes and messages from Status codes; a 502 comes from
+/// Notion's gateway and is not a JSON error object (the JS SDK reports it as
+/// UnknownHTTPResponseError, github.com/makenotion/notion-sdk-js/issues/457).
+fn fault(status: u16) -> Response {
+    let (code, message) = match status {
+        502 => {
+            let page = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>";
+            return (
+                StatusCode::BAD_GATEWAY,
+                [(header::CONTENT_TYPE, "text/html")],
+                page,
+            )
+                .into_response();
+        }
+        400 => ("validation_error", "Injected validation error."),
+        401 => ("unauthorized", "API token is invalid."),
+        403 => (
+            "restricted_resource",
+            "Insufficient permissions for this endpoint.",
+        ),
+        404 => ("object_not_found", "Could not find object."),
+        409 => (
+            "conflict_error",
+            "Conflict occurred while saving. Please try again.",
+        ),
+        429 => (
+            "rate_limited",
+            "You have been rate limited. Please try again in a few minutes.",
+        ),
+        503 => (
+            "service_unavailable",
+            "Notion is unavailable, try again later.",
+        ),
+        504 => (
+            "gateway_timeout",
+            "Notion timed out while attempting to complete this request. Please try again later.",
+        ),
+        _ => ("internal_server_error", "Unexpected error occurred."),
+    };
+    let mut r = error(status, code, message);
+    if status == 429 {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+async fn gate(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    sh.requests.fetch_add(1, Ordering::SeqCst);
+    let injected = sh.faults.lock().unwrap().pop_front();
+    if let Some(status) = injected {
+        if status == 429 {
+            sh.limited.fetch_add(1, Ordering::SeqCst);
+        }
+        return fault(status);
+    }
+    // "unauthorized: The bearer token is not valid." (Status codes; Authorization).
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if auth.and_then(|a| a.strip_prefix("Bearer ")) != Some(sh.token.as_str()) {
+        return error(401, "unauthorized", "API token is invalid.");
+    }
+    // "missing_version: The request is missing the required Notion-Version header"
+    // (Status codes; Versioning: versions are dates, e.g. 2022-06-28).
+    let version = req
+        .headers()
+        .get("notion-version")
+        .and_then(|v| v.to_str().ok());
+    match version {
+        None => {
+            return error(
+                400,
+                "missing_version",
+                "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`.",
+            )
+        }
+        Some(v) if chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err() || v.len() != 10 => {
+            let msg = format!("Notion-Version header failed validation: Notion-Version header should be a date of the form YYYY-MM-DD, such as `2022-06-28`, instead was `{v}`.");
+            return error(400, "missing_version", &msg);
+        }
+        Some(_) => {}
+    }
+    // Request limits: Rate limits — 429 "rate_limited" with Retry-After.
+    let waited = sh.bucket.lock().unwrap().take(sh.clock.now());
+    if let Err(secs) = waited {
+        sh.limited.fetch_add(1, Ordering::SeqCst);
+        let mut r = error(
+            429,
+            "rate_limited",
+            "You have been rate limited. Please try again in a few minutes.",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return r;
+    }
+    next.run(req).await
+}
+
+/// Parses a JSON body. "invalid_json: The request body could not be decoded as
+/// JSON", message "Error parsing JSON body." (Status codes). Size: "the maximum
+/// size of a payload is 1000 block elements and 500KB overall"; beyond a limit
+/// the API answers "validation_error" (Request limits: Size limits). An empty
+/// body counts as `{}`.
+fn body(bytes: &Bytes) -> Result<Value, ApiError> {
+    const MAX: usize = 500 * 1000;
+    if bytes.len() > MAX {
+        let n = bytes.len();
+        return Err(ApiError::validation(format!(
+            "Request body too large: the maximum size is 500KB, instead was {n} bytes."
+        )));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    let v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError {
+        status: 400,
+        code: "invalid_json",
+        message: "Error parsing JSON body.".into(),
+    })?;
+    if !v.is_object() {
+        let msg = format!("body failed validation: body should be an object, instead was `{v}`.");
+        return Err(ApiError::validation(msg));
+    }
+    Ok(v)
+}
+
+/// Ids in paths and parents must be UUIDs, dashes optional.
+fn valid_id(raw: &str, path: &str) -> Result<String, ApiError> {
+    normalize_id(raw).ok_or_else(|| {
+        let part = path.split('.').next().unwrap_or("body");
+        ApiError::validation(format!(
+            "{part} failed validation: {path} should be a valid uuid, instead was `\"{raw}\"`."
+        ))
+    })
+}
+
+fn reply(r: Result<Value, ApiError>) -> Response {
+    match r {
+        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+        Err(e) => error(e.status, e.code, &e.message),
+    }
+}
+
+/// Retrieve a database: the database object with its properties schema.
+async fn get_database(State(sh): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
+    reply(valid_id(&raw, "path.database_id").and_then(|id| {
+        let store = sh.store.lock().unwrap();
+        let db = store
+            .dbs
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("database", &id))?;
+        Ok(db.to_json())
+    }))
+}
+
+/// Query a database (see `query`).
+async fn query_database(
+    State(sh): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    reply((|| {
+        let id = valid_id(&raw, "path.database_id")?;
+        let b = body(&bytes)?;
+        let now = sh.clock.now();
+        query::query(&mut sh.store.lock().unwrap(), &id, &b, now)
+    })())
+}
+
+/// Create a page: `{"parent": {"database_id": ..}, "properties": {..}}`. The
+/// reference's own example of a validation_error message is "body failed
+/// validation: body.properties should be defined, instead was undefined."
+async fn create_page(State(sh): State<Arc<Shared>>, bytes: Bytes) -> Response {
+    let undefined = |p: &str| {
+        ApiError::validation(format!(
+            "body failed validation: {p} should be defined, instead was `undefined`."
+        ))
+    };
+    reply((|| {
+        let b = body(&bytes)?;
+        let parent = b
+            .get("parent")
+            .and_then(Value::as_object)
+            .ok_or_else(|| undefined("body.parent"))?;
+        let Some(db) = parent.get("database_id").and_then(Value::as_str) else {
+            // Only database parents are simulated; a page parent is reported as not shared.
+            let pid = parent
+                .get("page_id")
+                .and_then(Value::as_str)
+                .unwrap_or("undefined");
+            return Err(ApiError::not_found("page", pid));
+        };
+        let props = b
+            .get("properties")
+            .ok_or_else(|| undefined("body.properties"))?;
+        let db = valid_id(db, "body.parent.database_id")?;
+        let icon = b.get("icon").cloned().unwrap_or(Value::Null);
+        let cover = b.get("cover").cloned().unwrap_or(Value::Null);
+        let now = sh.clock.now();
+        let mut store = sh.store.lock().unwrap();
+        let id = store.create_page(&db, props, icon, cover, BOT_USER, now)?;
+        Ok(store.page_json(&id).expect("just created"))
+    })())
+}
+
+/// Retrieve a page: trashed pages too, with `in_trash: true` (and the legacy
+/// `archived: true`).
+async fn get_page(State(sh): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
+    reply(valid_id(&raw, "path.page_id").and_then(|id| {
+        let page = sh.store.lock().unwrap().page_json(&id);
+        page.ok_or_else(|| ApiError::not_found("page", &id))
+    }))
+}
+
+/// Update page properties, icon, cover, and the trash flag: "To trash a page
+/// via the API, send an Update page request with the in_trash body param set to
+/// true. To restore a page from the trash, set in_trash to false." and
+/// "archived is a deprecated alias for in_trash. Both behave identically" (Trash a page).
+async fn update_page(
+    State(sh): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    reply((|| {
+        let id = valid_id(&raw, "path.page_id")?;
+        let b = body(&bytes)?;
+        let mut trash = None;
+        for key in ["archived", "in_trash"] {
+            match b.get(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(t)) => trash = Some(*t),
+                Some(v) => {
+                    return Err(ApiError::validation(format!(
+                        "body failed validation: body.{key} should be a boolean, instead was `{v}`."
+                    )))
+                }
+            }
+        }
+        let upd = PageUpdate {
+            properties: b.get("properties").filter(|p| !p.is_null()),
+            in_trash: trash,
+            icon: b.get("icon"),
+            cover: b.get("cover"),
+        };
+        let now = sh.clock.now();
+        let mut store = sh.store.lock().unwrap();
+        store.update_page(&id, upd, BOT_USER, now)?;
+        Ok(store.page_json(&id).expect("exists"))
+    })())
+}

@@ -1,0 +1,411 @@
+//! Databases, pages and property values of the Notion simulator: how values
+//! are written (validated, normalised) and read back (rendered as the API's
+//! objects). Shapes follow Notion-Version 2022-06-28.
+
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// The integration's bot user: author of everything written through the HTTP API.
+pub(crate) const BOT_USER: &str = "5f2b6c1e-0d7a-4c33-9a51-7e1d2b9c4a10";
+/// A person in the workspace: author of edits made through `NotionSim`'s
+/// methods (they stand for someone editing in the Notion app).
+pub(crate) const PERSON_USER: &str = "c2f20311-9e54-4d11-8c79-7398424ae41e";
+
+/// An error as the API reports it (https://developers.notion.com/reference/status-codes).
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code: "validation_error",
+            message: message.into(),
+        }
+    }
+    pub fn not_found(kind: &str, id: &str) -> Self {
+        // "Given the bearer token used, the resource does not exist" (Status codes, 404 object_not_found).
+        Self {
+            status: 404,
+            code: "object_not_found",
+            message: format!(
+                "Could not find {kind} with ID: {id}. Make sure the relevant pages and databases are shared with your integration."
+            ),
+        }
+    }
+}
+
+/// A fresh UUIDv4 ("Top-level resources are addressable by a UUIDv4 id", API reference: Conventions).
+pub(crate) fn new_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// "You may omit dashes from the ID when making requests to the API" (API
+/// reference: Conventions). Returns the dashed lowercase form.
+pub(crate) fn normalize_id(s: &str) -> Option<String> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let h = hex.to_ascii_lowercase();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// "the last_edited_time and created_time properties will be rounded down to the
+/// closest minute for page, database, and block objects" (changelog: Last edited
+/// and created time properties are now rounded to the nearest minute).
+pub(crate) fn minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(Duration::minutes(1)).unwrap_or(t)
+}
+
+pub(crate) fn fmt_minute(t: DateTime<Utc>) -> String {
+    minute(t).format("%Y-%m-%dT%H:%M:00.000Z").to_string()
+}
+
+/// Parses an ISO 8601 date or date-time; a date-time without an offset is UTC
+/// (changelog: Dates with times and timezones are now supported on Database Date
+/// Filters). Returns the instant and whether only a date was given.
+pub(crate) fn parse_iso(s: &str) -> Option<(DateTime<Utc>, bool)> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some((t.with_timezone(&Utc), false));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some((t.and_utc(), false));
+        }
+    }
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some((d.and_hms_opt(0, 0, 0)?.and_utc(), true))
+}
+
+/// Property types a database can declare (Database properties / Property schema object).
+const KINDS: [&str; 17] = [
+    "title",
+    "rich_text",
+    "number",
+    "checkbox",
+    "select",
+    "multi_select",
+    "status",
+    "date",
+    "email",
+    "url",
+    "phone_number",
+    "relation",
+    "people",
+    "created_time",
+    "last_edited_time",
+    "created_by",
+    "last_edited_by",
+];
+
+#[derive(Clone, Debug)]
+pub(crate) struct SelectOption {
+    pub id: String,
+    pub name: String,
+    pub color: String,
+}
+
+impl SelectOption {
+    pub fn json(&self) -> Value {
+        json!({"id": self.id, "name": self.name, "color": self.color})
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct PropSchema {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub options: Vec<SelectOption>,
+}
+
+pub(crate) struct Database {
+    pub id: String,
+    pub title: String,
+    pub created: DateTime<Utc>,
+    pub props: Vec<PropSchema>,
+    /// Ordered indexes of all pages (trashed too): (exact time, page id).
+    pub by_created: BTreeSet<(DateTime<Utc>, String)>,
+    pub by_edited: BTreeSet<(DateTime<Utc>, String)>,
+}
+
+pub(crate) struct Page {
+    pub id: String,
+    pub db: String,
+    pub created: DateTime<Utc>,
+    pub last_edited: DateTime<Utc>,
+    pub created_by: String,
+    pub last_edited_by: String,
+    pub in_trash: bool,
+    pub icon: Value,
+    pub cover: Value,
+    /// Stored values by property id, already in the API's read shape.
+    pub values: HashMap<String, Value>,
+}
+
+/// Short random property id. "Some automatically generated property types have
+/// special human-readable IDs. For example, all Title properties have an id of
+/// "title"" (Database properties).
+fn short_prop_id() -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let b: [u8; 4] = rand::random();
+    b.iter().map(|x| A[*x as usize % A.len()] as char).collect()
+}
+
+fn opt(name: &str, color: &str) -> SelectOption {
+    SelectOption {
+        id: new_id(),
+        name: name.into(),
+        color: color.into(),
+    }
+}
+
+impl Database {
+    /// "Each database must have exactly one database property schema object of
+    /// type "title"" (Property schema object): one is added if none is given.
+    pub fn new(title: &str, props: &[(&str, &str)], now: DateTime<Utc>) -> Database {
+        let mut schema = Vec::new();
+        if !props.iter().any(|(_, k)| *k == "title") {
+            schema.push(PropSchema {
+                id: "title".into(),
+                name: "Name".into(),
+                kind: "title".into(),
+                options: vec![],
+            });
+        }
+        for (name, kind) in props {
+            assert!(
+                KINDS.contains(kind),
+                "notion sim: unsupported property type {kind:?}"
+            );
+            assert!(
+                *kind != "title" || !schema.iter().any(|p: &PropSchema| p.kind == "title"),
+                "only one title property"
+            );
+            let id = if *kind == "title" {
+                "title".to_string()
+            } else {
+                short_prop_id()
+            };
+            // A new status property starts with Notion's default options (Not started / In progress / Done).
+            let options = if *kind == "status" {
+                vec![
+                    opt("Not started", "default"),
+                    opt("In progress", "blue"),
+                    opt("Done", "green"),
+                ]
+            } else {
+                vec![]
+            };
+            schema.push(PropSchema {
+                id,
+                name: name.to_string(),
+                kind: kind.to_string(),
+                options,
+            });
+        }
+        Database {
+            id: new_id(),
+            title: title.into(),
+            created: now,
+            props: schema,
+            by_created: BTreeSet::new(),
+            by_edited: BTreeSet::new(),
+        }
+    }
+
+    /// Properties are addressed by name or by id (Page properties: "The id may be
+    /// used in place of name when creating or updating pages").
+    pub fn prop(&self, key: &str) -> Option<&PropSchema> {
+        self.props
+            .iter()
+            .find(|p| p.name == key)
+            .or_else(|| self.props.iter().find(|p| p.id == key))
+    }
+
+    /// The database object (Database, 2022-06-28 shape).
+    pub fn to_json(&self) -> Value {
+        let mut props = Map::new();
+        for p in &self.props {
+            let config = match p.kind.as_str() {
+                "select" | "multi_select" => {
+                    json!({"options": p.options.iter().map(SelectOption::json).collect::<Vec<_>>()})
+                }
+                "status" => {
+                    let ids = |n: &[&str]| -> Vec<String> {
+                        p.options
+                            .iter()
+                            .filter(|o| n.contains(&o.name.as_str()))
+                            .map(|o| o.id.clone())
+                            .collect()
+                    };
+                    let known = ["Not started", "In progress", "Done"];
+                    let mut todo = ids(&["Not started"]);
+                    todo.extend(
+                        p.options
+                            .iter()
+                            .filter(|o| !known.contains(&o.name.as_str()))
+                            .map(|o| o.id.clone()),
+                    );
+                    json!({
+                        "options": p.options.iter().map(SelectOption::json).collect::<Vec<_>>(),
+                        "groups": [
+                            {"id": format!("{}-g1", p.id), "name": "To-do", "color": "gray", "option_ids": todo},
+                            {"id": format!("{}-g2", p.id), "name": "In progress", "color": "blue", "option_ids": ids(&["In progress"])},
+                            {"id": format!("{}-g3", p.id), "name": "Complete", "color": "green", "option_ids": ids(&["Done"])},
+                        ]
+                    })
+                }
+                "number" => json!({"format": "number"}),
+                "relation" => {
+                    json!({"database_id": self.id, "type": "single_property", "single_property": {}})
+                }
+                _ => json!({}),
+            };
+            let mut o = json!({"id": p.id, "name": p.name, "type": p.kind});
+            o[p.kind.as_str()] = config;
+            props.insert(p.name.clone(), o);
+        }
+        let user = json!({"object": "user", "id": PERSON_USER});
+        json!({
+            "object": "database",
+            "id": self.id,
+            "cover": null,
+            "icon": null,
+            "created_time": fmt_minute(self.created),
+            "created_by": user,
+            "last_edited_by": user,
+            "last_edited_time": fmt_minute(self.created),
+            "title": [text_object(&self.title, Value::Null, None)],
+            "description": [],
+            "is_inline": false,
+            "properties": props,
+            "parent": {"type": "workspace", "workspace": true},
+            "url": format!("https://www.notion.so/{}", self.id.replace('-', "")),
+            "public_url": null,
+            "archived": false,
+            "in_trash": false,
+        })
+    }
+}
+
+impl Page {
+    pub fn title(&self, db: &Database) -> String {
+        let id = db
+            .props
+            .iter()
+            .find(|p| p.kind == "title")
+            .map(|p| p.id.as_str())
+            .unwrap_or("title");
+        plain_text(self.values.get(id).unwrap_or(&Value::Null))
+    }
+
+    /// The value of one property in read shape (Property values).
+    pub fn value(&self, p: &PropSchema) -> Value {
+        let user = |id: &str| json!({"object": "user", "id": id});
+        match p.kind.as_str() {
+            "created_time" => json!(fmt_minute(self.created)),
+            "last_edited_time" => json!(fmt_minute(self.last_edited)),
+            "created_by" => user(&self.created_by),
+            "last_edited_by" => user(&self.last_edited_by),
+            k => self.values.get(&p.id).cloned().unwrap_or_else(|| match k {
+                "title" | "rich_text" | "multi_select" | "relation" | "people" => json!([]),
+                "checkbox" => json!(false),
+                _ => Value::Null,
+            }),
+        }
+    }
+
+    /// The page object (Page, 2022-06-28 shape; `in_trash` alongside `archived`).
+    pub fn to_json(&self, db: &Database) -> Value {
+        let mut props = Map::new();
+        for p in &db.props {
+            let mut o = json!({"id": p.id, "type": p.kind});
+            o[p.kind.as_str()] = self.value(p);
+            if p.kind == "relation" {
+                o["has_more"] = json!(false);
+            }
+            props.insert(p.name.clone(), o);
+        }
+        let slug: Vec<String> = self
+            .title(db)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect();
+        let nodash = self.id.replace('-', "");
+        let url = if slug.is_empty() {
+            nodash
+        } else {
+            format!("{}-{nodash}", slug.join("-"))
+        };
+        json!({
+            "object": "page",
+            "id": self.id,
+            "created_time": fmt_minute(self.created),
+            "last_edited_time": fmt_minute(self.last_edited),
+            "created_by": {"object": "user", "id": self.created_by},
+            "last_edited_by": {"object": "user", "id": self.last_edited_by},
+            "cover": self.cover,
+            "icon": self.icon,
+            "parent": {"type": "database_id", "database_id": self.db},
+            "archived": self.in_trash,
+            "in_trash": self.in_trash,
+            "properties": props,
+            "url": format!("https://www.notion.so/{url}"),
+            "public_url": null,
+        })
+    }
+}
+
+pub(crate) fn plain_text(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t["plain_text"].as_str())
+                .collect::<String>()
+        })
+        .unwrap_or_default()
+}
+
+/// A rich text object of type text (Rich text object).
+pub(crate) fn text_object(
+    content: &str,
+    link: Value,
+    annotations: Option<&Map<String, Value>>,
+) -> Value {
+    let mut ann = json!({"bold": false, "italic": false, "strikethrough": false, "underline": false, "code": false, "color": "default"});
+    if let Some(a) = annotations {
+        for (k, v) in a {
+            if ann.get(k).is_some() && (v.is_boolean() || (k == "color" && v.is_string())) {
+                ann[k.as_str()] = v.clone();
+            }
+        }
+    }
+    let href = link.get("url").cloned().unwrap_or(Value::Null);
+    json!({"type": "text", "text": {"content": content, "link": link}, "annotations": ann, "plain_text": content, "href": href})
+}
