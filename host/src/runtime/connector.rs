@@ -16,8 +16,8 @@ use super::error::{Limit, RuntimeError};
 use super::imports::{CallRecord, HostState};
 
 pub use types::{
-    AuthScheme, Capabilities, ChangeEvent, ChangeKind, Descriptor, EntitySchema, Field, FieldSchema,
-    FieldType, FieldValue, Page, ReadRequest, Record, WebhookRequest, WriteOp, Written,
+    AuthScheme, Capabilities, ChangeEvent, ChangeKind, DeleteOp, Descriptor, EntitySchema, Field, FieldSchema,
+    FieldType, FieldValue, Page, ReadRequest, Record, UpdateOp, WebhookRequest, WriteOp, Written,
 };
 
 /// One compiled, linked connector, ready to instantiate.
@@ -248,4 +248,19 @@ pub fn record_size(record: &Record) -> usize {
                     }
             })
             .sum::<usize>()
+}
+
+impl Record {
+    /// The value of field `name`, if the record has it.
+    pub fn get(&self, name: &str) -> Option<&FieldValue> {
+        self.fields.iter().find(|f| f.name == name).map(|f| &f.value)
+    }
+
+    /// The text of field `name` when it is text-like (text, select, date, datetime).
+    pub fn get_text(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            FieldValue::Text(s) | FieldValue::Select(s) | FieldValue::Date(s) | FieldValue::Datetime(s) => Some(s),
+            _ => None,
+        }
+    }
 }

@@ -51,3 +51,32 @@ pub fn bind_secret(conn: &mut Connection, name: &str, value: &str) {
     unsafe { std::env::set_var(&var, value) };
     conn.secrets.insert(name.into(), format!("env:{var}"));
 }
+
+/// Reads every page of `entity`; returns the records and the final checkpoint.
+pub async fn read_all(
+    session: &mut synchost::runtime::Session,
+    entity: &str,
+    since: Option<String>,
+) -> Result<(Vec<synchost::runtime::Record>, Option<String>), synchost::runtime::RuntimeError> {
+    let mut records = Vec::new();
+    let mut cursor = None;
+    loop {
+        let req = synchost::runtime::ReadRequest { entity: entity.into(), cursor: cursor.take(), since: since.clone(), page_size: 100 };
+        let page = session.read(&req).await?;
+        records.extend(page.records);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok((records, page.checkpoint)),
+        }
+    }
+}
+
+/// Panics unless every id in `records` is distinct; returns how many there are.
+pub fn assert_unique(records: &[synchost::runtime::Record]) -> usize {
+    let mut ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(before, ids.len(), "a record was read twice");
+    before
+}

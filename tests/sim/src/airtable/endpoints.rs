@@ -16,7 +16,7 @@ fn flags(v: &Value) -> (bool, bool) {
 
 /// A batch of at most 10 records (Create records: "Your request body should
 /// include an array of up to 10 record objects"); Airtable's answer otherwise.
-fn batch<'a>(v: &'a Value, with_id: bool) -> Result<&'a Vec<Value>, ApiError> {
+fn batch(v: &Value, with_id: bool) -> Result<&Vec<Value>, ApiError> {
     let msg = if with_id {
         "You must provide an array of up to 10 record objects, each with an \"id\" string and a \"fields\" object."
     } else {

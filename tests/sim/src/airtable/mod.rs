@@ -385,7 +385,7 @@ fn dispatch(
         (Method::GET, ["v0", "meta", "bases", b, "tables"]) => st
             .bases
             .get(*b)
-            .map(|b| meta_tables(b))
+            .map(meta_tables)
             .ok_or_else(ApiError::model_not_found),
         (m, ["v0", b, t, rest @ ..]) if rest.len() <= 1 => {
             let Some(base) = st.bases.get_mut(*b) else {
