@@ -33,6 +33,8 @@ pub struct CallRecord {
     /// 0 when no response came back
     pub status: u16,
     pub millis: u64,
+    /// the same, finer: for measuring time spent in the sandbox versus on the wire
+    pub micros: u64,
     /// why the host refused or failed the call, if it did
     pub error: Option<String>,
 }
@@ -158,12 +160,13 @@ impl NetCtx {
             Ok(resp) => (resp.status, None),
             Err(e) => (0, Some(http_error_text(e))),
         };
-        let millis = started.elapsed().as_millis() as u64;
+        let micros = started.elapsed().as_micros() as u64;
+        let millis = micros / 1000;
         match &error {
             None => tracing::info!(target: "synchost::http", connector = %self.connector, %method, %host, %path, status, millis, "http call"),
             Some(why) => tracing::warn!(target: "synchost::http", connector = %self.connector, %method, %host, %path, millis, error = %why, "http call refused or failed"),
         }
-        self.calls.lock().unwrap().push(CallRecord { method, host, path, status, millis, error });
+        self.calls.lock().unwrap().push(CallRecord { method, host, path, status, millis, micros, error });
         result
     }
 

@@ -154,7 +154,7 @@ impl Runtime {
             pre,
         };
         let descriptor = {
-            let net = self.net_ctx(&probe.name, &probe.descriptor, &Connection::default())?;
+            let net = self.net_ctx(&probe.name, &probe.descriptor, &Connection::default(), Secrets::default())?;
             let probe_arc = Arc::new(LoadedConnector { pre: probe.pre.clone(), descriptor: empty_descriptor(), hash: probe.hash.clone(), contract: contract.clone(), name: probe.name.clone(), origin: probe.origin.clone(), source, loaded_at: probe.loaded_at });
             let mut session = Session::start(probe_arc, HostState::new(net), &self.inner.engine).await?;
             session.describe().await?
@@ -179,14 +179,25 @@ impl Runtime {
 
     /// A fresh, configured instance of `connector` for one run.
     pub async fn session(&self, connector: &Arc<LoadedConnector>, conn: &Connection) -> Result<Session, RuntimeError> {
-        let net = self.net_ctx(&connector.name, &connector.descriptor, conn)?;
+        let secrets = self.resolve_secrets(&connector.name, conn)?;
+        self.session_with_secrets(connector, conn, secrets).await
+    }
+
+    /// As [`Runtime::session`], with secret values the caller already holds
+    /// (the demo's simulator tokens) instead of the job's bindings.
+    pub async fn session_with_secrets(&self, connector: &Arc<LoadedConnector>, conn: &Connection, secrets: Secrets) -> Result<Session, RuntimeError> {
+        let net = self.net_ctx(&connector.name, &connector.descriptor, conn, secrets)?;
         let mut session = Session::start(connector.clone(), HostState::new(net), &self.inner.engine).await?;
         let settings: Vec<(String, String)> = conn.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         session.configure(&settings).await?;
         Ok(session)
     }
 
-    fn net_ctx(&self, name: &str, descriptor: &Descriptor, conn: &Connection) -> Result<NetCtx, RuntimeError> {
+    fn resolve_secrets(&self, name: &str, conn: &Connection) -> Result<Secrets, RuntimeError> {
+        self.inner.options.secrets.resolve(&conn.secrets).map_err(|e| RuntimeError::Config { connector: name.to_string(), reason: e.to_string() })
+    }
+
+    fn net_ctx(&self, name: &str, descriptor: &Descriptor, conn: &Connection, secrets: Secrets) -> Result<NetCtx, RuntimeError> {
         let config_err = |reason: String| RuntimeError::Config { connector: name.to_string(), reason };
         let policy = policy::Policy::new(
             &descriptor.hosts,
@@ -195,7 +206,6 @@ impl Runtime {
             conn.allow_private_networks,
         )
         .map_err(config_err)?;
-        let secrets = self.inner.options.secrets.resolve(&conn.secrets).map_err(|e| config_err(e.to_string()))?;
         let credential = match &descriptor.auth {
             AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
             AuthScheme::None => None,

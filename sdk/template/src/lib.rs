@@ -2,6 +2,10 @@
 //! the starting point `synchost connector new` copies. Replace the URLs, the
 //! entity and the JSON mapping with your platform's.
 
+// A native build (cargo test --workspace) compiles this crate without the
+// wasm exports, which leaves the connector type unused there.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
 use synchost_sdk::prelude::*;
 use synchost_sdk::FieldSchema;
 
