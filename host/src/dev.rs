@@ -23,7 +23,17 @@ pub fn build_connector(package: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "wasm", "-p", package, "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "wasm",
+            "-p",
+            package,
+            "--target-dir",
+        ])
         .arg(&target_dir)
         .output()?;
     if !output.status.success() {
@@ -32,7 +42,9 @@ pub fn build_connector(package: &str) -> anyhow::Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let path = target_dir.join("wasm32-wasip2/wasm").join(format!("{}.wasm", package.replace('-', "_")));
+    let path = target_dir
+        .join("wasm32-wasip2/wasm")
+        .join(format!("{}.wasm", package.replace('-', "_")));
     anyhow::ensure!(path.exists(), "{} was not produced", path.display());
     Ok(path)
 }

@@ -1,3 +1,4 @@
+pub mod core;
 pub mod cli;
 pub mod dev;
 pub mod runtime;

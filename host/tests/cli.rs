@@ -18,28 +18,53 @@ fn template() -> std::path::PathBuf {
 #[test]
 fn inspect_prints_the_descriptor_as_a_table_and_as_json() {
     let wasm = template();
-    let out = synchost().args(["connector", "inspect"]).arg(&wasm).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = synchost()
+        .args(["connector", "inspect"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("name          items"), "{text}");
     assert!(text.contains("https://items.example.com"), "{text}");
-    assert!(text.contains("bearer token from secret `items_token`"), "{text}");
+    assert!(
+        text.contains("bearer token from secret `items_token`"),
+        "{text}"
+    );
 
-    let out = synchost().args(["connector", "inspect", "--json"]).arg(&wasm).output().unwrap();
+    let out = synchost()
+        .args(["connector", "inspect", "--json"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["descriptor"]["name"], "items");
     assert_eq!(json["contract"], "0.1.0");
-    assert_eq!(json["descriptor"]["capabilities"], serde_json::json!(["read", "incremental"]));
+    assert_eq!(
+        json["descriptor"]["capabilities"],
+        serde_json::json!(["read", "incremental"])
+    );
 }
 
 #[test]
 fn inspect_of_a_file_that_is_not_a_component_fails_clearly() {
     let junk = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("junk.wasm");
     std::fs::write(&junk, b"hello").unwrap();
-    let out = synchost().args(["connector", "inspect"]).arg(&junk).output().unwrap();
+    let out = synchost()
+        .args(["connector", "inspect"])
+        .arg(&junk)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("junk.wasm") && err.contains("not a valid component"), "{err}");
+    assert!(
+        err.contains("junk.wasm") && err.contains("not a valid component"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -70,19 +95,47 @@ fn read_prints_every_record_as_json_lines_and_inspect_shows_schemas() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 120);
     assert_eq!(lines[0]["fields"]["name"]["text"], "item 0");
     assert!(String::from_utf8_lossy(&out.stderr).contains("read 120 records in 3 pages"));
 
-    let out = synchost().env("CLI_TEST_ITEMS_TOKEN", "cli-token").args(["connector", "inspect"]).arg(&wasm).arg("--config").arg(&config).output().unwrap();
+    let out = synchost()
+        .env("CLI_TEST_ITEMS_TOKEN", "cli-token")
+        .args(["connector", "inspect"])
+        .arg(&wasm)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("entity items") && text.contains("updated_at") && text.contains("read-only"), "{text}");
+    assert!(
+        text.contains("entity items") && text.contains("updated_at") && text.contains("read-only"),
+        "{text}"
+    );
 
     // Without the secret the command names what is missing.
-    let out = synchost().env_remove("CLI_TEST_ITEMS_TOKEN").args(["connector", "read"]).arg(&wasm).args(["--entity", "items", "--config"]).arg(&config).output().unwrap();
+    let out = synchost()
+        .env_remove("CLI_TEST_ITEMS_TOKEN")
+        .args(["connector", "read"])
+        .arg(&wasm)
+        .args(["--entity", "items", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("items_token") && err.contains("CLI_TEST_ITEMS_TOKEN"), "{err}");
+    assert!(
+        err.contains("items_token") && err.contains("CLI_TEST_ITEMS_TOKEN"),
+        "{err}"
+    );
 }

@@ -45,7 +45,11 @@ impl Descriptor {
 
     /// The platform's documented rate: `per_second` sustained, `burst` at once.
     pub fn rate(mut self, per_second: f64, burst: u32, daily_budget: Option<u64>) -> Self {
-        self.rate = Some(RateHint { per_second, burst, daily_budget });
+        self.rate = Some(RateHint {
+            per_second,
+            burst,
+            daily_budget,
+        });
         self
     }
 
@@ -61,7 +65,10 @@ impl Descriptor {
 
 impl EntitySchema {
     pub fn new(entity: &str) -> Self {
-        EntitySchema { entity: entity.into(), fields: Vec::new() }
+        EntitySchema {
+            entity: entity.into(),
+            fields: Vec::new(),
+        }
     }
 
     pub fn field(mut self, name: &str, kind: FieldType) -> Self {
@@ -77,7 +84,12 @@ impl EntitySchema {
 
 impl FieldSchema {
     pub fn new(name: &str, kind: FieldType) -> Self {
-        FieldSchema { name: name.into(), kind, read_only: false, options: Vec::new() }
+        FieldSchema {
+            name: name.into(),
+            kind,
+            read_only: false,
+            options: Vec::new(),
+        }
     }
 
     pub fn read_only(mut self) -> Self {
@@ -93,11 +105,20 @@ impl FieldSchema {
 
 impl Record {
     pub fn new(id: &str) -> Self {
-        Record { id: id.into(), version: None, updated_at: None, deleted: false, fields: Vec::new() }
+        Record {
+            id: id.into(),
+            version: None,
+            updated_at: None,
+            deleted: false,
+            fields: Vec::new(),
+        }
     }
 
     pub fn field(mut self, name: &str, value: FieldValue) -> Self {
-        self.fields.push(Field { name: name.into(), value });
+        self.fields.push(Field {
+            name: name.into(),
+            value,
+        });
         self
     }
 
@@ -129,7 +150,11 @@ pub fn find<'a>(fields: &'a [Field], name: &str) -> Option<&'a FieldValue> {
 
 impl Page {
     pub fn new(records: Vec<Record>) -> Self {
-        Page { records, next_cursor: None, checkpoint: None }
+        Page {
+            records,
+            next_cursor: None,
+            checkpoint: None,
+        }
     }
 
     /// Where the next page starts; `None` on the last page.

@@ -21,7 +21,11 @@ pub fn from_status(resp: &Response) -> Option<ConnectorError> {
     Some(match status {
         401 | 403 => ConnectorError::Unauthorized(message),
         404 | 410 => ConnectorError::NotFound(message),
-        409 | 412 => ConnectorError::Conflict(ConflictInfo { id: String::new(), current_version: None, message }),
+        409 | 412 => ConnectorError::Conflict(ConflictInfo {
+            id: String::new(),
+            current_version: None,
+            message,
+        }),
         429 => ConnectorError::RateLimited(RateLimitedInfo {
             retry_after_ms: retry_after_ms(resp).unwrap_or(1000),
             message,

@@ -68,7 +68,12 @@ pub fn delete(url: &str) -> Request {
 
 impl Request {
     pub fn new(method: &str, url: &str) -> Self {
-        Request { method: method.into(), url: url.into(), headers: Vec::new(), body: None }
+        Request {
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
     }
 
     /// Adds a header; the value may hold a [`crate::secret`] placeholder.
@@ -97,7 +102,11 @@ impl Request {
             body: self.body,
         };
         match wit::send(&request) {
-            Ok(resp) => Ok(Response { status: resp.status, headers: resp.headers, body: resp.body }),
+            Ok(resp) => Ok(Response {
+                status: resp.status,
+                headers: resp.headers,
+                body: resp.body,
+            }),
             Err(err) => Err(from_http_error(&request.url, err)),
         }
     }
@@ -125,11 +134,15 @@ fn strip_query(url: &str) -> &str {
 fn from_http_error(url: &str, err: wit::HttpError) -> ConnectorError {
     let url = strip_query(url);
     match err {
-        wit::HttpError::Denied(why) => ConnectorError::Fatal(format!("request to {url} denied: {why}")),
+        wit::HttpError::Denied(why) => {
+            ConnectorError::Fatal(format!("request to {url} denied: {why}"))
+        }
         wit::HttpError::Timeout => ConnectorError::Transient(format!("request to {url} timed out")),
         wit::HttpError::TooLarge(limit) => {
             ConnectorError::Fatal(format!("response from {url} is larger than {limit} bytes"))
         }
-        wit::HttpError::Network(why) => ConnectorError::Transient(format!("network error on {url}: {why}")),
+        wit::HttpError::Network(why) => {
+            ConnectorError::Transient(format!("network error on {url}: {why}"))
+        }
     }
 }

@@ -81,8 +81,7 @@ pub use __bindings::exports::synchost::connector::api::Guest as __Guest;
 pub use __bindings::synchost::connector::types::{
     AuthScheme, Capabilities, ChangeEvent, ChangeKind, ConflictInfo, ConnectorError, DeleteOp,
     Descriptor, EntitySchema, Field, FieldSchema, FieldType, FieldValue, Page, RateHint,
-    RateLimitedInfo, ReadRequest, Record, SettingSpec, UpdateOp, WebhookRequest, WriteOp,
-    Written,
+    RateLimitedInfo, ReadRequest, Record, SettingSpec, UpdateOp, WebhookRequest, WriteOp, Written,
 };
 pub use settings::Settings;
 
@@ -159,12 +158,14 @@ pub mod __runtime {
     pub fn with<C: Connector, T>(
         f: impl FnOnce(&C) -> Result<T, ConnectorError>,
     ) -> Result<T, ConnectorError> {
-        INSTANCE.with(|cell| match cell.borrow().as_ref().and_then(|b| b.downcast_ref::<C>()) {
-            Some(connector) => f(connector),
-            None => Err(ConnectorError::InvalidInput(
-                "configure must be called before any other method".into(),
-            )),
-        })
+        INSTANCE.with(
+            |cell| match cell.borrow().as_ref().and_then(|b| b.downcast_ref::<C>()) {
+                Some(connector) => f(connector),
+                None => Err(ConnectorError::InvalidInput(
+                    "configure must be called before any other method".into(),
+                )),
+            },
+        )
     }
 }
 

@@ -56,8 +56,10 @@ pub async fn run(cmd: ConnectorCommand, runtime: &Runtime) -> anyhow::Result<Exi
 }
 
 pub fn load_connection(path: &Path) -> anyhow::Result<Connection> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading connection {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("connection {} is not valid", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading connection {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("connection {} is not valid", path.display()))
 }
 
 async fn inspect(args: InspectArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
@@ -71,10 +73,19 @@ async fn inspect(args: InspectArgs, runtime: &Runtime) -> anyhow::Result<ExitCod
             entities = connector.descriptor.entities.clone();
         }
         if entities.is_empty() {
-            entities = conn.settings.keys().filter_map(|k| k.split_once('.').map(|(_, e)| e.to_string())).collect();
+            entities = conn
+                .settings
+                .keys()
+                .filter_map(|k| k.split_once('.').map(|(_, e)| e.to_string()))
+                .collect();
         }
         for entity in entities {
-            schemas.push(session.schema(&entity).await.map_err(|e| format!("{entity}: {e}")));
+            schemas.push(
+                session
+                    .schema(&entity)
+                    .await
+                    .map_err(|e| format!("{entity}: {e}")),
+            );
         }
     }
     let d = &connector.descriptor;
@@ -103,7 +114,13 @@ async fn inspect(args: InspectArgs, runtime: &Runtime) -> anyhow::Result<ExitCod
 
 fn descriptor_table(d: &Descriptor, hash: &str) -> String {
     let rate = d.rate.as_ref().map_or("none".into(), |r| {
-        format!("{}/s, burst {}{}", r.per_second, r.burst, r.daily_budget.map_or(String::new(), |b| format!(", {b}/day")))
+        format!(
+            "{}/s, burst {}{}",
+            r.per_second,
+            r.burst,
+            r.daily_budget
+                .map_or(String::new(), |b| format!(", {b}/day"))
+        )
     });
     let auth = match &d.auth {
         crate::runtime::AuthScheme::None => "none".to_string(),
@@ -114,22 +131,49 @@ fn descriptor_table(d: &Descriptor, hash: &str) -> String {
         ("name", d.name.clone()),
         ("version", d.version.clone()),
         ("contract", d.contract.clone()),
-        ("capabilities", json::capability_names(d.capabilities).join(", ")),
-        ("entities", if d.entities.is_empty() { "(from settings)".into() } else { d.entities.join(", ") }),
+        (
+            "capabilities",
+            json::capability_names(d.capabilities).join(", "),
+        ),
+        (
+            "entities",
+            if d.entities.is_empty() {
+                "(from settings)".into()
+            } else {
+                d.entities.join(", ")
+            },
+        ),
         ("hosts", d.hosts.join(", ")),
         ("auth", auth),
         ("rate limit", rate),
         ("sha-256", hash.to_string()),
     ];
     for s in &d.settings {
-        rows.push(("setting", format!("{}{}: {}", s.name, if s.required { " (required)" } else { "" }, s.description)));
+        rows.push((
+            "setting",
+            format!(
+                "{}{}: {}",
+                s.name,
+                if s.required { " (required)" } else { "" },
+                s.description
+            ),
+        ));
     }
     rows.iter().map(|(k, v)| format!("{k:<13} {v}\n")).collect()
 }
 
 fn schema_table(s: &EntitySchema) -> String {
-    let width = s.fields.iter().map(|f| f.name.len()).max().unwrap_or(5).max(5);
-    let mut out = format!("entity {}\n  {:<width$}  {:<12}  notes\n", s.entity, "field", "type");
+    let width = s
+        .fields
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = format!(
+        "entity {}\n  {:<width$}  {:<12}  notes\n",
+        s.entity, "field", "type"
+    );
     for f in &s.fields {
         let mut notes = Vec::new();
         if f.read_only {
@@ -138,7 +182,12 @@ fn schema_table(s: &EntitySchema) -> String {
         if !f.options.is_empty() {
             notes.push(format!("options: {}", f.options.join(", ")));
         }
-        out.push_str(&format!("  {:<width$}  {:<12}  {}\n", f.name, json::type_name(f.kind), notes.join("; ")));
+        out.push_str(&format!(
+            "  {:<width$}  {:<12}  {}\n",
+            f.name,
+            json::type_name(f.kind),
+            notes.join("; ")
+        ));
     }
     out
 }
@@ -149,7 +198,9 @@ async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let mut session = runtime.session(&connector, &conn).await?;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("template"),
+        );
         bar
     } else {
         ProgressBar::hidden()
@@ -158,15 +209,26 @@ async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut cursor, mut pages, mut records) = (None, 0u64, 0u64);
     let checkpoint = loop {
-        let req = ReadRequest { entity: args.entity.clone(), cursor: cursor.clone(), since: args.since.clone(), page_size: args.page_size };
-        let page = session.read(&req).await.with_context(|| format!("reading page {} of {}", pages + 1, args.entity))?;
+        let req = ReadRequest {
+            entity: args.entity.clone(),
+            cursor: cursor.clone(),
+            since: args.since.clone(),
+            page_size: args.page_size,
+        };
+        let page = session
+            .read(&req)
+            .await
+            .with_context(|| format!("reading page {} of {}", pages + 1, args.entity))?;
         pages += 1;
         for record in &page.records {
             serde_json::to_writer(&mut out, &json::record(record))?;
             out.write_all(b"\n")?;
         }
         records += page.records.len() as u64;
-        progress.set_message(format!("{} {}: {pages} pages, {records} records", connector.name, args.entity));
+        progress.set_message(format!(
+            "{} {}: {pages} pages, {records} records",
+            connector.name, args.entity
+        ));
         progress.tick();
         match page.next_cursor {
             Some(next) => cursor = Some(next),

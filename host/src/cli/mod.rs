@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use crate::runtime::{Runtime, RuntimeOptions, SecretProvider};
 
 #[derive(Parser, Debug)]
-#[command(name = "synchost", version, about = "Keeps your records in step with the platforms your users live in")]
+#[command(
+    name = "synchost",
+    version,
+    about = "Keeps your records in step with the platforms your users live in"
+)]
 pub struct Cli {
     /// More logs on stderr (-v: every HTTP call, -vv: debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -43,7 +47,9 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(RuntimeOptions {
         cache_dir: Some(cli.cache_dir.clone().unwrap_or_else(default_cache_dir)),
-        secrets: SecretProvider { file: cli.secrets_file.clone() },
+        secrets: SecretProvider {
+            file: cli.secrets_file.clone(),
+        },
         ..Default::default()
     })?;
     match cli.command {
@@ -69,5 +75,8 @@ pub fn init_logging(verbose: u8) {
         _ => "debug,wasmtime=info,cranelift=warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

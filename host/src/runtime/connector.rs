@@ -16,8 +16,9 @@ use super::error::{Limit, RuntimeError};
 use super::imports::{CallRecord, HostState};
 
 pub use types::{
-    AuthScheme, Capabilities, ChangeEvent, ChangeKind, DeleteOp, Descriptor, EntitySchema, Field, FieldSchema,
-    FieldType, FieldValue, Page, ReadRequest, Record, UpdateOp, WebhookRequest, WriteOp, Written,
+    AuthScheme, Capabilities, ChangeEvent, ChangeKind, DeleteOp, Descriptor, EntitySchema, Field,
+    FieldSchema, FieldType, FieldValue, Page, ReadRequest, Record, UpdateOp, WebhookRequest,
+    WriteOp, Written,
 };
 
 /// One compiled, linked connector, ready to instantiate.
@@ -37,10 +38,16 @@ pub struct LoadedConnector {
 
 /// Reads the contract version from the name of the component's exported API
 /// (`synchost:connector/api@0.1.0`), not from what the guest claims.
-pub fn contract_version(component: &Component, engine: &wasmtime::Engine, origin: &str) -> Result<String, RuntimeError> {
+pub fn contract_version(
+    component: &Component,
+    engine: &wasmtime::Engine,
+    origin: &str,
+) -> Result<String, RuntimeError> {
     let prefix = format!("{}/api@", super::bindings::PACKAGE);
     let ty = component.component_type();
-    let found = ty.exports(engine).find_map(|(name, _)| name.strip_prefix(&prefix).map(String::from));
+    let found = ty
+        .exports(engine)
+        .find_map(|(name, _)| name.strip_prefix(&prefix).map(String::from));
     let version = found.ok_or_else(|| RuntimeError::Load {
         path: origin.into(),
         reason: format!("it does not export `{prefix}X.Y.Z`: is it a synchost connector?"),
@@ -65,13 +72,18 @@ pub struct Session {
 }
 
 impl Session {
-    pub(super) async fn start(connector: Arc<LoadedConnector>, state: HostState, engine: &wasmtime::Engine) -> Result<Session, RuntimeError> {
+    pub(super) async fn start(
+        connector: Arc<LoadedConnector>,
+        state: HostState,
+        engine: &wasmtime::Engine,
+    ) -> Result<Session, RuntimeError> {
         let calls = state.net.calls.clone();
         let timeout = state.net.limits.call_timeout;
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(deadline_ticks(timeout));
-        let instantiated = tokio::time::timeout(timeout, connector.pre.instantiate_async(&mut store)).await;
+        let instantiated =
+            tokio::time::timeout(timeout, connector.pre.instantiate_async(&mut store)).await;
         let instance = match instantiated {
             Ok(Ok(instance)) => instance,
             Ok(Err(e)) => return Err(classify_trap(&connector.name, "instantiate", &store, e)),
@@ -83,7 +95,13 @@ impl Session {
                 })
             }
         };
-        Ok(Session { connector, store, instance, poisoned: false, calls })
+        Ok(Session {
+            connector,
+            store,
+            instance,
+            poisoned: false,
+            calls,
+        })
     }
 
     /// Every outbound HTTP call this session made, as logged.
@@ -93,21 +111,30 @@ impl Session {
 
     pub async fn describe(&mut self) -> Result<Descriptor, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_describe(&mut self.store);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_describe(&mut self.store);
         let out = tokio::time::timeout(timeout, fut).await;
         self.finish("describe", out.map(|r| r.map(Ok)))
     }
 
     pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<(), RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_configure(&mut self.store, settings);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_configure(&mut self.store, settings);
         let out = tokio::time::timeout(timeout, fut).await;
         self.finish("configure", out)
     }
 
     pub async fn schema(&mut self, entity: &str) -> Result<EntitySchema, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_schema(&mut self.store, entity);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_schema(&mut self.store, entity);
         let out = tokio::time::timeout(timeout, fut).await;
         self.finish("schema", out)
     }
@@ -115,7 +142,10 @@ impl Session {
     /// One page. Each record is checked against the record-size limit.
     pub async fn read(&mut self, req: &ReadRequest) -> Result<Page, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_read(&mut self.store, req);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_read(&mut self.store, req);
         let out = tokio::time::timeout(timeout, fut).await;
         let page = self.finish("read", out)?;
         let max = self.store.data().net.limits.max_record_bytes;
@@ -124,15 +154,26 @@ impl Session {
             return Err(RuntimeError::LimitExceeded {
                 connector: self.connector.name.clone(),
                 limit: Limit::RecordSize,
-                detail: format!("record {} is {} bytes; the limit is {max}", record.id, record_size(record)),
+                detail: format!(
+                    "record {} is {} bytes; the limit is {max}",
+                    record.id,
+                    record_size(record)
+                ),
             });
         }
         Ok(page)
     }
 
-    pub async fn write(&mut self, entity: &str, ops: &[WriteOp]) -> Result<Vec<Result<Written, types::ConnectorError>>, RuntimeError> {
+    pub async fn write(
+        &mut self,
+        entity: &str,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<Written, types::ConnectorError>>, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_write(&mut self.store, entity, ops);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_write(&mut self.store, entity, ops);
         let out = tokio::time::timeout(timeout, fut).await;
         let results = self.finish("write", out)?;
         if results.len() != ops.len() {
@@ -145,9 +186,15 @@ impl Session {
         Ok(results)
     }
 
-    pub async fn webhook(&mut self, req: &WebhookRequest) -> Result<Vec<ChangeEvent>, RuntimeError> {
+    pub async fn webhook(
+        &mut self,
+        req: &WebhookRequest,
+    ) -> Result<Vec<ChangeEvent>, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self.instance.synchost_connector_api().call_webhook(&mut self.store, req);
+        let fut = self
+            .instance
+            .synchost_connector_api()
+            .call_webhook(&mut self.store, req);
         let out = tokio::time::timeout(timeout, fut).await;
         self.finish("webhook", out)
     }
@@ -159,7 +206,9 @@ impl Session {
     /// Arms the wall-time deadline of one call and returns it.
     fn begin(&mut self) -> Result<std::time::Duration, RuntimeError> {
         if self.poisoned {
-            return Err(RuntimeError::Poisoned { connector: self.connector.name.clone() });
+            return Err(RuntimeError::Poisoned {
+                connector: self.connector.name.clone(),
+            });
         }
         let timeout = self.timeout();
         self.store.set_epoch_deadline(deadline_ticks(timeout));
@@ -169,7 +218,10 @@ impl Session {
     fn finish<T>(
         &mut self,
         call: &str,
-        out: Result<wasmtime::Result<Result<T, types::ConnectorError>>, tokio::time::error::Elapsed>,
+        out: Result<
+            wasmtime::Result<Result<T, types::ConnectorError>>,
+            tokio::time::error::Elapsed,
+        >,
     ) -> Result<T, RuntimeError> {
         self.flush_stderr();
         let name = self.connector.name.clone();
@@ -186,7 +238,10 @@ impl Session {
                 self.poisoned = true;
                 Err(classify_trap(&name, call, &self.store, trap))
             }
-            Ok(Ok(Err(error))) => Err(RuntimeError::Connector { connector: name, error }),
+            Ok(Ok(Err(error))) => Err(RuntimeError::Connector {
+                connector: name,
+                error,
+            }),
             Ok(Ok(Ok(value))) => Ok(value),
         }
     }
@@ -211,26 +266,47 @@ fn deadline_ticks(timeout: std::time::Duration) -> u64 {
     (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
 }
 
-fn classify_trap(connector: &str, call: &str, store: &Store<HostState>, error: wasmtime::Error) -> RuntimeError {
+fn classify_trap(
+    connector: &str,
+    call: &str,
+    store: &Store<HostState>,
+    error: wasmtime::Error,
+) -> RuntimeError {
     let connector = connector.to_string();
     if store.data().limiter.hit == Some(Limit::Memory) {
         return RuntimeError::LimitExceeded {
             connector,
             limit: Limit::Memory,
-            detail: format!("{call} tried to grow memory past {} bytes", store.data().net.limits.memory_bytes),
+            detail: format!(
+                "{call} tried to grow memory past {} bytes",
+                store.data().net.limits.memory_bytes
+            ),
         };
     }
     if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
         return RuntimeError::LimitExceeded {
             connector,
             limit: Limit::WallTime,
-            detail: format!("{call} ran longer than {:?}", store.data().net.limits.call_timeout),
+            detail: format!(
+                "{call} ran longer than {:?}",
+                store.data().net.limits.call_timeout
+            ),
         };
     }
-    let output = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_string();
+    let output = String::from_utf8_lossy(&store.data().stderr.contents())
+        .trim()
+        .to_string();
     let output = store.data().net.secrets.scrub_str(&output);
-    let detail = if output.is_empty() { format!("{error:#}") } else { format!("{error:#}; guest output: {output}") };
-    RuntimeError::Trap { connector, call: call.into(), detail }
+    let detail = if output.is_empty() {
+        format!("{error:#}")
+    } else {
+        format!("{error:#}; guest output: {output}")
+    };
+    RuntimeError::Trap {
+        connector,
+        call: call.into(),
+        detail,
+    }
 }
 
 /// Bytes of a record's field values, roughly as they crossed the boundary.
@@ -243,8 +319,14 @@ pub fn record_size(record: &Record) -> usize {
                 f.name.len()
                     + match &f.value {
                         FieldValue::Null | FieldValue::Boolean(_) | FieldValue::Number(_) => 8,
-                        FieldValue::Text(s) | FieldValue::Date(s) | FieldValue::Datetime(s) | FieldValue::Select(s) | FieldValue::Json(s) => s.len(),
-                        FieldValue::MultiSelect(v) | FieldValue::Reference(v) => v.iter().map(String::len).sum(),
+                        FieldValue::Text(s)
+                        | FieldValue::Date(s)
+                        | FieldValue::Datetime(s)
+                        | FieldValue::Select(s)
+                        | FieldValue::Json(s) => s.len(),
+                        FieldValue::MultiSelect(v) | FieldValue::Reference(v) => {
+                            v.iter().map(String::len).sum()
+                        }
                     }
             })
             .sum::<usize>()
@@ -253,13 +335,19 @@ pub fn record_size(record: &Record) -> usize {
 impl Record {
     /// The value of field `name`, if the record has it.
     pub fn get(&self, name: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|f| f.name == name).map(|f| &f.value)
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
     }
 
     /// The text of field `name` when it is text-like (text, select, date, datetime).
     pub fn get_text(&self, name: &str) -> Option<&str> {
         match self.get(name)? {
-            FieldValue::Text(s) | FieldValue::Select(s) | FieldValue::Date(s) | FieldValue::Datetime(s) => Some(s),
+            FieldValue::Text(s)
+            | FieldValue::Select(s)
+            | FieldValue::Date(s)
+            | FieldValue::Datetime(s) => Some(s),
             _ => None,
         }
     }

@@ -68,11 +68,18 @@ impl ComponentCache {
     pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        ComponentCache { dir, engine_key: format!("{:016x}", hasher.finish()) }
+        ComponentCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     /// The component for `wasm`, from the cache when it is there.
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> anyhow::Result<(Component, String, Source)> {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> anyhow::Result<(Component, String, Source)> {
         let hash = hex::encode(Sha256::digest(wasm));
         let Some(dir) = &self.dir else {
             return Ok((Component::new(engine, wasm)?, hash, Source::Compiled));
@@ -84,7 +91,9 @@ impl ComponentCache {
             // this host; its name binds it to the wasm's digest.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok((component, hash, Source::Cached)),
-                Err(e) => tracing::warn!(path = %path.display(), "cached component unusable, recompiling: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cached component unusable, recompiling: {e}")
+                }
             }
         }
         let compiled = engine.precompile_component(wasm)?;

@@ -34,19 +34,34 @@ pub enum RuntimeError {
 
     /// The component was built against a contract this host does not know.
     #[error("connector {path} was built against contract {found}; this host supports {supported}")]
-    UnsupportedContract { path: String, found: String, supported: String },
+    UnsupportedContract {
+        path: String,
+        found: String,
+        supported: String,
+    },
 
     /// The connector broke a sandbox limit and was stopped.
     #[error("connector {connector} stopped: exceeded the {limit} ({detail})")]
-    LimitExceeded { connector: String, limit: Limit, detail: String },
+    LimitExceeded {
+        connector: String,
+        limit: Limit,
+        detail: String,
+    },
 
     /// The connector trapped (a panic, an unreachable, a bad memory access).
     #[error("connector {connector} trapped in {call}: {detail}")]
-    Trap { connector: String, call: String, detail: String },
+    Trap {
+        connector: String,
+        call: String,
+        detail: String,
+    },
 
     /// The connector answered with a typed error of the contract.
     #[error("connector {connector}: {}", describe(.error))]
-    Connector { connector: String, error: ConnectorError },
+    Connector {
+        connector: String,
+        error: ConnectorError,
+    },
 
     /// The job's connection block does not fit the connector.
     #[error("connection for {connector} is invalid: {reason}")]
@@ -80,7 +95,10 @@ pub fn describe(error: &ConnectorError) -> String {
     match error {
         ConnectorError::Unauthorized(m) => format!("unauthorized: {m}"),
         ConnectorError::RateLimited(r) => {
-            format!("rate limited (retry after {} ms): {}", r.retry_after_ms, r.message)
+            format!(
+                "rate limited (retry after {} ms): {}",
+                r.retry_after_ms, r.message
+            )
         }
         ConnectorError::NotFound(m) => format!("not found: {m}"),
         ConnectorError::Conflict(c) => format!("conflict on {}: {}", c.id, c.message),

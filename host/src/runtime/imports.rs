@@ -93,7 +93,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -119,29 +122,49 @@ impl log::Host for HostState {
         }
         let connector = &self.net.connector;
         match level {
-            log::Level::Trace => tracing::trace!(target: "synchost::connector", %connector, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "synchost::connector", %connector, "{message}"),
-            log::Level::Info => tracing::info!(target: "synchost::connector", %connector, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "synchost::connector", %connector, "{message}"),
-            log::Level::Error => tracing::error!(target: "synchost::connector", %connector, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "synchost::connector", %connector, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "synchost::connector", %connector, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "synchost::connector", %connector, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "synchost::connector", %connector, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "synchost::connector", %connector, "{message}")
+            }
         }
         Ok(())
     }
 }
 
 impl crypto::Host for HostState {
-    async fn hmac_sha256(&mut self, secret_name: String, message: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    async fn hmac_sha256(
+        &mut self,
+        secret_name: String,
+        message: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         let Some(key) = self.net.secrets.get(&secret_name) else {
-            return Ok(Err(format!("no secret named `{secret_name}` is bound for this job")));
+            return Ok(Err(format!(
+                "no secret named `{secret_name}` is bound for this job"
+            )));
         };
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any length");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
+            .expect("HMAC takes keys of any length");
         mac.update(&message);
         Ok(Ok(mac.finalize().into_bytes().to_vec()))
     }
 }
 
 impl http::Host for HostState {
-    async fn send(&mut self, req: http::Request) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    async fn send(
+        &mut self,
+        req: http::Request,
+    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
         let net = self.net.clone();
         Ok(net.send(req).await)
     }
@@ -152,7 +175,10 @@ impl NetCtx {
         let started = Instant::now();
         let method = req.method.to_ascii_uppercase();
         let (host, path) = match url::Url::parse(&req.url) {
-            Ok(u) => (u.host_str().unwrap_or_default().to_string(), u.path().to_string()),
+            Ok(u) => (
+                u.host_str().unwrap_or_default().to_string(),
+                u.path().to_string(),
+            ),
             Err(_) => (String::new(), strip_query(&req.url).to_string()),
         };
         let result = self.send_checked(&method, req).await;
@@ -163,28 +189,51 @@ impl NetCtx {
         let micros = started.elapsed().as_micros() as u64;
         let millis = micros / 1000;
         match &error {
-            None => tracing::info!(target: "synchost::http", connector = %self.connector, %method, %host, %path, status, millis, "http call"),
-            Some(why) => tracing::warn!(target: "synchost::http", connector = %self.connector, %method, %host, %path, millis, error = %why, "http call refused or failed"),
+            None => {
+                tracing::info!(target: "synchost::http", connector = %self.connector, %method, %host, %path, status, millis, "http call")
+            }
+            Some(why) => {
+                tracing::warn!(target: "synchost::http", connector = %self.connector, %method, %host, %path, millis, error = %why, "http call refused or failed")
+            }
         }
-        self.calls.lock().unwrap().push(CallRecord { method, host, path, status, millis, micros, error });
+        self.calls.lock().unwrap().push(CallRecord {
+            method,
+            host,
+            path,
+            status,
+            millis,
+            micros,
+            error,
+        });
         result
     }
 
-    async fn send_checked(&self, method: &str, req: http::Request) -> Result<http::Response, http::HttpError> {
-        let routed = self.policy.route(&req.url).map_err(http::HttpError::Denied)?;
+    async fn send_checked(
+        &self,
+        method: &str,
+        req: http::Request,
+    ) -> Result<http::Response, http::HttpError> {
+        let routed = self
+            .policy
+            .route(&req.url)
+            .map_err(http::HttpError::Denied)?;
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| http::HttpError::Denied(format!("`{method}` is not an HTTP method")))?;
 
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &req.headers {
-            let value = self.secrets.substitute(value).map_err(http::HttpError::Denied)?;
+            let value = self
+                .secrets
+                .substitute(value)
+                .map_err(http::HttpError::Denied)?;
             let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| http::HttpError::Denied(format!("`{name}` is not a header name")))?;
             if name == reqwest::header::HOST {
                 continue;
             }
-            let value = reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|_| http::HttpError::Denied(format!("the value of header `{name}` is not valid")))?;
+            let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                http::HttpError::Denied(format!("the value of header `{name}` is not valid"))
+            })?;
             headers.append(name, value);
         }
         self.add_auth(&mut headers)?;
@@ -195,22 +244,34 @@ impl NetCtx {
             if let Some(rate) = self.rate {
                 self.rate_limiter.acquire(&self.rate_key, rate).await;
             }
-            let mut builder = client.request(method.clone(), routed.target.clone()).headers(headers.clone());
+            let mut builder = client
+                .request(method.clone(), routed.target.clone())
+                .headers(headers.clone());
             if let Some(body) = &req.body {
                 builder = builder.body(body.clone());
             }
-            let request = builder.build().map_err(|e| http::HttpError::Network(e.to_string()))?;
-            let raw = outbound::send(client, request, self.limits.max_response_bytes, self.limits.http_timeout)
-                .await
-                .map_err(|e| match e {
-                    SendError::Timeout => http::HttpError::Timeout,
-                    SendError::TooLarge(n) => http::HttpError::TooLarge(n),
-                    SendError::Denied(why) => http::HttpError::Denied(why),
-                    SendError::Network(why) => http::HttpError::Network(self.secrets.scrub_str(&why)),
-                })?;
+            let request = builder
+                .build()
+                .map_err(|e| http::HttpError::Network(e.to_string()))?;
+            let raw = outbound::send(
+                client,
+                request,
+                self.limits.max_response_bytes,
+                self.limits.http_timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                SendError::Timeout => http::HttpError::Timeout,
+                SendError::TooLarge(n) => http::HttpError::TooLarge(n),
+                SendError::Denied(why) => http::HttpError::Denied(why),
+                SendError::Network(why) => http::HttpError::Network(self.secrets.scrub_str(&why)),
+            })?;
             if raw.status == 429 {
                 let wait = retry_after(&raw.headers).unwrap_or(Duration::from_secs(1));
-                let rate = self.rate.unwrap_or(Rate { per_second: 1.0, burst: 1 });
+                let rate = self.rate.unwrap_or(Rate {
+                    per_second: 1.0,
+                    burst: 1,
+                });
                 self.rate_limiter.pause(&self.rate_key, rate, wait);
                 if retries < MAX_429_RETRIES && wait <= self.limits.call_timeout / 2 {
                     retries += 1;
@@ -238,17 +299,28 @@ impl NetCtx {
     fn add_auth(&self, headers: &mut reqwest::header::HeaderMap) -> Result<(), http::HttpError> {
         let (name, value) = match &self.auth {
             AuthScheme::None => return Ok(()),
-            AuthScheme::Bearer(secret) => ("authorization".to_string(), format!("Bearer {{{{secret:{secret}}}}}")),
-            AuthScheme::Header((header, secret)) => (header.to_ascii_lowercase(), format!("{{{{secret:{secret}}}}}")),
+            AuthScheme::Bearer(secret) => (
+                "authorization".to_string(),
+                format!("Bearer {{{{secret:{secret}}}}}"),
+            ),
+            AuthScheme::Header((header, secret)) => (
+                header.to_ascii_lowercase(),
+                format!("{{{{secret:{secret}}}}}"),
+            ),
         };
         if headers.contains_key(name.as_str()) {
             return Ok(());
         }
-        let value = self.secrets.substitute(&value).map_err(http::HttpError::Denied)?;
-        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| http::HttpError::Denied(format!("auth header `{name}` is not a header name")))?;
-        let mut value = reqwest::header::HeaderValue::from_str(&value)
-            .map_err(|_| http::HttpError::Denied("the secret is not a valid header value".into()))?;
+        let value = self
+            .secrets
+            .substitute(&value)
+            .map_err(http::HttpError::Denied)?;
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            http::HttpError::Denied(format!("auth header `{name}` is not a header name"))
+        })?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            http::HttpError::Denied("the secret is not a valid header value".into())
+        })?;
         value.set_sensitive(true);
         headers.insert(name, value);
         Ok(())
@@ -257,7 +329,9 @@ impl NetCtx {
 
 /// `Retry-After` as delta-seconds (fractions allowed).
 fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let value = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
+    let value = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
     let secs: f64 = value.1.trim().parse().ok()?;
     Duration::try_from_secs_f64(secs).ok()
 }

@@ -17,12 +17,18 @@ pub fn value(v: &FieldValue) -> Value {
         FieldValue::Select(s) => json!({"select": s}),
         FieldValue::MultiSelect(v) => json!({"multi_select": v}),
         FieldValue::Reference(v) => json!({"reference": v}),
-        FieldValue::Json(s) => json!({"json": serde_json::from_str::<Value>(s).unwrap_or(Value::String(s.clone()))}),
+        FieldValue::Json(s) => {
+            json!({"json": serde_json::from_str::<Value>(s).unwrap_or(Value::String(s.clone()))})
+        }
     }
 }
 
 pub fn record(r: &Record) -> Value {
-    let fields: Map<String, Value> = r.fields.iter().map(|f| (f.name.clone(), value(&f.value))).collect();
+    let fields: Map<String, Value> = r
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), value(&f.value)))
+        .collect();
     json!({"id": r.id, "version": r.version, "updated_at": r.updated_at, "deleted": r.deleted, "fields": fields})
 }
 
@@ -58,7 +64,9 @@ pub fn auth(a: &AuthScheme) -> Value {
     match a {
         AuthScheme::None => json!("none"),
         AuthScheme::Bearer(secret) => json!({"bearer": {"secret": secret}}),
-        AuthScheme::Header((header, secret)) => json!({"header": {"name": header, "secret": secret}}),
+        AuthScheme::Header((header, secret)) => {
+            json!({"header": {"name": header, "secret": secret}})
+        }
     }
 }
 

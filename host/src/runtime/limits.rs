@@ -8,13 +8,14 @@ use wasmtime::ResourceLimiter;
 use super::error::Limit;
 
 /// Limits applied to every instance; a job may lower or raise them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// linear memory per instance, bytes
     pub memory_bytes: usize,
     /// wall time of one call into the connector, including the HTTP it waits on
     #[serde(with = "secs")]
+    #[schemars(with = "f64")]
     pub call_timeout: Duration,
     /// largest HTTP response body handed to the connector, bytes
     pub max_response_bytes: usize,
@@ -22,6 +23,7 @@ pub struct Limits {
     pub max_record_bytes: usize,
     /// timeout of one outbound HTTP request
     #[serde(with = "secs")]
+    #[schemars(with = "f64")]
     pub http_timeout: Duration,
 }
 

@@ -50,7 +50,7 @@ use imports::{HostState, NetCtx};
 
 /// How a job connects one side to a connector. Everything here is host-side
 /// and trusted; none of it is shown to the connector except `settings`.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Connection {
     /// handed to the connector's `configure` (ids, table names; never secrets)
@@ -119,46 +119,68 @@ impl Runtime {
     /// Loads the component at `path`.
     pub async fn load(&self, path: &Path) -> Result<Arc<LoadedConnector>, RuntimeError> {
         let origin = path.display().to_string();
-        let wasm = tokio::fs::read(path).await.map_err(|e| RuntimeError::Load { path: origin.clone(), reason: e.to_string() })?;
+        let wasm = tokio::fs::read(path)
+            .await
+            .map_err(|e| RuntimeError::Load {
+                path: origin.clone(),
+                reason: e.to_string(),
+            })?;
         self.load_bytes(&origin, wasm).await
     }
 
     /// Loads a component from memory; `origin` names it in messages.
-    pub async fn load_bytes(&self, origin: &str, wasm: Vec<u8>) -> Result<Arc<LoadedConnector>, RuntimeError> {
+    pub async fn load_bytes(
+        &self,
+        origin: &str,
+        wasm: Vec<u8>,
+    ) -> Result<Arc<LoadedConnector>, RuntimeError> {
         let started = Instant::now();
         let inner = self.inner.clone();
-        let origin_owned = origin.to_string();
-        let load_err = |reason: String| RuntimeError::Load { path: origin.to_string(), reason };
+        let load_err = |reason: String| RuntimeError::Load {
+            path: origin.to_string(),
+            reason,
+        };
         // Compiling takes seconds of CPU: keep it off the async workers.
-        let (component, hash, source) = tokio::task::spawn_blocking(move || inner.cache.load(&inner.engine, &wasm))
-            .await
-            .map_err(|e| load_err(e.to_string()))?
-            .map_err(|e| load_err(format!("not a valid component: {e:#}")))?;
-        let contract = connector::contract_version(&component, &self.inner.engine, &origin_owned)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| load_err(format!("it imports something this host does not provide: {e:#}")))?;
-        let pre = v1::ConnectorPre::new(pre).map_err(|e| load_err(format!("its exports do not match contract {contract}: {e:#}")))?;
+        let (component, hash, source) =
+            tokio::task::spawn_blocking(move || inner.cache.load(&inner.engine, &wasm))
+                .await
+                .map_err(|e| load_err(e.to_string()))?
+                .map_err(|e| load_err(format!("not a valid component: {e:#}")))?;
+        let contract = connector::contract_version(&component, &self.inner.engine, origin)?;
+        let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+            load_err(format!(
+                "it imports something this host does not provide: {e:#}"
+            ))
+        })?;
+        let pre = v1::ConnectorPre::new(pre).map_err(|e| {
+            load_err(format!(
+                "its exports do not match contract {contract}: {e:#}"
+            ))
+        })?;
 
         // `describe` runs in a session that may reach no host at all.
-        let mut probe = LoadedConnector {
-            name: origin.to_string(),
+        let loaded_at = chrono::Utc::now();
+        let build = |name: String, descriptor: Descriptor| LoadedConnector {
+            name,
             origin: origin.to_string(),
-            hash,
+            hash: hash.clone(),
             contract: contract.clone(),
-            descriptor: empty_descriptor(),
+            descriptor,
             source,
-            loaded_at: chrono::Utc::now(),
-            pre,
+            loaded_at,
+            pre: pre.clone(),
         };
-        let descriptor = {
-            let net = self.net_ctx(&probe.name, &probe.descriptor, &Connection::default(), Secrets::default())?;
-            let probe_arc = Arc::new(LoadedConnector { pre: probe.pre.clone(), descriptor: empty_descriptor(), hash: probe.hash.clone(), contract: contract.clone(), name: probe.name.clone(), origin: probe.origin.clone(), source, loaded_at: probe.loaded_at });
-            let mut session = Session::start(probe_arc, HostState::new(net), &self.inner.engine).await?;
-            session.describe().await?
-        };
+        let probe = Arc::new(build(origin.to_string(), empty_descriptor()));
+        let net = self.net_ctx(
+            origin,
+            &probe.descriptor,
+            &Connection::default(),
+            Secrets::default(),
+        )?;
+        let descriptor = Session::start(probe, HostState::new(net), &self.inner.engine)
+            .await?
+            .describe()
+            .await?;
         if descriptor.contract != contract {
             return Err(load_err(format!(
                 "its descriptor says contract {} but it was built against {contract}",
@@ -169,36 +191,65 @@ impl Runtime {
             return Err(load_err("its descriptor has an empty name".into()));
         }
         for host in &descriptor.hosts {
-            policy::Origin::parse(host).map_err(|e| load_err(format!("it declares a bad host: {e}")))?;
+            policy::Origin::parse(host)
+                .map_err(|e| load_err(format!("it declares a bad host: {e}")))?;
         }
-        probe.name = descriptor.name.clone();
-        probe.descriptor = descriptor;
-        tracing::info!(connector = %probe.name, version = %probe.descriptor.version, contract = %contract, source = ?source, millis = started.elapsed().as_millis() as u64, "connector loaded");
-        Ok(Arc::new(probe))
+        tracing::info!(connector = %descriptor.name, version = %descriptor.version, contract = %contract, source = ?source, millis = started.elapsed().as_millis() as u64, "connector loaded");
+        Ok(Arc::new(build(descriptor.name.clone(), descriptor)))
     }
 
     /// A fresh, configured instance of `connector` for one run.
-    pub async fn session(&self, connector: &Arc<LoadedConnector>, conn: &Connection) -> Result<Session, RuntimeError> {
+    pub async fn session(
+        &self,
+        connector: &Arc<LoadedConnector>,
+        conn: &Connection,
+    ) -> Result<Session, RuntimeError> {
         let secrets = self.resolve_secrets(&connector.name, conn)?;
         self.session_with_secrets(connector, conn, secrets).await
     }
 
     /// As [`Runtime::session`], with secret values the caller already holds
     /// (the demo's simulator tokens) instead of the job's bindings.
-    pub async fn session_with_secrets(&self, connector: &Arc<LoadedConnector>, conn: &Connection, secrets: Secrets) -> Result<Session, RuntimeError> {
+    pub async fn session_with_secrets(
+        &self,
+        connector: &Arc<LoadedConnector>,
+        conn: &Connection,
+        secrets: Secrets,
+    ) -> Result<Session, RuntimeError> {
         let net = self.net_ctx(&connector.name, &connector.descriptor, conn, secrets)?;
-        let mut session = Session::start(connector.clone(), HostState::new(net), &self.inner.engine).await?;
-        let settings: Vec<(String, String)> = conn.settings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut session =
+            Session::start(connector.clone(), HostState::new(net), &self.inner.engine).await?;
+        let settings: Vec<(String, String)> = conn
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         session.configure(&settings).await?;
         Ok(session)
     }
 
     fn resolve_secrets(&self, name: &str, conn: &Connection) -> Result<Secrets, RuntimeError> {
-        self.inner.options.secrets.resolve(&conn.secrets).map_err(|e| RuntimeError::Config { connector: name.to_string(), reason: e.to_string() })
+        self.inner
+            .options
+            .secrets
+            .resolve(&conn.secrets)
+            .map_err(|e| RuntimeError::Config {
+                connector: name.to_string(),
+                reason: e.to_string(),
+            })
     }
 
-    fn net_ctx(&self, name: &str, descriptor: &Descriptor, conn: &Connection, secrets: Secrets) -> Result<NetCtx, RuntimeError> {
-        let config_err = |reason: String| RuntimeError::Config { connector: name.to_string(), reason };
+    fn net_ctx(
+        &self,
+        name: &str,
+        descriptor: &Descriptor,
+        conn: &Connection,
+        secrets: Secrets,
+    ) -> Result<NetCtx, RuntimeError> {
+        let config_err = |reason: String| RuntimeError::Config {
+            connector: name.to_string(),
+            reason,
+        };
         let policy = policy::Policy::new(
             &descriptor.hosts,
             conn.allowed_hosts.as_deref(),
@@ -210,7 +261,10 @@ impl Runtime {
             AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
             AuthScheme::None => None,
         };
-        let rate = conn.rate_limit.or(descriptor.rate.as_ref().map(|r| Rate { per_second: r.per_second, burst: r.burst }));
+        let rate = conn.rate_limit.or(descriptor.rate.as_ref().map(|r| Rate {
+            per_second: r.per_second,
+            burst: r.burst,
+        }));
         Ok(NetCtx {
             connector: name.to_string(),
             clients: self.inner.clients.clone(),
@@ -218,9 +272,15 @@ impl Runtime {
             secrets,
             auth: descriptor.auth.clone(),
             rate_limiter: self.inner.rate_limiter.clone(),
-            rate_key: format!("{name}/{}", credential.unwrap_or_else(|| "anonymous".into())),
+            rate_key: format!(
+                "{name}/{}",
+                credential.unwrap_or_else(|| "anonymous".into())
+            ),
             rate,
-            limits: conn.limits.clone().unwrap_or_else(|| self.inner.options.limits.clone()),
+            limits: conn
+                .limits
+                .clone()
+                .unwrap_or_else(|| self.inner.options.limits.clone()),
             calls: Arc::new(Mutex::new(Vec::new())),
         })
     }

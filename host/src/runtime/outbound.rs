@@ -20,8 +20,13 @@ impl Resolve for FilteringResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| allow_private || is_public(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
             if allowed.is_empty() && !addrs.is_empty() {
                 let refused: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
                 return Err(format!(
@@ -53,7 +58,10 @@ impl Clients {
                 .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
                 .build()
         };
-        Ok(Clients { public: build(false)?, private: build(true)? })
+        Ok(Clients {
+            public: build(false)?,
+            private: build(true)?,
+        })
     }
 
     pub fn get(&self, allow_private: bool) -> &reqwest::Client {
@@ -99,7 +107,12 @@ pub async fn send(
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
@@ -108,7 +121,11 @@ pub async fn send(
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(result) => result,

@@ -34,8 +34,14 @@ impl Origin {
         if parsed.path() != "/" || parsed.query().is_some() {
             return Err(format!("`{text}`: an origin has no path or query"));
         }
-        let host = parsed.host_str().ok_or_else(|| format!("`{text}` has no host"))?;
-        let host = if wildcard { host.replacen("wildcard.", "*.", 1) } else { host.to_string() };
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| format!("`{text}` has no host"))?;
+        let host = if wildcard {
+            host.replacen("wildcard.", "*.", 1)
+        } else {
+            host.to_string()
+        };
         Ok(Origin {
             scheme: parsed.scheme().into(),
             host,
@@ -46,7 +52,11 @@ impl Origin {
     pub fn of(url: &Url) -> Option<Origin> {
         Some(Origin {
             scheme: url.scheme().into(),
-            host: url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: url
+                .host_str()?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port: url.port_or_known_default()?,
         })
     }
@@ -100,7 +110,10 @@ impl Policy {
         overrides: &BTreeMap<String, String>,
         allow_private_networks: bool,
     ) -> Result<Policy, String> {
-        let declared: Vec<Origin> = declared.iter().map(|d| Origin::parse(d)).collect::<Result<_, _>>()?;
+        let declared: Vec<Origin> = declared
+            .iter()
+            .map(|d| Origin::parse(d))
+            .collect::<Result<_, _>>()?;
         let allowed = match narrowed {
             None => declared.clone(),
             Some(list) => {
@@ -121,18 +134,26 @@ impl Policy {
         for (from, to) in overrides {
             let origin = Origin::parse(from)?;
             if !declared.contains(&origin) {
-                return Err(format!("endpoint override for {from}: the connector does not declare that origin"));
+                return Err(format!(
+                    "endpoint override for {from}: the connector does not declare that origin"
+                ));
             }
             let to = Url::parse(to).map_err(|e| format!("endpoint override `{to}`: {e}"))?;
             routes.push((origin, to));
         }
-        Ok(Policy { allowed, overrides: routes, allow_private_networks })
+        Ok(Policy {
+            allowed,
+            overrides: routes,
+            allow_private_networks,
+        })
     }
 
     /// Checks a URL the connector asked for and routes it.
     pub fn route(&self, url: &str) -> Result<Routed, String> {
-        let declared = Url::parse(url).map_err(|e| format!("`{}` is not a URL: {e}", strip_query(url)))?;
-        let origin = Origin::of(&declared).ok_or_else(|| format!("`{}` has no host", strip_query(url)))?;
+        let declared =
+            Url::parse(url).map_err(|e| format!("`{}` is not a URL: {e}", strip_query(url)))?;
+        let origin =
+            Origin::of(&declared).ok_or_else(|| format!("`{}` has no host", strip_query(url)))?;
         if !matches!(origin.scheme.as_str(), "http" | "https") {
             return Err(format!("scheme {} is not allowed", origin.scheme));
         }
@@ -145,9 +166,15 @@ impl Policy {
         }
         let mut target = declared.clone();
         if let Some((_, to)) = self.overrides.iter().find(|(from, _)| *from == origin) {
-            target.set_scheme(to.scheme()).map_err(|_| "bad override scheme".to_string())?;
-            target.set_host(to.host_str()).map_err(|e| format!("bad override host: {e}"))?;
-            target.set_port(to.port()).map_err(|_| "bad override port".to_string())?;
+            target
+                .set_scheme(to.scheme())
+                .map_err(|_| "bad override scheme".to_string())?;
+            target
+                .set_host(to.host_str())
+                .map_err(|e| format!("bad override host: {e}"))?;
+            target
+                .set_port(to.port())
+                .map_err(|_| "bad override port".to_string())?;
             let prefix = to.path().trim_end_matches('/');
             if !prefix.is_empty() {
                 target.set_path(&format!("{prefix}{}", declared.path()));
@@ -155,7 +182,12 @@ impl Policy {
         }
         // A literal IP address never reaches the resolver, so check it here.
         if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = target.host() {
-            let ip: IpAddr = target.host_str().unwrap_or_default().trim_matches(['[', ']']).parse().map_err(|_| "bad IP".to_string())?;
+            let ip: IpAddr = target
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .parse()
+                .map_err(|_| "bad IP".to_string())?;
             self.check_ip(ip)?;
         }
         Ok(Routed { declared, target })
@@ -216,25 +248,53 @@ mod tests {
     use super::*;
 
     fn policy(allow_private: bool) -> Policy {
-        let overrides = BTreeMap::from([("https://api.notion.com".to_string(), "http://127.0.0.1:9999".to_string())]);
-        Policy::new(&["https://api.notion.com".into(), "https://*.example.com".into()], None, &overrides, allow_private).unwrap()
+        let overrides = BTreeMap::from([(
+            "https://api.notion.com".to_string(),
+            "http://127.0.0.1:9999".to_string(),
+        )]);
+        Policy::new(
+            &[
+                "https://api.notion.com".into(),
+                "https://*.example.com".into(),
+            ],
+            None,
+            &overrides,
+            allow_private,
+        )
+        .unwrap()
     }
 
     #[test]
     fn refuses_undeclared_hosts_and_schemes() {
         let p = policy(true);
-        assert!(p.route("https://evil.test/x").unwrap_err().contains("evil.test"));
-        assert!(p.route("http://api.notion.com/v1").is_err(), "scheme must match");
-        assert!(p.route("https://api.notion.com:8443/v1").is_err(), "port must match");
+        assert!(p
+            .route("https://evil.test/x")
+            .unwrap_err()
+            .contains("evil.test"));
+        assert!(
+            p.route("http://api.notion.com/v1").is_err(),
+            "scheme must match"
+        );
+        assert!(
+            p.route("https://api.notion.com:8443/v1").is_err(),
+            "port must match"
+        );
         assert!(p.route("https://a.example.com/").is_ok());
-        assert!(p.route("https://example.com/").is_err(), "a wildcard covers subdomains only");
+        assert!(
+            p.route("https://example.com/").is_err(),
+            "a wildcard covers subdomains only"
+        );
     }
 
     #[test]
     fn routes_overrides_and_checks_the_real_destination() {
-        let routed = policy(true).route("https://api.notion.com/v1/pages?x=1").unwrap();
+        let routed = policy(true)
+            .route("https://api.notion.com/v1/pages?x=1")
+            .unwrap();
         assert_eq!(routed.target.as_str(), "http://127.0.0.1:9999/v1/pages?x=1");
-        let err = policy(false).route("https://api.notion.com/v1/pages").unwrap_err();
+        let err = policy(false)
+            .route("https://api.notion.com/v1/pages")
+            .unwrap_err();
         assert!(err.contains("127.0.0.1"), "{err}");
     }
 
@@ -243,14 +303,39 @@ mod tests {
         let declared = ["https://api.notion.com".to_string()];
         let none = BTreeMap::new();
         assert!(Policy::new(&declared, Some(&["https://evil.test".into()]), &none, false).is_err());
-        let narrowed = Policy::new(&["https://a.test".into(), "https://b.test".into()], Some(&["https://a.test".into()]), &none, false).unwrap();
+        let narrowed = Policy::new(
+            &["https://a.test".into(), "https://b.test".into()],
+            Some(&["https://a.test".into()]),
+            &none,
+            false,
+        )
+        .unwrap();
         assert!(narrowed.route("https://b.test/").is_err());
-        assert!(Policy::new(&declared, None, &BTreeMap::from([("https://other.test".into(), "http://127.0.0.1:1".into())]), false).is_err());
+        assert!(Policy::new(
+            &declared,
+            None,
+            &BTreeMap::from([("https://other.test".into(), "http://127.0.0.1:1".into())]),
+            false
+        )
+        .is_err());
     }
 
     #[test]
     fn classifies_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.5", "169.254.169.254", "224.0.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "100.64.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.169.254",
+            "224.0.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip} should not be public");
         }
         for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A sustained rate and a burst.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Rate {
     pub per_second: f64,
     pub burst: u32,
@@ -24,7 +24,12 @@ struct Bucket {
 
 impl Bucket {
     fn new(rate: Rate, now: Instant) -> Self {
-        Bucket { rate, tokens: rate.burst.max(1) as f64, refilled: now, paused_until: None }
+        Bucket {
+            rate,
+            tokens: rate.burst.max(1) as f64,
+            refilled: now,
+            paused_until: None,
+        }
     }
 
     /// Takes a token, or says how long to wait for one.
@@ -36,14 +41,17 @@ impl Bucket {
             self.paused_until = None;
         }
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst.max(1) as f64);
+        self.tokens =
+            (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst.max(1) as f64);
         self.refilled = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             None
         } else {
             let missing = 1.0 - self.tokens;
-            Some(Duration::from_secs_f64(missing / self.rate.per_second.max(1e-6)))
+            Some(Duration::from_secs_f64(
+                missing / self.rate.per_second.max(1e-6),
+            ))
         }
     }
 }
@@ -73,7 +81,9 @@ impl RateLimiter {
             let wait = {
                 let mut buckets = self.buckets.lock().unwrap();
                 let now = Instant::now();
-                let bucket = buckets.entry(key.to_string()).or_insert_with(|| Bucket::new(rate, now));
+                let bucket = buckets
+                    .entry(key.to_string())
+                    .or_insert_with(|| Bucket::new(rate, now));
                 if bucket.rate != rate {
                     bucket.rate = rate;
                 }
@@ -98,7 +108,9 @@ impl RateLimiter {
     pub fn pause(&self, key: &str, rate: Rate, retry_after: Duration) {
         let mut buckets = self.buckets.lock().unwrap();
         let now = Instant::now();
-        let bucket = buckets.entry(key.to_string()).or_insert_with(|| Bucket::new(rate, now));
+        let bucket = buckets
+            .entry(key.to_string())
+            .or_insert_with(|| Bucket::new(rate, now));
         let until = now + retry_after;
         bucket.paused_until = Some(bucket.paused_until.map_or(until, |u| u.max(until)));
         bucket.tokens = 0.0;
@@ -117,7 +129,13 @@ mod tests {
     #[test]
     fn bucket_allows_a_burst_then_the_sustained_rate() {
         let start = Instant::now();
-        let mut b = Bucket::new(Rate { per_second: 2.0, burst: 3 }, start);
+        let mut b = Bucket::new(
+            Rate {
+                per_second: 2.0,
+                burst: 3,
+            },
+            start,
+        );
         for _ in 0..3 {
             assert!(b.take(start).is_none());
         }
@@ -129,9 +147,18 @@ mod tests {
     #[test]
     fn a_pause_holds_every_request_until_it_ends() {
         let start = Instant::now();
-        let mut b = Bucket::new(Rate { per_second: 100.0, burst: 10 }, start);
+        let mut b = Bucket::new(
+            Rate {
+                per_second: 100.0,
+                burst: 10,
+            },
+            start,
+        );
         b.paused_until = Some(start + Duration::from_secs(2));
-        assert_eq!(b.take(start + Duration::from_secs(1)), Some(Duration::from_secs(1)));
+        assert_eq!(
+            b.take(start + Duration::from_secs(1)),
+            Some(Duration::from_secs(1))
+        );
         assert!(b.take(start + Duration::from_secs(2)).is_none());
     }
 }

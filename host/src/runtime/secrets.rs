@@ -22,7 +22,11 @@ pub enum SecretError {
     #[error("secret `{name}`: environment variable {var} is not set")]
     MissingEnv { name: String, var: String },
     #[error("secret `{name}`: key `{key}` is not in the secrets file {file}")]
-    MissingKey { name: String, key: String, file: String },
+    MissingKey {
+        name: String,
+        key: String,
+        file: String,
+    },
     #[error("secret `{name}`: source `{source_}` is neither env:VAR nor file:KEY")]
     BadSource { name: String, source_: String },
     #[error("secret `{name}` is read from a file, but no secrets file is configured")]
@@ -50,20 +54,31 @@ impl SecretProvider {
         let mut values = BTreeMap::new();
         for (name, source) in bindings {
             let value = if let Some(var) = source.strip_prefix("env:") {
-                std::env::var(var)
-                    .map_err(|_| SecretError::MissingEnv { name: name.clone(), var: var.into() })?
+                std::env::var(var).map_err(|_| SecretError::MissingEnv {
+                    name: name.clone(),
+                    var: var.into(),
+                })?
             } else if let Some(key) = source.strip_prefix("file:") {
-                let path = self.file.as_ref().ok_or_else(|| SecretError::NoFile { name: name.clone() })?;
+                let path = self
+                    .file
+                    .as_ref()
+                    .ok_or_else(|| SecretError::NoFile { name: name.clone() })?;
                 if file.is_none() {
                     file = Some(read_secrets_file(path)?);
                 }
-                file.as_ref().and_then(|f| f.get(key)).cloned().ok_or_else(|| SecretError::MissingKey {
-                    name: name.clone(),
-                    key: key.into(),
-                    file: path.display().to_string(),
-                })?
+                file.as_ref()
+                    .and_then(|f| f.get(key))
+                    .cloned()
+                    .ok_or_else(|| SecretError::MissingKey {
+                        name: name.clone(),
+                        key: key.into(),
+                        file: path.display().to_string(),
+                    })?
             } else {
-                return Err(SecretError::BadSource { name: name.clone(), source_: source.clone() });
+                return Err(SecretError::BadSource {
+                    name: name.clone(),
+                    source_: source.clone(),
+                });
             };
             values.insert(name.clone(), value);
         }
@@ -73,7 +88,10 @@ impl SecretProvider {
 
 /// A secrets file: a JSON object of strings that only its owner can read.
 pub fn read_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, SecretError> {
-    let err = |reason: String| SecretError::File { file: path.display().to_string(), reason };
+    let err = |reason: String| SecretError::File {
+        file: path.display().to_string(),
+        reason,
+    };
     let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
     #[cfg(unix)]
     {
@@ -116,7 +134,10 @@ impl Secrets {
             let after = &rest[start + OPEN.len()..];
             let end = after.find(CLOSE).ok_or("unterminated secret placeholder")?;
             let name = &after[..end];
-            let value = self.values.get(name).ok_or_else(|| format!("no secret named `{name}` is bound for this job"))?;
+            let value = self
+                .values
+                .get(name)
+                .ok_or_else(|| format!("no secret named `{name}` is bound for this job"))?;
             out.push_str(value);
             rest = &after[end + CLOSE.len()..];
         }
@@ -185,7 +206,10 @@ mod tests {
     #[test]
     fn substitutes_placeholders_and_names_unknown_ones() {
         let s = secrets();
-        assert_eq!(s.substitute("Bearer {{secret:tok}}").unwrap(), "Bearer s3cr3t-value");
+        assert_eq!(
+            s.substitute("Bearer {{secret:tok}}").unwrap(),
+            "Bearer s3cr3t-value"
+        );
         let err = s.substitute("{{secret:other}}").unwrap_err();
         assert!(err.contains("other") && !err.contains("s3cr3t"));
     }

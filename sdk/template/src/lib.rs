@@ -48,12 +48,20 @@ impl Connector for Items {
             url.push_str(&format!("&updated_since={}", since.replace('+', "%2B")));
         }
         let body: serde_json::Value = http::get(&url).send_json()?;
-        let items = body["items"].as_array().ok_or_else(|| errors::bad_body("GET /v1/items", "no `items` array"))?;
+        let items = body["items"]
+            .as_array()
+            .ok_or_else(|| errors::bad_body("GET /v1/items", "no `items` array"))?;
         let records: Vec<Record> = items.iter().map(to_record).collect::<Result<_, _>>()?;
         let next = body["next"].as_str().map(String::from);
         // The checkpoint: the newest change seen on this page, or the old one.
-        let newest = records.iter().filter_map(|r| r.updated_at.clone()).max().or(req.since.clone());
-        Ok(Page::new(records).next(next.clone()).checkpoint(if next.is_none() { newest } else { None }))
+        let newest = records
+            .iter()
+            .filter_map(|r| r.updated_at.clone())
+            .max()
+            .or(req.since.clone());
+        Ok(Page::new(records)
+            .next(next.clone())
+            .checkpoint(if next.is_none() { newest } else { None }))
     }
 }
 
@@ -61,17 +69,32 @@ fn known(entity: &str) -> Result<(), ConnectorError> {
     if entity == "items" {
         Ok(())
     } else {
-        Err(ConnectorError::NotFound(format!("no entity `{entity}`; this connector has `items`")))
+        Err(ConnectorError::NotFound(format!(
+            "no entity `{entity}`; this connector has `items`"
+        )))
     }
 }
 
 fn to_record(item: &serde_json::Value) -> Result<Record, ConnectorError> {
-    let id = item["id"].as_str().ok_or_else(|| errors::bad_body("GET /v1/items", "an item has no id"))?;
+    let id = item["id"]
+        .as_str()
+        .ok_or_else(|| errors::bad_body("GET /v1/items", "an item has no id"))?;
     let updated = item["updated_at"].as_str().map(String::from);
     Ok(Record::new(id)
-        .field("name", FieldValue::Text(item["name"].as_str().unwrap_or_default().into()))
-        .field("done", FieldValue::Boolean(item["done"].as_bool().unwrap_or(false)))
-        .field("updated_at", updated.clone().map_or(FieldValue::Null, FieldValue::Datetime))
+        .field(
+            "name",
+            FieldValue::Text(item["name"].as_str().unwrap_or_default().into()),
+        )
+        .field(
+            "done",
+            FieldValue::Boolean(item["done"].as_bool().unwrap_or(false)),
+        )
+        .field(
+            "updated_at",
+            updated
+                .clone()
+                .map_or(FieldValue::Null, FieldValue::Datetime),
+        )
         .updated_at(updated))
 }
 

@@ -9,13 +9,18 @@ use synchost::runtime::{Connection, Runtime, RuntimeOptions, SecretProvider};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    synchost::dev::workspace_root().canonicalize().expect("workspace root")
+    synchost::dev::workspace_root()
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// Builds the connector crate `package` from source to wasm, once per test binary.
 pub fn build_connector(package: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<BTreeMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(package) {
         return path.clone();
     }
@@ -27,8 +32,12 @@ pub fn build_connector(package: &str) -> PathBuf {
 /// A runtime with a compile cache of its own under `target/`.
 pub fn runtime() -> Runtime {
     let cache = root().join("target/test-cache");
-    Runtime::new(RuntimeOptions { cache_dir: Some(cache), secrets: SecretProvider::default(), ..Default::default() })
-        .expect("runtime")
+    Runtime::new(RuntimeOptions {
+        cache_dir: Some(cache),
+        secrets: SecretProvider::default(),
+        ..Default::default()
+    })
+    .expect("runtime")
 }
 
 /// A connection that redirects `origin` to a simulator on loopback, which
@@ -61,7 +70,12 @@ pub async fn read_all(
     let mut records = Vec::new();
     let mut cursor = None;
     loop {
-        let req = synchost::runtime::ReadRequest { entity: entity.into(), cursor: cursor.take(), since: since.clone(), page_size: 100 };
+        let req = synchost::runtime::ReadRequest {
+            entity: entity.into(),
+            cursor: cursor.take(),
+            since: since.clone(),
+            page_size: 100,
+        };
         let page = session.read(&req).await?;
         records.extend(page.records);
         match page.next_cursor {
