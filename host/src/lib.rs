@@ -1,4 +1,7 @@
-pub mod core;
 pub mod cli;
+pub mod core;
 pub mod dev;
+pub mod job;
 pub mod runtime;
+pub mod state;
+pub mod sync;

@@ -3,6 +3,7 @@
 
 mod connector;
 mod demo;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,16 @@ pub enum Command {
     /// Start the Notion and Airtable simulators on loopback and read both
     /// through their connectors, built from this source tree
     Demo(demo::DemoArgs),
+    /// Run one sync job now and print its report
+    Run(sync::RunArgs),
+    /// List past runs
+    Runs(sync::RunsArgs),
+    /// Conflicts parked for a person
+    #[command(subcommand)]
+    Conflicts(sync::ConflictsCommand),
+    /// Job files: their schema, and checking one
+    #[command(subcommand)]
+    Job(sync::JobCommand),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -55,6 +66,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Connector(cmd) => connector::run(cmd, &runtime).await,
         Command::Demo(args) => demo::run(args, &runtime).await,
+        Command::Run(args) => sync::run(args, &runtime).await,
+        Command::Runs(args) => sync::runs(args),
+        Command::Conflicts(cmd) => sync::conflicts(cmd),
+        Command::Job(cmd) => sync::job(cmd),
     }
 }
 

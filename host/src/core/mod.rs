@@ -5,4 +5,6 @@
 //! no wasmtime, no sled, no network — so every rule is testable with table
 //! tests and property tests beside the code. `crate::sync` runs it.
 
+pub mod mapping;
+pub mod merge;
 pub mod value;

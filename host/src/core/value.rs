@@ -58,7 +58,11 @@ impl Value {
             Value::MultiSelect(v) => Value::MultiSelect(sorted_set(v)),
             Value::Reference(v) => Value::Reference(sorted_set(v)),
             Value::Datetime(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-                Ok(t) => Value::Datetime(t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                Ok(t) => Value::Datetime(
+                    t.with_timezone(&chrono::Utc)
+                        .format("%Y-%m-%dT%H:%M:%SZ")
+                        .to_string(),
+                ),
                 Err(_) => Value::Datetime(s.clone()),
             },
             Value::Json(serde_json::Value::Null) => Value::Null,
@@ -72,7 +76,11 @@ impl Value {
 }
 
 fn sorted_set(v: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = v.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let mut v: Vec<String> = v
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -100,15 +108,24 @@ mod tests {
     use super::*;
 
     fn fields(pairs: &[(&str, Value)]) -> Fields {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn hashes_see_through_representation_differences() {
         let a = fields(&[
-            ("tags", Value::MultiSelect(vec!["b".into(), "a".into(), "a".into()])),
+            (
+                "tags",
+                Value::MultiSelect(vec!["b".into(), "a".into(), "a".into()]),
+            ),
             ("name", Value::Text(" Ada ".into())),
-            ("due", Value::Datetime("2024-05-01T12:00:00.000+02:00".into())),
+            (
+                "due",
+                Value::Datetime("2024-05-01T12:00:00.000+02:00".into()),
+            ),
             ("empty", Value::Text(String::new())),
         ]);
         let b = fields(&[

@@ -1,0 +1,341 @@
+//! # State in sled
+//!
+//! One sled database per host, one tree per kind of thing: `links` (a record's
+//! id on one side to its id on the other), `shadows` (each pair as last
+//! synced, in canonical form: the base of the three-way merge), `checkpoints`
+//! (where each side's incremental read resumes), `outbox` (writes planned and
+//! not yet confirmed), `conflicts` (pairs parked for a person), `runs`
+//! (reports) and `audit`. A change that spans keys or trees is one
+//! transaction, so a process killed at any instant leaves either the old
+//! state or the new one.
+
+mod records;
+
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::Tree;
+
+use crate::core::merge::Side;
+pub use records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state database at {path}: {source}")]
+    Open { path: String, source: sled::Error },
+    #[error("state database: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("state database holds an entry that does not parse ({key}): {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("no conflict with id {0}")]
+    NoConflict(String),
+}
+
+impl From<TransactionError<StateError>> for StateError {
+    fn from(e: TransactionError<StateError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StateError::Sled(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StateError>;
+
+/// The host's state.
+#[derive(Clone)]
+pub struct State {
+    db: sled::Db,
+    links: Tree,
+    shadows: Tree,
+    checkpoints: Tree,
+    outbox: Tree,
+    conflicts: Tree,
+    runs: Tree,
+    audit: Tree,
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\u{0}").into_bytes()
+}
+
+fn prefix(parts: &[&str]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("state values serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+        key: String::from_utf8_lossy(key).replace('\u{0}', "/"),
+        reason: e.to_string(),
+    })
+}
+
+impl State {
+    pub fn open(dir: &Path) -> Result<State> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 << 20)
+            .open()
+            .map_err(|source| StateError::Open {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(State {
+            links: db.open_tree("links")?,
+            shadows: db.open_tree("shadows")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            outbox: db.open_tree("outbox")?,
+            conflicts: db.open_tree("conflicts")?,
+            runs: db.open_tree("runs")?,
+            audit: db.open_tree("audit")?,
+            db,
+        })
+    }
+
+    /// Waits until everything written is on disk.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A unique, increasing number (for outbox keys and ids).
+    pub fn next_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    // ---- links and shadows -------------------------------------------------
+
+    /// The id on the other side of `side`'s record `id`.
+    pub fn linked(&self, job: &str, side: Side, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .links
+            .get(key(&[job, side.as_str(), id]))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The shadow of the pair whose source id is `source_id`.
+    pub fn shadow(&self, job: &str, source_id: &str) -> Result<Option<Shadow>> {
+        let k = key(&[job, source_id]);
+        self.shadows.get(&k)?.map(|v| decode(&k, &v)).transpose()
+    }
+
+    /// Every pair of `job`: (source id, target id).
+    pub fn pairs(&self, job: &str) -> impl Iterator<Item = Result<(String, String)>> + '_ {
+        let p = prefix(&[job, Side::Source.as_str()]);
+        let cut = p.len();
+        self.links.scan_prefix(p).map(move |item| {
+            let (k, v) = item?;
+            Ok((
+                String::from_utf8_lossy(&k[cut..]).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ))
+        })
+    }
+
+    pub fn pair_count(&self, job: &str) -> usize {
+        self.links
+            .scan_prefix(prefix(&[job, Side::Source.as_str()]))
+            .count()
+    }
+
+    /// Records a synced pair — link both ways, shadow — and removes the
+    /// outbox entries it confirms, all in one transaction.
+    pub fn commit_pair(
+        &self,
+        job: &str,
+        source_id: &str,
+        target_id: &str,
+        shadow: &Shadow,
+        done: &[Vec<u8>],
+    ) -> Result<()> {
+        let shadow_bytes = encode(shadow);
+        (&self.links, &self.shadows, &self.outbox).transaction(|(links, shadows, outbox)| {
+            // A pair re-linked to a new id (a record re-created) drops its old link.
+            if let Some(old) = links.get(key(&[job, Side::Source.as_str(), source_id]))? {
+                if old.as_ref() != target_id.as_bytes() {
+                    links.remove(key(&[
+                        job,
+                        Side::Target.as_str(),
+                        &String::from_utf8_lossy(&old),
+                    ]))?;
+                }
+            }
+            if let Some(old) = links.get(key(&[job, Side::Target.as_str(), target_id]))? {
+                if old.as_ref() != source_id.as_bytes() {
+                    // Re-created on the source: the old source id's link and shadow go.
+                    let old = String::from_utf8_lossy(&old).into_owned();
+                    links.remove(key(&[job, Side::Source.as_str(), &old]))?;
+                    shadows.remove(key(&[job, &old]))?;
+                }
+            }
+            links.insert(
+                key(&[job, Side::Source.as_str(), source_id]),
+                target_id.as_bytes(),
+            )?;
+            links.insert(
+                key(&[job, Side::Target.as_str(), target_id]),
+                source_id.as_bytes(),
+            )?;
+            shadows.insert(key(&[job, source_id]), shadow_bytes.as_slice())?;
+            for k in done {
+                outbox.remove(k.as_slice())?;
+            }
+            Ok::<_, ConflictableTransactionError<StateError>>(())
+        })?;
+        Ok(())
+    }
+
+    /// Forgets a pair (deleted on both sides), with its confirmed outbox entries.
+    pub fn forget_pair(
+        &self,
+        job: &str,
+        source_id: &str,
+        target_id: &str,
+        done: &[Vec<u8>],
+    ) -> Result<()> {
+        (&self.links, &self.shadows, &self.outbox).transaction(|(links, shadows, outbox)| {
+            links.remove(key(&[job, Side::Source.as_str(), source_id]))?;
+            links.remove(key(&[job, Side::Target.as_str(), target_id]))?;
+            shadows.remove(key(&[job, source_id]))?;
+            for k in done {
+                outbox.remove(k.as_slice())?;
+            }
+            Ok::<_, ConflictableTransactionError<StateError>>(())
+        })?;
+        Ok(())
+    }
+
+    // ---- checkpoints -------------------------------------------------------
+
+    pub fn checkpoint(&self, job: &str, side: Side) -> Result<Option<Checkpoint>> {
+        let k = key(&[job, side.as_str()]);
+        self.checkpoints
+            .get(&k)?
+            .map(|v| decode(&k, &v))
+            .transpose()
+    }
+
+    pub fn set_checkpoint(&self, job: &str, side: Side, checkpoint: &Checkpoint) -> Result<()> {
+        self.checkpoints
+            .insert(key(&[job, side.as_str()]), encode(checkpoint))?;
+        Ok(())
+    }
+
+    // ---- outbox ------------------------------------------------------------
+
+    /// Stores planned writes, all at once, before any is pushed. Returns their keys.
+    pub fn outbox_put(&self, job: &str, entries: &[OutboxEntry]) -> Result<Vec<Vec<u8>>> {
+        let mut batch = sled::Batch::default();
+        let mut keys = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let k = key(&[job, &format!("{:020}", self.next_id()?)]);
+            batch.insert(k.clone(), encode(entry));
+            keys.push(k);
+        }
+        self.outbox.apply_batch(batch)?;
+        Ok(keys)
+    }
+
+    /// What is left in `job`'s outbox, oldest first.
+    pub fn outbox(&self, job: &str) -> Result<Vec<(Vec<u8>, OutboxEntry)>> {
+        self.outbox
+            .scan_prefix(prefix(&[job]))
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.to_vec(), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    pub fn outbox_remove(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k.as_slice());
+        }
+        self.outbox.apply_batch(batch)?;
+        Ok(())
+    }
+
+    // ---- conflicts ---------------------------------------------------------
+
+    pub fn put_conflict(&self, conflict: &ParkedConflict) -> Result<()> {
+        self.conflicts
+            .insert(conflict.id.as_bytes(), encode(conflict))?;
+        Ok(())
+    }
+
+    pub fn conflict(&self, id: &str) -> Result<Option<ParkedConflict>> {
+        self.conflicts
+            .get(id.as_bytes())?
+            .map(|v| decode(id.as_bytes(), &v))
+            .transpose()
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<ParkedConflict>> {
+        self.conflicts
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    /// The parked conflict of a pair, if any.
+    pub fn conflict_for(&self, job: &str, source_id: &str) -> Result<Option<ParkedConflict>> {
+        Ok(self
+            .conflicts()?
+            .into_iter()
+            .find(|c| c.job == job && c.source_id == source_id))
+    }
+
+    pub fn remove_conflict(&self, id: &str) -> Result<()> {
+        self.conflicts.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    // ---- runs and audit ----------------------------------------------------
+
+    pub fn put_run(&self, run: &RunRecord) -> Result<()> {
+        self.runs
+            .insert(key(&[&run.started_at, &run.job]), encode(run))?;
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.runs
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        let k = format!("{}\u{0}{:020}", entry.at, self.next_id()?);
+        self.audit.insert(k.as_bytes(), encode(entry))?;
+        Ok(())
+    }
+
+    /// Audit entries at or after `since` (RFC 3339), oldest first.
+    pub fn audit_since(&self, since: &str) -> Result<Vec<AuditEntry>> {
+        self.audit
+            .range(since.as_bytes()..)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}

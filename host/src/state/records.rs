@@ -1,0 +1,88 @@
+//! What the state trees hold.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::merge::{FieldConflict, Side};
+use crate::core::value::Fields;
+
+/// A pair as last synced: each side's canonical fields, the base of the next merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shadow {
+    pub target_id: String,
+    pub source: Fields,
+    pub target: Fields,
+    pub source_hash: String,
+    pub target_hash: String,
+    pub synced_at: String,
+}
+
+/// Where a side's next incremental read starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// the connector's checkpoint, passed back as `since`
+    pub since: Option<String>,
+    /// when the last complete full scan finished (deletes are inferred from those)
+    pub full_scan_at: Option<String>,
+    pub runs_since_full_scan: u32,
+}
+
+/// A planned write, stored before it is pushed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub side: Side,
+    pub op: OutboxOp,
+    /// the pair's source id (for a create on the source: the target id it mirrors)
+    pub pair: String,
+    pub planned_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxOp {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A pair a person must decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParkedConflict {
+    pub id: String,
+    pub job: String,
+    pub source_id: String,
+    pub target_id: String,
+    /// the shadow's copies: what both sides agreed on last
+    pub base_source: Fields,
+    pub base_target: Fields,
+    /// what each side holds now (`None`: deleted there)
+    pub source: Option<Fields>,
+    pub target: Option<Fields>,
+    pub fields: Vec<FieldConflict>,
+    pub parked_at: String,
+    pub resolution: Option<Resolution>,
+}
+
+/// What a person decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Take(Side),
+    /// these canonical fields, on both sides
+    Merge(Fields),
+}
+
+/// One run, as `synchost runs` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub job: String,
+    pub started_at: String,
+    pub report: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub job: String,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}

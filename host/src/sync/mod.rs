@@ -1,0 +1,376 @@
+//! # One sync run
+//!
+//! Ties the parts together for one job: open both sides (connector, session,
+//! schema), read each (incrementally from its checkpoint when the connector
+//! can, with an overlap window; a full scan otherwise), plan (canonical form,
+//! delta against the shadows, three-way merge, matching of new records),
+//! store the plan in the outbox, push it, and record checkpoints, the run and
+//! its audit entries. Policy lives in `core`; this module only moves data.
+
+mod convert;
+pub mod plan;
+pub mod push;
+pub mod report;
+pub mod side;
+
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::core::mapping::Mapper;
+use crate::core::merge::{Flow, Policies, Policy, Side};
+use crate::job::{self, Job};
+use crate::runtime::{Capabilities, Runtime};
+use crate::state::{AuditEntry, Checkpoint, RunRecord, State};
+
+pub use report::{Report, Status};
+pub use side::ConnectorSource;
+
+/// How a run reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// read both sides in full, whatever the checkpoints say
+    pub full: bool,
+    pub connectors: ConnectorSource,
+    /// draw progress bars (on a terminal)
+    pub progress: bool,
+    /// include per-side details in the report
+    pub details: bool,
+}
+
+/// Seconds subtracted from a checkpoint before an incremental read: platform
+/// timestamps are coarse (Notion's are rounded to the minute), so a read must
+/// overlap the last one; records seen again are recognised by their content.
+const OVERLAP_SECS: i64 = 120;
+/// Every this many runs the read is a full scan, which is how deletes are
+/// found on platforms whose incremental reads do not report them.
+const FULL_SCAN_EVERY: u32 = 24;
+
+struct JobPolicies<'a>(&'a job::ConflictSpec);
+
+fn core_policy(p: job::Policy) -> Policy {
+    match p {
+        job::Policy::SourceWins => Policy::SourceWins,
+        job::Policy::TargetWins => Policy::TargetWins,
+        job::Policy::NewestWins => Policy::NewestWins,
+        job::Policy::Manual => Policy::Manual,
+    }
+}
+
+impl Policies for JobPolicies<'_> {
+    fn for_field(&self, field: &str) -> Policy {
+        core_policy(self.0.policy_for(field))
+    }
+    fn for_record(&self) -> Policy {
+        core_policy(self.0.policy)
+    }
+}
+
+fn bar(multi: &MultiProgress, show: bool, len: Option<u64>) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}").expect("template"),
+        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{spinner} {msg}").expect("template")),
+    };
+    multi.add(bar)
+}
+
+/// Runs `job` once and records it. A run that fails before writing returns
+/// a `failed` report (and the error in its details) rather than an error, so
+/// that it is recorded like any other; configuration errors are errors.
+pub async fn run(
+    job: &Job,
+    runtime: &Runtime,
+    state: &State,
+    options: &RunOptions,
+) -> anyhow::Result<Report> {
+    job.ensure_runnable()?;
+    let started = Instant::now();
+    let started_at = now();
+    let multi = MultiProgress::with_draw_target(if options.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+
+    let mut source = side::open(Side::Source, &job.source, runtime, &options.connectors)
+        .await
+        .context("opening the source")?;
+    let mut target = side::open(Side::Target, &job.target, runtime, &options.connectors)
+        .await
+        .context("opening the target")?;
+    let mapper = Mapper::new(&job.mapping, &source.schema, &target.schema)
+        .context("the job's mapping does not fit the schemas")?;
+    if let Some(key) = &job.match_key {
+        anyhow::ensure!(
+            mapper.canonical_fields().iter().any(|f| f == &key.source),
+            "match_key.source `{}` is not a mapped field (mapped: {})",
+            key.source,
+            mapper.canonical_fields().join(", ")
+        );
+    }
+
+    // Left-over ops from a run that died: re-plan from a full read, matching
+    // new records by content too, so that nothing is created twice.
+    let leftover = state.outbox(&job.sync_id)?;
+    let recovering = !leftover.is_empty();
+    if recovering {
+        tracing::warn!(job = %job.sync_id, ops = leftover.len(), "the last run did not finish: recovering with a full read");
+    }
+
+    let mut reads = Vec::new();
+    for open in [&mut source, &mut target] {
+        let checkpoint = state.checkpoint(&job.sync_id, open.side)?;
+        let full = options.full
+            || recovering
+            || !open.capable(Capabilities::INCREMENTAL)
+            || checkpoint
+                .as_ref()
+                .is_none_or(|c| c.since.is_none() || c.runs_since_full_scan + 1 >= FULL_SCAN_EVERY);
+        let since = if full {
+            None
+        } else {
+            checkpoint
+                .as_ref()
+                .and_then(|c| c.since.as_deref())
+                .map(overlap)
+        };
+        let progress = bar(&multi, options.progress, None);
+        let outcome = side::read(open, since, job.page_size, &progress).await;
+        progress.finish_and_clear();
+        match outcome {
+            Ok(read) => reads.push((read, checkpoint)),
+            Err(e) => {
+                return failed(
+                    job,
+                    state,
+                    &started_at,
+                    started,
+                    options,
+                    &job.source.platform,
+                    &job.target.platform,
+                    e.to_string(),
+                )
+            }
+        }
+    }
+    let (target_read, target_cp) = reads.pop().expect("two reads");
+    let (source_read, source_cp) = reads.pop().expect("two reads");
+
+    let flow = Flow {
+        to_target: job.mode.writes_target(),
+        to_source: job.mode.writes_source(),
+    };
+    let planner = plan::Planner {
+        job: &job.sync_id,
+        mapper: &mapper,
+        flow,
+        policies: &JobPolicies(&job.conflict),
+        match_key: job.match_key.as_ref().map(|k| k.source.clone()),
+        state,
+        recovering,
+        now: started_at.clone(),
+    };
+    let mut plan = planner.plan(&source_read, &target_read)?;
+    if recovering {
+        state.outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
+    }
+    for parked in &plan.parked {
+        state.put_conflict(parked)?;
+    }
+    for skipped in &plan.skipped {
+        tracing::warn!(job = %job.sync_id, side = skipped.side.as_str(), id = %skipped.id, "record skipped: {}", skipped.reason);
+    }
+
+    let progress = bar(
+        &multi,
+        options.progress && !plan.ops.is_empty(),
+        Some(plan.ops.len() as u64),
+    );
+    progress.set_message("writes");
+    let mut pusher = push::Pusher {
+        job: &job.sync_id,
+        state,
+        now: started_at.clone(),
+        fault_after: push::fault_limit(),
+        confirmed: 0,
+    };
+    let pushed = pusher
+        .push(&mut plan, &mut source, &mut target, &progress)
+        .await?;
+    progress.finish_and_clear();
+
+    // Checkpoints move only after the run's writes are planned and stored.
+    for (side, read, old) in [
+        (Side::Source, &source_read, &source_cp),
+        (Side::Target, &target_read, &target_cp),
+    ] {
+        let runs = old.as_ref().map_or(0, |c| c.runs_since_full_scan);
+        let checkpoint = Checkpoint {
+            since: read
+                .checkpoint
+                .clone()
+                .or_else(|| old.as_ref().and_then(|c| c.since.clone())),
+            full_scan_at: if read.complete {
+                Some(started_at.clone())
+            } else {
+                old.as_ref().and_then(|c| c.full_scan_at.clone())
+            },
+            runs_since_full_scan: if read.complete { 0 } else { runs + 1 },
+        };
+        state.set_checkpoint(&job.sync_id, side, &checkpoint)?;
+    }
+
+    let written: u64 = pushed.values().map(|p| p.written()).sum();
+    let status = report::status(&pushed, plan.skipped.len());
+    let side_details = |open: &side::OpenSide,
+                        read: &side::ReadOutcome,
+                        changes,
+                        pushed: Option<&push::Pushed>| report::SideDetails {
+        platform: open.platform.clone(),
+        entity: open.entity.clone(),
+        read: if read.complete {
+            "full".into()
+        } else {
+            "incremental".into()
+        },
+        pages: read.pages,
+        records_read: read.records.len() as u64,
+        changes,
+        written: pushed.cloned().unwrap_or_default(),
+    };
+    let details = report::Details {
+        job: job.sync_id.clone(),
+        started_at: started_at.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        source: side_details(
+            &source,
+            &source_read,
+            plan.source_changes,
+            pushed.get(&Side::Source),
+        ),
+        target: side_details(
+            &target,
+            &target_read,
+            plan.target_changes,
+            pushed.get(&Side::Target),
+        ),
+        conflicts: plan.conflicts.clone(),
+        parked: plan.parked.iter().map(|p| p.id.clone()).collect(),
+        skipped: plan.skipped.clone(),
+        error: None,
+    };
+    let report = Report {
+        status,
+        synced_items: written,
+        conflicts_detected: plan.conflicts.len() as u64,
+        conflict_resolution: report::resolution_name(&plan.conflicts),
+        last_sync: now(),
+        details: Some(details),
+    };
+    record(job, state, &started_at, &report)?;
+    for conflict in &plan.conflicts {
+        state.audit(&AuditEntry {
+            at: now(),
+            job: job.sync_id.clone(),
+            kind: "conflict".into(),
+            detail: serde_json::to_value(conflict)?,
+        })?;
+    }
+    state.flush()?;
+    Ok(if options.details {
+        report
+    } else {
+        Report {
+            details: None,
+            ..report
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn failed(
+    job: &Job,
+    state: &State,
+    started_at: &str,
+    started: Instant,
+    options: &RunOptions,
+    source: &str,
+    target: &str,
+    error: String,
+) -> anyhow::Result<Report> {
+    tracing::error!(job = %job.sync_id, "run failed: {error}");
+    let empty = |platform: &str, entity: &Option<String>| report::SideDetails {
+        platform: platform.into(),
+        entity: entity.clone().unwrap_or_default(),
+        read: "failed".into(),
+        pages: 0,
+        records_read: 0,
+        changes: Default::default(),
+        written: Default::default(),
+    };
+    let report = Report {
+        status: Status::Failed,
+        synced_items: 0,
+        conflicts_detected: 0,
+        conflict_resolution: "none".into(),
+        last_sync: now(),
+        details: Some(report::Details {
+            job: job.sync_id.clone(),
+            started_at: started_at.into(),
+            seconds: started.elapsed().as_secs_f64(),
+            source: empty(source, &job.source.entity),
+            target: empty(target, &job.target.entity),
+            conflicts: Vec::new(),
+            parked: Vec::new(),
+            skipped: Vec::new(),
+            error: Some(error),
+        }),
+    };
+    record(job, state, started_at, &report)?;
+    state.flush()?;
+    Ok(if options.details {
+        report
+    } else {
+        Report {
+            details: None,
+            ..report
+        }
+    })
+}
+
+fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
+    let value = serde_json::to_value(report)?;
+    state.put_run(&RunRecord {
+        job: job.sync_id.clone(),
+        started_at: started_at.into(),
+        report: value.clone(),
+    })?;
+    state.audit(&AuditEntry {
+        at: now(),
+        job: job.sync_id.clone(),
+        kind: "run".into(),
+        detail: value,
+    })?;
+    tracing::info!(job = %job.sync_id, status = ?report.status, synced = report.synced_items, conflicts = report.conflicts_detected, "run finished");
+    Ok(())
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `checkpoint` less the overlap window; a checkpoint that is not a time is kept as is.
+fn overlap(checkpoint: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(checkpoint) {
+        Ok(t) => (t.with_timezone(&chrono::Utc) - chrono::Duration::seconds(OVERLAP_SECS))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Err(_) => checkpoint.to_string(),
+    }
+}

@@ -1,0 +1,674 @@
+//! From what both sides hold to the writes that bring them in step.
+//!
+//! Each record read is put in canonical form and compared with its pair's
+//! shadow; pairs that changed go through the three-way merge; records new on
+//! one side are matched to the other side's new records by the job's key (or,
+//! when recovering from a crash, by content) before anything is created.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::core::mapping::Mapper;
+use crate::core::merge::{self, Action, FieldConflict, Flow, Now, Policies, Side};
+use crate::core::value::{content_hash, Fields, Record, Value};
+use crate::state::{ParkedConflict, Resolution, Shadow, State, StateError};
+
+use super::side::ReadOutcome;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One write to one side.
+#[derive(Debug, Clone)]
+pub struct PlannedOp {
+    pub side: Side,
+    pub kind: OpKind,
+    /// the record's id on that side (none for a create)
+    pub id: Option<String>,
+    /// field values in that side's own names and types
+    pub fields: Fields,
+    /// index into `Plan::pairs`
+    pub pair: usize,
+}
+
+/// A pair as it will be once its writes are confirmed.
+#[derive(Debug, Clone)]
+pub struct PairPlan {
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    pub shadow_source: Fields,
+    pub shadow_target: Fields,
+    /// deleted on both sides once the writes land: forget the link
+    pub forget: bool,
+    /// a parked conflict this plan settles
+    pub settles: Option<String>,
+}
+
+/// A record that could not be synced this run, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub side: Side,
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Changes {
+    pub added: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+#[derive(Default)]
+pub struct Plan {
+    pub pairs: Vec<PairPlan>,
+    pub ops: Vec<PlannedOp>,
+    pub conflicts: Vec<FieldConflict>,
+    pub parked: Vec<ParkedConflict>,
+    pub skipped: Vec<Skipped>,
+    pub source_changes: Changes,
+    pub target_changes: Changes,
+}
+
+pub struct Planner<'a> {
+    pub job: &'a str,
+    pub mapper: &'a Mapper,
+    pub flow: Flow,
+    pub policies: &'a dyn Policies,
+    /// the canonical name of the match key field
+    pub match_key: Option<String>,
+    pub state: &'a State,
+    /// after a crash: also match new records by content
+    pub recovering: bool,
+    pub now: String,
+}
+
+/// A side's record now, in canonical form, or why it could not be read as one.
+enum Seen {
+    Fields(Fields, Option<String>),
+    Deleted(Option<String>),
+}
+
+impl Planner<'_> {
+    pub fn plan(&self, source: &ReadOutcome, target: &ReadOutcome) -> Result<Plan, StateError> {
+        let mut plan = Plan::default();
+        let mut touched: BTreeMap<String, (String, Option<Seen>, Option<Seen>)> = BTreeMap::new();
+        let mut new_source: Vec<(String, Fields)> = Vec::new();
+        let mut new_target: Vec<(String, Fields)> = Vec::new();
+
+        for record in source.records.values() {
+            let seen = if record.deleted {
+                Seen::Deleted(record.updated_at.clone())
+            } else {
+                Seen::Fields(
+                    self.mapper.canonical_from_source(&record.fields),
+                    record.updated_at.clone(),
+                )
+            };
+            match self.state.linked(self.job, Side::Source, &record.id)? {
+                Some(tid) => {
+                    touched
+                        .entry(record.id.clone())
+                        .or_insert_with(|| (tid, None, None))
+                        .1 = Some(seen)
+                }
+                None => {
+                    if let Seen::Fields(f, _) = seen {
+                        new_source.push((record.id.clone(), f));
+                    }
+                }
+            }
+        }
+        for record in target.records.values() {
+            let seen = if record.deleted {
+                Seen::Deleted(record.updated_at.clone())
+            } else {
+                match self.canonical_target(record) {
+                    Ok(f) => Seen::Fields(f, record.updated_at.clone()),
+                    Err(reason) => {
+                        plan.skipped.push(Skipped {
+                            side: Side::Target,
+                            id: record.id.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                }
+            };
+            match self.state.linked(self.job, Side::Target, &record.id)? {
+                Some(sid) => {
+                    touched
+                        .entry(sid)
+                        .or_insert_with(|| (record.id.clone(), None, None))
+                        .2 = Some(seen)
+                }
+                None => {
+                    if let Seen::Fields(f, _) = seen {
+                        new_target.push((record.id.clone(), f));
+                    }
+                }
+            }
+        }
+        // A complete scan that does not hold a linked record means it was deleted.
+        if source.complete || target.complete {
+            for pair in self.state.pairs(self.job) {
+                let (sid, tid) = pair?;
+                if source.complete && !source.records.contains_key(&sid) {
+                    touched
+                        .entry(sid.clone())
+                        .or_insert_with(|| (tid.clone(), None, None))
+                        .1
+                        .get_or_insert(Seen::Deleted(None));
+                }
+                if target.complete && !target.records.contains_key(&tid) {
+                    touched
+                        .entry(sid.clone())
+                        .or_insert_with(|| (tid.clone(), None, None))
+                        .2
+                        .get_or_insert(Seen::Deleted(None));
+                }
+            }
+        }
+
+        for (sid, (tid, s, t)) in touched {
+            self.plan_pair(&mut plan, sid, tid, s, t)?;
+        }
+        self.settle_resolved(&mut plan)?;
+        self.plan_new(&mut plan, new_source, new_target);
+        Ok(plan)
+    }
+
+    fn canonical_target(&self, record: &Record) -> Result<Fields, String> {
+        let resolve = |tid: &str| {
+            self.state
+                .linked(self.job, Side::Target, tid)
+                .ok()
+                .flatten()
+        };
+        self.mapper
+            .canonical_from_target(&record.fields, &resolve)
+            .map(|mapped| mapped.fields)
+            .map_err(|errs| {
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+    }
+
+    fn plan_pair(
+        &self,
+        plan: &mut Plan,
+        sid: String,
+        tid: String,
+        s: Option<Seen>,
+        t: Option<Seen>,
+    ) -> Result<(), StateError> {
+        let Some(shadow) = self.state.shadow(self.job, &sid)? else {
+            return Ok(());
+        };
+        let now_s = now(s, &shadow.source);
+        let now_t = now(t, &shadow.target);
+        if let Some(mut parked) = self.state.conflict_for(self.job, &sid)? {
+            // Still waiting for a person: keep the newest values for them to see.
+            if parked.resolution.is_none() {
+                if let Now::Changed { fields, .. } = &now_s {
+                    parked.source = Some(fields.clone());
+                }
+                if let Now::Changed { fields, .. } = &now_t {
+                    parked.target = Some(fields.clone());
+                }
+                plan.parked.push(parked);
+            }
+            return Ok(());
+        }
+        count(&mut plan.source_changes, &now_s);
+        count(&mut plan.target_changes, &now_t);
+        let outcome = merge::merge(
+            &shadow.source,
+            &shadow.target,
+            &now_s,
+            &now_t,
+            self.flow,
+            self.policies,
+        );
+        plan.conflicts.extend(outcome.conflicts.iter().cloned());
+        if outcome.parked {
+            plan.parked.push(ParkedConflict {
+                id: format!("c{}", self.state.next_id()?),
+                job: self.job.into(),
+                source_id: sid,
+                target_id: tid,
+                base_source: shadow.source.clone(),
+                base_target: shadow.target.clone(),
+                source: fields_of(&now_s, &shadow.source),
+                target: fields_of(&now_t, &shadow.target),
+                fields: outcome.conflicts,
+                parked_at: self.now.clone(),
+                resolution: None,
+            });
+            return Ok(());
+        }
+        let cur_s = fields_of(&now_s, &shadow.source).unwrap_or_default();
+        let cur_t = fields_of(&now_t, &shadow.target).unwrap_or_default();
+        self.apply(
+            plan,
+            Some(sid),
+            Some(tid),
+            cur_s,
+            cur_t,
+            outcome.source,
+            outcome.target,
+            outcome.forget,
+            None,
+            &shadow,
+        );
+        Ok(())
+    }
+
+    /// Turns the merge's actions into ops and the shadow they lead to.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        plan: &mut Plan,
+        sid: Option<String>,
+        tid: Option<String>,
+        cur_s: Fields,
+        cur_t: Fields,
+        on_source: Action,
+        on_target: Action,
+        forget: bool,
+        settles: Option<String>,
+        _old: &Shadow,
+    ) {
+        let index = plan.pairs.len();
+        let mut pair = PairPlan {
+            source_id: sid.clone(),
+            target_id: tid.clone(),
+            shadow_source: cur_s,
+            shadow_target: cur_t,
+            forget,
+            settles,
+        };
+        let mut ops = Vec::new();
+        for (side, action) in [(Side::Source, on_source), (Side::Target, on_target)] {
+            let id = match side {
+                Side::Source => sid.clone(),
+                Side::Target => tid.clone(),
+            };
+            match action {
+                Action::None => {}
+                Action::Delete => ops.push(PlannedOp {
+                    side,
+                    kind: OpKind::Delete,
+                    id,
+                    fields: Fields::new(),
+                    pair: index,
+                }),
+                Action::Update(canonical) | Action::Recreate(canonical) if canonical.is_empty() => {
+                }
+                Action::Update(canonical) => match self.write_fields(side, &canonical, true) {
+                    Ok((wire, after)) => {
+                        if !wire.is_empty() {
+                            ops.push(PlannedOp {
+                                side,
+                                kind: OpKind::Update,
+                                id,
+                                fields: wire,
+                                pair: index,
+                            });
+                        }
+                        overlay(shadow_of(&mut pair, side), after);
+                    }
+                    Err(reason) => {
+                        plan.skipped.push(Skipped {
+                            side,
+                            id: id.unwrap_or_default(),
+                            reason,
+                        });
+                        return;
+                    }
+                },
+                Action::Recreate(canonical) => match self.write_fields(side, &canonical, false) {
+                    Ok((wire, after)) => {
+                        ops.push(PlannedOp {
+                            side,
+                            kind: OpKind::Create,
+                            id: None,
+                            fields: wire,
+                            pair: index,
+                        });
+                        *shadow_of(&mut pair, side) = after;
+                        match side {
+                            Side::Source => pair.source_id = None,
+                            Side::Target => pair.target_id = None,
+                        }
+                    }
+                    Err(reason) => {
+                        plan.skipped.push(Skipped {
+                            side,
+                            id: id.unwrap_or_default(),
+                            reason,
+                        });
+                        return;
+                    }
+                },
+            }
+        }
+        if ops.is_empty()
+            && !pair.forget
+            && pair.settles.is_none()
+            && pair.source_id.is_some()
+            && pair.target_id.is_some()
+        {
+            // Nothing to write, but the shadow moves on (both sides changed alike).
+            if (&pair.shadow_source, &pair.shadow_target) == (&_old.source, &_old.target) {
+                return;
+            }
+        }
+        plan.ops.extend(ops);
+        plan.pairs.push(pair);
+    }
+
+    /// Canonical values to a side's own fields, and what the side will hold
+    /// afterwards in canonical form (a lossy conversion shows there). An
+    /// update writes only the fields it names; a create writes every field.
+    fn write_fields(
+        &self,
+        side: Side,
+        canonical: &Fields,
+        partial: bool,
+    ) -> Result<(Fields, Fields), String> {
+        let join = |errs: Vec<crate::core::mapping::ConversionError>| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let named = |source_name: &str| !partial || canonical.contains_key(source_name);
+        match side {
+            Side::Target => {
+                let resolve = |sid: &str| {
+                    self.state
+                        .linked(self.job, Side::Source, sid)
+                        .ok()
+                        .flatten()
+                };
+                let back = |tid: &str| {
+                    self.state
+                        .linked(self.job, Side::Target, tid)
+                        .ok()
+                        .flatten()
+                };
+                let mut wire = self
+                    .mapper
+                    .to_target(canonical, &resolve)
+                    .map_err(join)?
+                    .fields;
+                wire.retain(|target_name, _| {
+                    self.mapper.source_name(target_name).is_some_and(named)
+                });
+                let after = self
+                    .mapper
+                    .canonical_from_target(&wire, &back)
+                    .map_err(join)?
+                    .fields;
+                Ok((wire, after))
+            }
+            Side::Source => {
+                let mut wire = self.mapper.to_source(canonical).map_err(join)?;
+                wire.retain(|source_name, _| named(source_name));
+                let after = self.mapper.canonical_from_source(&wire);
+                Ok((wire, after))
+            }
+        }
+    }
+
+    /// Pairs a person decided since the last run.
+    fn settle_resolved(&self, plan: &mut Plan) -> Result<(), StateError> {
+        for parked in self.state.conflicts()? {
+            let (Some(resolution), true) = (&parked.resolution, parked.job == self.job) else {
+                continue;
+            };
+            let chosen = match resolution {
+                Resolution::Take(Side::Source) => parked.source.clone(),
+                Resolution::Take(Side::Target) => parked.target.clone(),
+                Resolution::Merge(fields) => Some(fields.clone()),
+            };
+            let shadow = Shadow {
+                target_id: parked.target_id.clone(),
+                source: parked.base_source.clone(),
+                target: parked.base_target.clone(),
+                source_hash: String::new(),
+                target_hash: String::new(),
+                synced_at: self.now.clone(),
+            };
+            let cur_s = parked.source.clone().unwrap_or_default();
+            let cur_t = parked.target.clone().unwrap_or_default();
+            let (on_source, on_target, forget) = match chosen {
+                None => (
+                    if parked.source.is_some() {
+                        Action::Delete
+                    } else {
+                        Action::None
+                    },
+                    if parked.target.is_some() {
+                        Action::Delete
+                    } else {
+                        Action::None
+                    },
+                    true,
+                ),
+                Some(fields) => (
+                    side_action(&parked.source, &fields),
+                    side_action(&parked.target, &fields),
+                    false,
+                ),
+            };
+            self.apply(
+                plan,
+                Some(parked.source_id.clone()),
+                Some(parked.target_id.clone()),
+                cur_s,
+                cur_t,
+                on_source,
+                on_target,
+                forget,
+                Some(parked.id.clone()),
+                &shadow,
+            );
+        }
+        Ok(())
+    }
+
+    fn plan_new(
+        &self,
+        plan: &mut Plan,
+        new_source: Vec<(String, Fields)>,
+        new_target: Vec<(String, Fields)>,
+    ) {
+        let empty = Shadow {
+            target_id: String::new(),
+            source: Fields::new(),
+            target: Fields::new(),
+            source_hash: String::new(),
+            target_hash: String::new(),
+            synced_at: String::new(),
+        };
+        let mut unmatched_target: BTreeMap<String, Fields> = new_target.into_iter().collect();
+        let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (tid, fields) in &unmatched_target {
+            for k in self.keys(fields) {
+                by_key.entry(k).or_default().push(tid.clone());
+            }
+        }
+        let mut taken = BTreeSet::new();
+        for (sid, fields) in new_source {
+            plan.source_changes.added += 1;
+            let found = self.keys(&fields).into_iter().find_map(|k| {
+                by_key
+                    .get(&k)
+                    .and_then(|ids| ids.iter().find(|t| !taken.contains(*t)).cloned())
+            });
+            match found {
+                Some(tid) => {
+                    taken.insert(tid.clone());
+                    let tfields = unmatched_target.remove(&tid).unwrap_or_default();
+                    plan.target_changes.added += 1;
+                    // First sight of an existing pair: no base, so every
+                    // difference is a conflict decided by policy.
+                    let outcome = merge::merge(
+                        &Fields::new(),
+                        &Fields::new(),
+                        &Now::Changed {
+                            fields: fields.clone(),
+                            updated_at: None,
+                        },
+                        &Now::Changed {
+                            fields: tfields.clone(),
+                            updated_at: None,
+                        },
+                        self.flow,
+                        self.policies,
+                    );
+                    plan.conflicts.extend(outcome.conflicts.iter().cloned());
+                    let (on_s, on_t) = if outcome.parked {
+                        (Action::None, Action::None)
+                    } else {
+                        (outcome.source, outcome.target)
+                    };
+                    self.apply(
+                        plan,
+                        Some(sid),
+                        Some(tid),
+                        fields,
+                        tfields,
+                        on_s,
+                        on_t,
+                        false,
+                        None,
+                        &empty,
+                    );
+                }
+                None if self.flow.to_target => self.apply(
+                    plan,
+                    Some(sid),
+                    None,
+                    fields.clone(),
+                    Fields::new(),
+                    Action::None,
+                    Action::Recreate(fields),
+                    false,
+                    None,
+                    &empty,
+                ),
+                None => {}
+            }
+        }
+        for (tid, fields) in unmatched_target {
+            plan.target_changes.added += 1;
+            if self.flow.to_source {
+                self.apply(
+                    plan,
+                    None,
+                    Some(tid),
+                    Fields::new(),
+                    fields.clone(),
+                    Action::Recreate(fields),
+                    Action::None,
+                    false,
+                    None,
+                    &empty,
+                );
+            }
+        }
+    }
+
+    /// What a new record is matched by: the job's key, and after a crash its whole content.
+    fn keys(&self, fields: &Fields) -> Vec<String> {
+        let mut keys = Vec::new();
+        if let Some(name) = &self.match_key {
+            if let Some(v) = fields.get(name) {
+                let text = match v.normalized() {
+                    Value::Text(s) | Value::Select(s) => s.to_lowercase(),
+                    Value::Null => String::new(),
+                    other => serde_json::to_string(&other).unwrap_or_default(),
+                };
+                if !text.is_empty() {
+                    keys.push(format!("key:{text}"));
+                }
+            }
+        }
+        if self.recovering {
+            keys.push(format!("hash:{}", content_hash(fields)));
+        }
+        keys
+    }
+}
+
+fn now(seen: Option<Seen>, base: &Fields) -> Now {
+    match seen {
+        None => Now::Same,
+        Some(Seen::Deleted(at)) => Now::Deleted { at },
+        Some(Seen::Fields(f, _)) if &f == base => Now::Same,
+        Some(Seen::Fields(fields, updated_at)) => Now::Changed { fields, updated_at },
+    }
+}
+
+fn count(c: &mut Changes, now: &Now) {
+    match now {
+        Now::Same => {}
+        Now::Changed { .. } => c.updated += 1,
+        Now::Deleted { .. } => c.removed += 1,
+    }
+}
+
+fn fields_of(now: &Now, base: &Fields) -> Option<Fields> {
+    match now {
+        Now::Same => Some(base.clone()),
+        Now::Changed { fields, .. } => Some(fields.clone()),
+        Now::Deleted { .. } => None,
+    }
+}
+
+fn shadow_of(pair: &mut PairPlan, side: Side) -> &mut Fields {
+    match side {
+        Side::Source => &mut pair.shadow_source,
+        Side::Target => &mut pair.shadow_target,
+    }
+}
+
+fn overlay(into: &mut Fields, from: Fields) {
+    for (k, v) in from {
+        if v == Value::Null {
+            into.remove(&k);
+        } else {
+            into.insert(k, v);
+        }
+    }
+}
+
+/// What a side must do to hold `chosen`: recreate it if it is gone, update what differs.
+fn side_action(current: &Option<Fields>, chosen: &Fields) -> Action {
+    match current {
+        None => Action::Recreate(chosen.clone()),
+        Some(cur) => {
+            let mut diff: Fields = chosen
+                .iter()
+                .filter(|(k, v)| cur.get(*k) != Some(v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for k in cur.keys().filter(|k| !chosen.contains_key(*k)) {
+                diff.insert(k.clone(), Value::Null);
+            }
+            if diff.is_empty() {
+                Action::None
+            } else {
+                Action::Update(diff)
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! One side of a run: its connector session, its schema, and reading it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::ProgressBar;
+
+use crate::core::merge::Side;
+use crate::core::value::Record;
+use crate::job::SideSpec;
+use crate::runtime::{
+    Capabilities, ConnectorError, LoadedConnector, ReadRequest, Runtime, RuntimeError, Session,
+};
+
+use super::convert;
+
+/// A side, opened for one run.
+pub struct OpenSide {
+    pub side: Side,
+    pub platform: String,
+    pub entity: String,
+    pub connector: Arc<LoadedConnector>,
+    pub session: Session,
+    pub schema: crate::core::mapping::Schema,
+}
+
+impl OpenSide {
+    pub fn capable(&self, cap: Capabilities) -> bool {
+        self.connector.descriptor.capabilities.contains(cap)
+    }
+}
+
+/// Where connectors come from: a folder of `NAME.wasm`, or (in a source
+/// checkout) the connector crates of this workspace, built on demand.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorSource {
+    pub dir: Option<PathBuf>,
+}
+
+impl ConnectorSource {
+    pub fn resolve(&self, spec: &SideSpec) -> anyhow::Result<PathBuf> {
+        let name = spec
+            .connector
+            .clone()
+            .unwrap_or_else(|| spec.platform.to_lowercase());
+        if name.ends_with(".wasm") || name.contains('/') {
+            return Ok(PathBuf::from(name));
+        }
+        if let Some(dir) = &self.dir {
+            let path = dir.join(format!("{name}.wasm"));
+            if path.exists() {
+                return Ok(path);
+            }
+        }
+        let package = format!("synchost-connector-{name}");
+        if crate::dev::workspace_root()
+            .join("connectors")
+            .join(&name)
+            .join("Cargo.toml")
+            .exists()
+        {
+            return crate::dev::build_connector(&package);
+        }
+        anyhow::bail!(
+            "no connector `{name}`: give a path to a .wasm file, or put {name}.wasm in the connectors folder{}",
+            self.dir.as_ref().map(|d| format!(" ({})", d.display())).unwrap_or_default()
+        )
+    }
+}
+
+pub async fn open(
+    side: Side,
+    spec: &SideSpec,
+    runtime: &Runtime,
+    connectors: &ConnectorSource,
+) -> anyhow::Result<OpenSide> {
+    let entity = spec
+        .entity
+        .clone()
+        .with_context(|| format!("{}.entity is missing", side.as_str()))?;
+    let path = connectors.resolve(spec)?;
+    let connector = runtime.load(&path).await?;
+    let mut session = runtime.session(&connector, &spec.connection).await?;
+    let schema = session
+        .schema(&entity)
+        .await
+        .with_context(|| format!("reading the schema of {} {entity}", spec.platform))?;
+    Ok(OpenSide {
+        side,
+        platform: spec.platform.clone(),
+        entity,
+        schema: convert::schema_from_wire(&schema),
+        connector,
+        session,
+    })
+}
+
+/// What one read of a side brought back.
+pub struct ReadOutcome {
+    pub records: BTreeMap<String, Record>,
+    /// every page was read (a full scan that completed: deletes may be inferred)
+    pub complete: bool,
+    pub checkpoint: Option<String>,
+    pub pages: u64,
+}
+
+/// How many times a read restarts from the first page when the platform's
+/// cursor expires before the scan is through.
+const MAX_RESTARTS: u32 = 3;
+
+/// Reads every page; `since` makes it incremental. A record seen twice (a
+/// restart, or an edit moving it between pages) keeps its latest version.
+pub async fn read(
+    side: &mut OpenSide,
+    since: Option<String>,
+    page_size: u32,
+    progress: &ProgressBar,
+) -> Result<ReadOutcome, RuntimeError> {
+    let mut out = ReadOutcome {
+        records: BTreeMap::new(),
+        complete: false,
+        checkpoint: None,
+        pages: 0,
+    };
+    let mut cursor = None;
+    let mut restarts = 0;
+    loop {
+        let req = ReadRequest {
+            entity: side.entity.clone(),
+            cursor: cursor.clone(),
+            since: since.clone(),
+            page_size,
+        };
+        let page = match side.session.read(&req).await {
+            Ok(page) => page,
+            Err(e) if cursor.is_some() && restarts < MAX_RESTARTS && cursor_expired(&e) => {
+                tracing::warn!(
+                    side = side.side.as_str(),
+                    "the platform's cursor expired; reading again from the first page"
+                );
+                restarts += 1;
+                cursor = None;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        out.pages += 1;
+        for r in &page.records {
+            out.records
+                .insert(r.id.clone(), convert::record_from_wire(r));
+        }
+        progress.set_message(format!(
+            "{} {}: {} pages, {} records",
+            side.platform,
+            side.entity,
+            out.pages,
+            out.records.len()
+        ));
+        progress.tick();
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => {
+                out.complete = since.is_none();
+                out.checkpoint = page.checkpoint.or(since);
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// The contract's convention: `not-found` with "cursor expired" on a read that had a cursor.
+fn cursor_expired(e: &RuntimeError) -> bool {
+    matches!(e.connector_error(), Some(ConnectorError::NotFound(m)) if m.contains("cursor expired"))
+}

@@ -1,0 +1,255 @@
+//! Two-way sync between the Notion and Airtable simulators, through the real
+//! connectors in the sandbox, with state in sled.
+
+mod common;
+
+use common::World;
+use synchost::core::merge::Side;
+use synchost::state::Resolution;
+use synchost::sync::Status;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_of_1000_records_matches_200_existing_pairs_by_key() {
+    let w = World::new("first", "newest_wins").await;
+    for i in 0..600 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("p{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    for i in 400..1000 {
+        w.add_airtable(
+            &format!("Task {i}"),
+            &format!("p{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    let report = w.sync().await;
+    assert_eq!(report.status, Status::Success, "{report:?}");
+    let (notion, airtable) = (w.notion_rows(), w.airtable_rows());
+    assert_eq!(notion.len(), 1000, "no duplicates on Notion");
+    assert_eq!(airtable.len(), 1000, "no duplicates on Airtable");
+    assert_eq!(notion, airtable);
+    // 400 created on each side; the 200 pairs were equal, so nothing else.
+    assert_eq!(report.synced_items, 800);
+    assert_eq!(report.conflicts_detected, 0);
+    assert_eq!(w.state().pair_count("sync-first"), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_without_changes_writes_nothing_and_reads_incrementally() {
+    let w = World::new("noop", "newest_wins").await;
+    for i in 0..150 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("n{i}@example.com"),
+            "Todo",
+            1.0,
+        );
+        w.add_airtable(
+            &format!("Row {i}"),
+            &format!("a{i}@example.com"),
+            "Done",
+            2.0,
+        );
+    }
+    assert_eq!(w.sync().await.synced_items, 300);
+    w.tick();
+    let requests = (w.notion.request_count(), w.airtable.request_count());
+    let report = w.sync().await;
+    assert_eq!(report.synced_items, 0, "{report:?}");
+    let details = report.details.unwrap();
+    assert_eq!(
+        (details.source.read.as_str(), details.target.read.as_str()),
+        ("incremental", "incremental")
+    );
+    // Everything was written within the checkpoint's minute, which an
+    // incremental read overlaps: those records are read again, compare equal
+    // to their shadows, and nothing is sent twice.
+    let (notion_reqs, airtable_reqs) = (
+        w.notion.request_count() - requests.0,
+        w.airtable.request_count() - requests.1,
+    );
+    assert!(
+        notion_reqs <= 6 && airtable_reqs <= 6,
+        "{notion_reqs} Notion, {airtable_reqs} Airtable requests"
+    );
+
+    // Once an edit moves the checkpoints on (the run after it reads the
+    // edit's echo on the other side), a quiet run reads only the overlap.
+    w.notion
+        .update_page(
+            &w.notion_id("n7@example.com"),
+            serde_json::json!({"Points": {"number": 70}}),
+        )
+        .unwrap();
+    assert_eq!(w.sync().await.synced_items, 1);
+    w.tick();
+    assert_eq!(w.sync().await.synced_items, 0);
+    w.tick();
+    let report = w.sync().await;
+    assert_eq!(report.synced_items, 0);
+    let details = report.details.unwrap();
+    assert!(
+        details.source.records_read <= 1 && details.target.records_read <= 1,
+        "{details:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_to_different_fields_on_each_side_merge_without_conflict() {
+    let w = World::new("merge", "manual").await;
+    w.add_notion("Write docs", "ada@example.com", "Todo", 1.0);
+    w.sync().await;
+    w.tick();
+    w.notion
+        .update_page(
+            &w.notion_id("ada@example.com"),
+            serde_json::json!({"Status": {"select": {"name": "Doing"}}}),
+        )
+        .unwrap();
+    w.airtable
+        .update(
+            &w.base,
+            "Tasks",
+            &w.airtable_id("ada@example.com"),
+            serde_json::json!({"Points": 8}),
+        )
+        .unwrap();
+    let report = w.sync().await;
+    assert_eq!(report.conflicts_detected, 0, "{report:?}");
+    let expected = ("Write docs".to_string(), "Doing".to_string(), 8.0);
+    assert_eq!(w.notion_rows()["ada@example.com"], expected);
+    assert_eq!(w.airtable_rows()["ada@example.com"], expected);
+}
+
+/// Both sides change `Name`; the target's edit is the later one.
+async fn same_field_conflict(policy: &str) -> (World, synchost::sync::Report) {
+    let w = World::new(&format!("policy-{policy}"), policy).await;
+    w.add_notion("Original", "bob@example.com", "Todo", 1.0);
+    w.sync().await;
+    w.tick();
+    w.notion
+        .update_page(
+            &w.notion_id("bob@example.com"),
+            serde_json::json!({"Name": {"title": [{"text": {"content": "From Notion"}}]}}),
+        )
+        .unwrap();
+    w.tick();
+    w.airtable
+        .update(
+            &w.base,
+            "Tasks",
+            &w.airtable_id("bob@example.com"),
+            serde_json::json!({"Name": "From Airtable"}),
+        )
+        .unwrap();
+    let report = w.sync().await;
+    assert_eq!(report.conflicts_detected, 1, "{report:?}");
+    (w, report)
+}
+
+fn names(w: &World) -> (String, String) {
+    (
+        w.notion_rows()["bob@example.com"].0.clone(),
+        w.airtable_rows()["bob@example.com"].0.clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_wins_takes_the_source_value() {
+    let (w, report) = same_field_conflict("source_wins").await;
+    assert_eq!(report.conflict_resolution, "auto_override_from_remote");
+    assert_eq!(names(&w), ("From Notion".into(), "From Notion".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_wins_takes_the_target_value() {
+    let (w, report) = same_field_conflict("target_wins").await;
+    assert_eq!(report.conflict_resolution, "auto_override_from_local");
+    assert_eq!(names(&w), ("From Airtable".into(), "From Airtable".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newest_wins_takes_the_later_edit() {
+    let (w, report) = same_field_conflict("newest_wins").await;
+    assert_eq!(report.conflict_resolution, "auto_newest_wins");
+    assert_eq!(names(&w), ("From Airtable".into(), "From Airtable".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_parks_the_pair_and_a_resolution_is_applied_next_run() {
+    let (w, report) = same_field_conflict("manual").await;
+    assert_eq!(report.conflict_resolution, "manual_review");
+    assert_eq!(
+        names(&w),
+        ("From Notion".into(), "From Airtable".into()),
+        "neither side changes"
+    );
+    let parked = w.state().conflicts().unwrap();
+    assert_eq!(parked.len(), 1);
+    // Parked means parked: another run changes nothing.
+    assert_eq!(w.sync().await.synced_items, 0);
+    let mut conflict = parked[0].clone();
+    conflict.resolution = Some(Resolution::Take(Side::Source));
+    w.state().put_conflict(&conflict).unwrap();
+    let report = w.sync().await;
+    assert_eq!(report.synced_items, 1, "{report:?}");
+    assert_eq!(names(&w), ("From Notion".into(), "From Notion".into()));
+    assert!(w.state().conflicts().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_flow_both_ways_on_a_full_scan() {
+    let w = World::new("deletes", "newest_wins").await;
+    for i in 0..6 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("d{i}@example.com"),
+            "Todo",
+            1.0,
+        );
+    }
+    w.add_airtable("Task 6", "d6@example.com", "Todo", 1.0);
+    w.sync().await;
+    w.tick();
+    w.notion.trash_page(&w.notion_id("d1@example.com")).unwrap();
+    w.airtable
+        .delete(&w.base, "Tasks", &w.airtable_id("d2@example.com"))
+        .unwrap();
+    // Neither platform reports deletes in incremental reads: an incremental
+    // run leaves both alone, and never infers a delete from a partial read.
+    w.sync().await;
+    assert_eq!((w.notion_rows().len(), w.airtable_rows().len()), (6, 6));
+    let report = w.sync_with(true).await;
+    assert_eq!(report.synced_items, 2, "{report:?}");
+    let (notion, airtable) = (w.notion_rows(), w.airtable_rows());
+    assert_eq!(notion.len(), 5);
+    assert_eq!(notion, airtable);
+    assert!(!notion.contains_key("d1@example.com") && !notion.contains_key("d2@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_against_a_delete_is_a_conflict() {
+    let w = World::new("upddel", "target_wins").await;
+    w.add_notion("Keep me", "k@example.com", "Todo", 1.0);
+    w.sync().await;
+    w.tick();
+    w.notion.trash_page(&w.notion_id("k@example.com")).unwrap();
+    w.airtable
+        .update(
+            &w.base,
+            "Tasks",
+            &w.airtable_id("k@example.com"),
+            serde_json::json!({"Points": 5}),
+        )
+        .unwrap();
+    let report = w.sync_with(true).await;
+    assert_eq!(report.conflicts_detected, 1, "{report:?}");
+    // The target's update wins: the record comes back on Notion.
+    assert_eq!(w.notion_rows()["k@example.com"].2, 5.0);
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+}
