@@ -35,6 +35,12 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The platform's time when it answered (the `Date` header), as RFC 3339.
+    pub fn date(&self) -> Option<String> {
+        self.header("date")
+            .and_then(crate::time::http_date_to_rfc3339)
+    }
+
     /// The body parsed as JSON; a body that is not is a `fatal` error naming the URL.
     pub fn json<T: DeserializeOwned>(&self, context: &str) -> Result<T, ConnectorError> {
         serde_json::from_slice(&self.body).map_err(|e| errors::bad_body(context, e))

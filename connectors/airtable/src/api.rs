@@ -153,6 +153,17 @@ impl Call {
         }
     }
 
+    /// Sends the call; returns the JSON body and the platform's time (`Date`).
+    pub fn send_dated(self) -> Result<(Value, Option<String>), ConnectorError> {
+        let mut req = http::Request::new(self.method, &self.url);
+        if let Some(body) = &self.body {
+            req = req.json(body);
+        }
+        let path = self.url.split('?').next().unwrap_or(&self.url);
+        let resp = send(req)?;
+        Ok((resp.json(&format!("{} {path}", self.method))?, resp.date()))
+    }
+
     /// Sends the call and parses the answer's JSON body.
     pub fn send(self) -> Result<Value, ConnectorError> {
         let mut req = http::Request::new(self.method, &self.url);

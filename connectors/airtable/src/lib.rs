@@ -119,7 +119,7 @@ impl Connector for Airtable {
     fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
         let table_ref = self.config.table(&req.entity)?;
         let table = self.table(&req.entity)?;
-        let state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
+        let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
         let url = query::list_url(
             &self.config.base_id,
             table_ref,
@@ -127,7 +127,10 @@ impl Connector for Airtable {
             state.offset.as_deref(),
             state.since.as_deref(),
         );
-        let body = Call::get(url).send()?;
+        let (body, date) = Call::get(url).send_dated()?;
+        if req.cursor.is_none() {
+            state.started = date;
+        }
         read::build_page(&body, &table, &self.config.modified_field, state)
     }
 

@@ -22,6 +22,11 @@ pub struct CursorState {
     pub since: Option<String>,
     /// the latest modification time of the records read so far
     pub max_seen: Option<String>,
+    /// the platform's time (its `Date` header) when the scan's first page was
+    /// answered: everything changed before it is in this scan, so it is the
+    /// checkpoint, whatever the records' own times
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
 }
 
 impl CursorState {
@@ -33,6 +38,7 @@ impl CursorState {
                 offset: None,
                 since: since.map(String::from),
                 max_seen: None,
+                started: None,
             }),
         }
     }
@@ -76,9 +82,10 @@ pub fn build_page(
             Ok(Page::new(records).next(Some(cursor::encode(&state))))
         }
         None => {
-            let checkpoint = match (state.max_seen, state.since) {
-                (Some(max), Some(since)) => Some(time::later(&max, &since).to_string()),
-                (max, since) => max.or(since),
+            let checkpoint = match (state.started, state.max_seen, state.since) {
+                (Some(started), _, _) => Some(started),
+                (None, Some(max), Some(since)) => Some(time::later(&max, &since).to_string()),
+                (None, max, since) => max.or(since),
             };
             Ok(Page::new(records).checkpoint(checkpoint))
         }
@@ -113,6 +120,7 @@ mod tests {
                 offset: Some("itrA/rec3".into()),
                 since: Some("2024-04-01T00:00:00.000Z".into()),
                 max_seen: Some("2024-05-03T10:00:00.000Z".into()),
+                started: None,
             }
         );
     }
@@ -123,6 +131,7 @@ mod tests {
             offset: Some("itrA/rec3".into()),
             since: None,
             max_seen: Some("2024-05-03T10:00:00.000Z".into()),
+            started: None,
         };
         let cursor = cursor::encode(&state);
         let resumed = CursorState::resume(Some(&cursor), None).unwrap();

@@ -140,6 +140,16 @@ pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
     send(request("POST", path).json(body), &format!("POST {path}"))
 }
 
+/// As [`post`], with Notion's time when it answered (its `Date` header).
+pub fn post_dated(path: &str, body: &Value) -> Result<(Value, Option<String>), ConnectorError> {
+    let context = format!("POST {path}");
+    let resp = request("POST", path).json(body).send_raw()?;
+    if let Some(err) = notion_error(&context, &resp) {
+        return Err(err);
+    }
+    Ok((resp.json(&context)?, resp.date()))
+}
+
 pub fn patch(path: &str, body: &Value) -> Result<Value, ConnectorError> {
     send(request("PATCH", path).json(body), &format!("PATCH {path}"))
 }

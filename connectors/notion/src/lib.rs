@@ -14,7 +14,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use serde_json::Value;
 use synchost_sdk::prelude::*;
 use synchost_sdk::{log, UpdateOp};
 
@@ -208,9 +207,13 @@ impl Connector for Notion {
 
     fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
         let database_id = self.database(&req.entity)?;
-        let state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
+        let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
         let body = query::query_body(query::page_size(req.page_size), &state);
-        let response: Value = api::post(&format!("/v1/databases/{database_id}/query"), &body)?;
+        let (response, date) =
+            api::post_dated(&format!("/v1/databases/{database_id}/query"), &body)?;
+        if req.cursor.is_none() {
+            state.started = date;
+        }
         let mut page = query::parse_query_response(&response)?;
         for cut in std::mem::take(&mut page.truncated) {
             log::debug(&format!(

@@ -26,6 +26,10 @@ pub struct CursorState {
     /// the `since` this read started with, so every page uses the same filter
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// Notion's time (its `Date` header) when the first page was answered:
+    /// everything edited before it is in this read, so it is the checkpoint
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
 }
 
 impl CursorState {
@@ -41,6 +45,7 @@ impl CursorState {
                 notion: None,
                 max_seen: None,
                 since: since.map(String::from),
+                started: None,
             }),
         }
     }
@@ -194,11 +199,12 @@ pub fn finish(state: CursorState, page: QueryPage) -> Page {
                 notion: Some(next),
                 max_seen,
                 since: state.since,
+                started: state.started,
             };
             Page::new(page.records).next(Some(cursor.encode()))
         }
         None => {
-            let checkpoint = max_seen.or(state.since);
+            let checkpoint = state.started.or(max_seen).or(state.since);
             Page::new(page.records).checkpoint(checkpoint)
         }
     }
@@ -269,6 +275,7 @@ mod tests {
             notion: Some("e6c6f6a6-cursor".into()),
             max_seen: Some("2024-01-01T10:00:00.000Z".into()),
             since: Some("2023-12-31T00:00:00Z".into()),
+            started: None,
         };
         let encoded = state.encode();
         assert_eq!(CursorState::resume(Some(&encoded), None).unwrap(), state);
@@ -303,6 +310,7 @@ mod tests {
             notion: Some("cur".into()),
             max_seen: Some("m".into()),
             since: Some("2024-01-01T00:00:00Z".into()),
+            started: None,
         };
         assert_eq!(
             query_body(50, &state),

@@ -132,7 +132,8 @@ impl NotionSim {
             requests: AtomicU64::new(0),
             limited: AtomicU64::new(0),
         });
-        let served = Served::start(router(shared.clone())).await?;
+        let clock = shared.clock.clone();
+        let served = Served::start(crate::server::dated(router(shared.clone()), clock)).await?;
         Ok(NotionSim {
             shared,
             served: Arc::new(served),

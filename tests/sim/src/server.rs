@@ -46,3 +46,22 @@ impl Drop for Served {
         }
     }
 }
+
+/// Sends every response with a `Date` header from `clock` (RFC 9110 §6.6.1:
+/// an origin server with a clock sends Date), so that a test that moves the
+/// clock sees the platform's time move too.
+pub fn dated(router: axum::Router, clock: crate::clock::Clock) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let clock = clock.clone();
+            async move {
+                let mut resp = next.run(req).await;
+                let date = clock.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+                if let Ok(value) = axum::http::HeaderValue::from_str(&date) {
+                    resp.headers_mut().insert(axum::http::header::DATE, value);
+                }
+                resp
+            }
+        },
+    ))
+}

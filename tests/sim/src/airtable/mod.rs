@@ -108,7 +108,10 @@ impl AirtableSim {
                 limited: 0,
             }),
         });
-        let router = Router::new().fallback(handle).with_state(inner.clone());
+        let router = crate::server::dated(
+            Router::new().fallback(handle).with_state(inner.clone()),
+            inner.clock.clone(),
+        );
         let served = Arc::new(Served::start(router).await?);
         Ok(AirtableSim { inner, served })
     }
