@@ -1,5 +1,6 @@
 pub mod cli;
 pub mod core;
+pub mod daemon;
 pub mod dev;
 pub mod job;
 pub mod runtime;

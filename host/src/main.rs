@@ -4,7 +4,8 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = synchost::cli::Cli::parse();
-    synchost::cli::init_logging(cli.verbose);
+    let daemon = matches!(cli.command, synchost::cli::Command::Daemon(_));
+    synchost::cli::init_logging(cli.verbose, daemon);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -134,6 +134,7 @@ pub async fn run(args: DemoArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> 
         full: false,
         connectors: ConnectorSource {
             dir: args.connectors.clone(),
+            loaded: None,
         },
         progress: false,
         details: true,

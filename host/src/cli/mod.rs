@@ -53,6 +53,33 @@ pub enum Command {
     /// Job files: their schema, and checking one
     #[command(subcommand)]
     Job(sync::JobCommand),
+    /// Run jobs on their schedules, on webhooks and on request, with an HTTP API
+    Daemon(DaemonArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// The daemon's folder: state (sled) and the API token
+    #[arg(long, env = "SYNCHOST_DATA")]
+    pub data: PathBuf,
+    /// Connectors, as NAME.wasm; changes are swapped in without a restart
+    #[arg(long, env = "SYNCHOST_CONNECTORS")]
+    pub connectors: PathBuf,
+    /// Address of the HTTP API
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    pub listen: std::net::SocketAddr,
+    /// A folder of job files (*.json), loaded at start and when they change
+    #[arg(long)]
+    pub jobs: Option<PathBuf>,
+    /// Runs at once per platform
+    #[arg(long, default_value_t = 2)]
+    pub per_platform: usize,
+    /// POST each run's report to this URL
+    #[arg(long)]
+    pub monitor_url: Option<String>,
+    /// Seconds between scans of the connectors folder
+    #[arg(long, default_value_t = 1.0)]
+    pub watch_every: f64,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -70,6 +97,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => sync::runs(args),
         Command::Conflicts(cmd) => sync::conflicts(cmd),
         Command::Job(cmd) => sync::job(cmd),
+        Command::Daemon(args) => {
+            let config = crate::daemon::Config {
+                data: args.data,
+                connectors: args.connectors,
+                listen: args.listen,
+                jobs_dir: args.jobs,
+                per_platform: args.per_platform,
+                monitor_url: args.monitor_url,
+                watch_every: std::time::Duration::from_secs_f64(args.watch_every.max(0.05)),
+            };
+            crate::daemon::serve(config, runtime).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -81,17 +121,27 @@ fn default_cache_dir() -> PathBuf {
     base.join("synchost/components")
 }
 
-/// Logs to stderr: warnings by default, `-v` adds every HTTP call; `RUST_LOG` wins.
-pub fn init_logging(verbose: u8) {
+/// Logs to stderr: warnings by default, `-v` adds every HTTP call; `RUST_LOG`
+/// wins. The daemon logs JSON lines at info, for log collectors.
+pub fn init_logging(verbose: u8, daemon: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug,wasmtime=info,cranelift=warn",
     };
+    let default = if daemon && verbose == 0 {
+        "info"
+    } else {
+        default
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if daemon {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }

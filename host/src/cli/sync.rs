@@ -120,6 +120,7 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         full: args.full,
         connectors: ConnectorSource {
             dir: args.connectors.clone(),
+            loaded: None,
         },
         progress: std::io::stderr().is_terminal(),
         details: args.details,

@@ -122,7 +122,7 @@ pub struct Flow {
 }
 
 /// The policy for a field, and the job's default.
-pub trait Policies {
+pub trait Policies: Sync {
     fn for_field(&self, field: &str) -> Policy;
     fn for_record(&self) -> Policy;
 }

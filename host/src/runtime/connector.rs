@@ -69,6 +69,8 @@ pub struct Session {
     instance: v1::Connector,
     poisoned: bool,
     calls: Arc<Mutex<Vec<CallRecord>>>,
+    /// when the call in progress began, for the latency counters
+    call_started: std::time::Instant,
 }
 
 impl Session {
@@ -101,6 +103,7 @@ impl Session {
             instance,
             poisoned: false,
             calls,
+            call_started: std::time::Instant::now(),
         })
     }
 
@@ -212,6 +215,7 @@ impl Session {
         }
         let timeout = self.timeout();
         self.store.set_epoch_deadline(deadline_ticks(timeout));
+        self.call_started = std::time::Instant::now();
         Ok(timeout)
     }
 
@@ -223,6 +227,12 @@ impl Session {
             tokio::time::error::Elapsed,
         >,
     ) -> Result<T, RuntimeError> {
+        let took = self.call_started.elapsed();
+        self.store
+            .data()
+            .net
+            .stats
+            .call(&self.connector.name, call, took);
         self.flush_stderr();
         let name = self.connector.name.clone();
         match out {

@@ -53,6 +53,7 @@ pub struct NetCtx {
     pub rate: Option<Rate>,
     pub limits: Limits,
     pub calls: Arc<Mutex<Vec<CallRecord>>>,
+    pub stats: Arc<super::stats::Stats>,
 }
 
 /// The data of one `Store`: one connector instance for one run.
@@ -148,13 +149,13 @@ impl crypto::Host for HostState {
         secret_name: String,
         message: Vec<u8>,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let Some(key) = self.net.secrets.get(&secret_name) else {
+        let Some(key) = self.net.secrets.hmac_key(&secret_name) else {
             return Ok(Err(format!(
                 "no secret named `{secret_name}` is bound for this job"
             )));
         };
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes())
-            .expect("HMAC takes keys of any length");
+        let mut mac =
+            Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
         mac.update(&message);
         Ok(Ok(mac.finalize().into_bytes().to_vec()))
     }
@@ -196,6 +197,7 @@ impl NetCtx {
                 tracing::warn!(target: "synchost::http", connector = %self.connector, %method, %host, %path, millis, error = %why, "http call refused or failed")
             }
         }
+        self.stats.http(&self.connector, status);
         self.calls.lock().unwrap().push(CallRecord {
             method,
             host,

@@ -27,6 +27,7 @@ mod outbound;
 pub mod policy;
 pub mod rate;
 pub mod secrets;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,7 @@ struct Inner {
     cache: engine::ComponentCache,
     clients: outbound::Clients,
     rate_limiter: RateLimiter,
+    stats: Arc<stats::Stats>,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
 }
@@ -105,6 +107,7 @@ impl Runtime {
                 _ticker: engine::EpochTicker::start(&engine),
                 clients: outbound::Clients::new()?,
                 rate_limiter: RateLimiter::default(),
+                stats: Default::default(),
                 engine,
                 linker,
                 options,
@@ -114,6 +117,11 @@ impl Runtime {
 
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.inner.rate_limiter
+    }
+
+    /// HTTP calls and connector call latency since the runtime started.
+    pub fn stats(&self) -> &stats::Stats {
+        &self.inner.stats
     }
 
     /// Loads the component at `path`.
@@ -282,6 +290,7 @@ impl Runtime {
                 .clone()
                 .unwrap_or_else(|| self.inner.options.limits.clone()),
             calls: Arc::new(Mutex::new(Vec::new())),
+            stats: self.inner.stats.clone(),
         })
     }
 }

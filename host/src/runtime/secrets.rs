@@ -39,6 +39,8 @@ pub enum SecretError {
 #[derive(Clone, Default)]
 pub struct Secrets {
     values: BTreeMap<String, String>,
+    /// secrets bound as `SOURCE#base64`: raw key bytes, for HMAC only
+    keys: BTreeMap<String, Vec<u8>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -52,7 +54,14 @@ impl SecretProvider {
     pub fn resolve(&self, bindings: &BTreeMap<String, String>) -> Result<Secrets, SecretError> {
         let mut file: Option<BTreeMap<String, String>> = None;
         let mut values = BTreeMap::new();
+        let mut keys = BTreeMap::new();
         for (name, source) in bindings {
+            // `env:VAR#base64`: the value is base64 of a binary key (Airtable's
+            // webhook MAC secret); it signs, it is never put in a header.
+            let (source, binary) = match source.strip_suffix("#base64") {
+                Some(s) => (s, true),
+                None => (source.as_str(), false),
+            };
             let value = if let Some(var) = source.strip_prefix("env:") {
                 std::env::var(var).map_err(|_| SecretError::MissingEnv {
                     name: name.clone(),
@@ -77,12 +86,23 @@ impl SecretProvider {
             } else {
                 return Err(SecretError::BadSource {
                     name: name.clone(),
-                    source_: source.clone(),
+                    source_: source.to_string(),
                 });
             };
-            values.insert(name.clone(), value);
+            if binary {
+                use base64::Engine as _;
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(value.trim())
+                    .map_err(|_| SecretError::BadSource {
+                        name: name.clone(),
+                        source_: format!("{source}#base64 (the value is not base64)"),
+                    })?;
+                keys.insert(name.clone(), key);
+            } else {
+                values.insert(name.clone(), value);
+            }
         }
-        Ok(Secrets { values })
+        Ok(Secrets { values, keys })
     }
 }
 
@@ -113,7 +133,18 @@ const CLOSE: &str = "}}";
 
 impl Secrets {
     pub fn from_values(values: BTreeMap<String, String>) -> Self {
-        Secrets { values }
+        Secrets {
+            values,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// The key bytes of secret `name` for HMAC: a binary key, or the text's bytes.
+    pub fn hmac_key(&self, name: &str) -> Option<&[u8]> {
+        self.keys
+            .get(name)
+            .map(Vec::as_slice)
+            .or_else(|| self.values.get(name).map(|v| v.as_bytes()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -5,7 +5,7 @@
 //! synced, in canonical form: the base of the three-way merge), `checkpoints`
 //! (where each side's incremental read resumes), `outbox` (writes planned and
 //! not yet confirmed), `conflicts` (pairs parked for a person), `runs`
-//! (reports) and `audit`. A change that spans keys or trees is one
+//! (reports), `audit`, and `jobs` (the daemon's jobs and their schedule). A change that spans keys or trees is one
 //! transaction, so a process killed at any instant leaves either the old
 //! state or the new one.
 
@@ -54,6 +54,7 @@ pub struct State {
     conflicts: Tree,
     runs: Tree,
     audit: Tree,
+    jobs: Tree,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -94,6 +95,7 @@ impl State {
             outbox: db.open_tree("outbox")?,
             conflicts: db.open_tree("conflicts")?,
             runs: db.open_tree("runs")?,
+            jobs: db.open_tree("jobs")?,
             audit: db.open_tree("audit")?,
             db,
         })
@@ -326,6 +328,39 @@ impl State {
         let k = format!("{}\u{0}{:020}", entry.at, self.next_id()?);
         self.audit.insert(k.as_bytes(), encode(entry))?;
         Ok(())
+    }
+
+    /// A run by its id.
+    pub fn run(&self, id: u64) -> Result<Option<RunRecord>> {
+        Ok(self.runs(usize::MAX)?.into_iter().find(|r| r.id == id))
+    }
+
+    // ---- the daemon's jobs -------------------------------------------------
+
+    pub fn put_job(&self, job: &StoredJob) -> Result<()> {
+        self.jobs.insert(job.sync_id.as_bytes(), encode(job))?;
+        Ok(())
+    }
+
+    pub fn job(&self, sync_id: &str) -> Result<Option<StoredJob>> {
+        self.jobs
+            .get(sync_id.as_bytes())?
+            .map(|v| decode(sync_id.as_bytes(), &v))
+            .transpose()
+    }
+
+    pub fn jobs(&self) -> Result<Vec<StoredJob>> {
+        self.jobs
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    pub fn remove_job(&self, sync_id: &str) -> Result<bool> {
+        Ok(self.jobs.remove(sync_id.as_bytes())?.is_some())
     }
 
     /// Audit entries at or after `since` (RFC 3339), oldest first.

@@ -74,6 +74,8 @@ pub enum Resolution {
 /// One run, as `synchost runs` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    #[serde(default)]
+    pub id: u64,
     pub job: String,
     pub started_at: String,
     pub report: serde_json::Value,
@@ -85,4 +87,18 @@ pub struct AuditEntry {
     pub job: String,
     pub kind: String,
     pub detail: serde_json::Value,
+}
+
+/// A job the daemon keeps: the JSON as given, and its schedule's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredJob {
+    pub sync_id: String,
+    pub spec: serde_json::Value,
+    pub created_at: String,
+    /// when the schedule next fires (RFC 3339); none for manual jobs
+    pub next_run_at: Option<String>,
+    /// a retry after a queued or failed run, with backoff
+    pub retry_at: Option<String>,
+    pub retries: u32,
+    pub last_status: Option<String>,
 }

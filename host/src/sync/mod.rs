@@ -25,7 +25,7 @@ use crate::runtime::{Capabilities, Runtime};
 use crate::state::{AuditEntry, Checkpoint, RunRecord, State};
 
 pub use report::{Report, Status};
-pub use side::ConnectorSource;
+pub use side::{ConnectorLookup, ConnectorSource};
 
 /// How a run reads and writes.
 #[derive(Debug, Clone, Default)]
@@ -99,12 +99,33 @@ pub async fn run(
         ProgressDrawTarget::hidden()
     });
 
-    let mut source = side::open(Side::Source, &job.source, runtime, &options.connectors)
-        .await
-        .context("opening the source")?;
-    let mut target = side::open(Side::Target, &job.target, runtime, &options.connectors)
-        .await
-        .context("opening the target")?;
+    let platforms = (job.source.platform.as_str(), job.target.platform.as_str());
+    let mut opened = Vec::new();
+    for (side, spec) in [(Side::Source, &job.source), (Side::Target, &job.target)] {
+        match side::open(side, spec, runtime, &options.connectors).await {
+            Ok(open) => opened.push(open),
+            // A platform that is down or throttling: the run waits for a retry.
+            Err(e)
+                if e.downcast_ref::<crate::runtime::RuntimeError>()
+                    .is_some_and(|e| e.is_retryable()) =>
+            {
+                let error = format!("opening the {}: {e:#}", side.as_str());
+                return failed(
+                    job,
+                    state,
+                    &started_at,
+                    started,
+                    options,
+                    platforms,
+                    error,
+                    true,
+                );
+            }
+            Err(e) => return Err(e.context(format!("opening the {}", side.as_str()))),
+        }
+    }
+    let mut target = opened.pop().expect("two sides");
+    let mut source = opened.pop().expect("two sides");
     let mapper = Mapper::new(&job.mapping, &source.schema, &target.schema)
         .context("the job's mapping does not fit the schemas")?;
     if let Some(key) = &job.match_key {
@@ -147,16 +168,17 @@ pub async fn run(
         match outcome {
             Ok(read) => reads.push((read, checkpoint)),
             Err(e) => {
+                let retry = e.is_retryable();
                 return failed(
                     job,
                     state,
                     &started_at,
                     started,
                     options,
-                    &job.source.platform,
-                    &job.target.platform,
+                    (&job.source.platform, &job.target.platform),
                     e.to_string(),
-                )
+                    retry,
+                );
             }
         }
     }
@@ -234,6 +256,11 @@ pub async fn run(
                         changes,
                         pushed: Option<&push::Pushed>| report::SideDetails {
         platform: open.platform.clone(),
+        connector: format!(
+            "{} {}",
+            open.connector.name, open.connector.descriptor.version
+        ),
+        connector_sha256: open.connector.hash.clone(),
         entity: open.entity.clone(),
         read: if read.complete {
             "full".into()
@@ -301,13 +328,15 @@ fn failed(
     started_at: &str,
     started: Instant,
     options: &RunOptions,
-    source: &str,
-    target: &str,
+    (source, target): (&str, &str),
     error: String,
+    retry: bool,
 ) -> anyhow::Result<Report> {
     tracing::error!(job = %job.sync_id, "run failed: {error}");
     let empty = |platform: &str, entity: &Option<String>| report::SideDetails {
         platform: platform.into(),
+        connector: String::new(),
+        connector_sha256: String::new(),
         entity: entity.clone().unwrap_or_default(),
         read: "failed".into(),
         pages: 0,
@@ -315,8 +344,13 @@ fn failed(
         changes: Default::default(),
         written: Default::default(),
     };
+    // A platform that is down or throttling: the run waits for a retry.
     let report = Report {
-        status: Status::Failed,
+        status: if retry {
+            Status::Queued
+        } else {
+            Status::Failed
+        },
         synced_items: 0,
         conflicts_detected: 0,
         conflict_resolution: "none".into(),
@@ -348,6 +382,7 @@ fn failed(
 fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
     let value = serde_json::to_value(report)?;
     state.put_run(&RunRecord {
+        id: state.next_id()?,
         job: job.sync_id.clone(),
         started_at: started_at.into(),
         report: value.clone(),

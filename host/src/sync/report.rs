@@ -35,6 +35,10 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct SideDetails {
     pub platform: String,
+    /// the connector that ran: name and version
+    pub connector: String,
+    /// and the SHA-256 of its wasm
+    pub connector_sha256: String,
     pub entity: String,
     /// `full` or `incremental`
     pub read: String,

@@ -32,19 +32,39 @@ impl OpenSide {
     }
 }
 
-/// Where connectors come from: a folder of `NAME.wasm`, or (in a source
-/// checkout) the connector crates of this workspace, built on demand.
-#[derive(Debug, Clone, Default)]
+/// Connectors already loaded by someone else (the daemon's registry, which
+/// swaps versions in without a restart).
+pub trait ConnectorLookup: Send + Sync {
+    fn lookup(&self, name: &str) -> Option<Arc<LoadedConnector>>;
+}
+
+/// Where connectors come from: a lookup of loaded ones, a folder of
+/// `NAME.wasm`, or (in a source checkout) the connector crates of this
+/// workspace, built on demand.
+#[derive(Clone, Default)]
 pub struct ConnectorSource {
     pub dir: Option<PathBuf>,
+    pub loaded: Option<Arc<dyn ConnectorLookup>>,
+}
+
+impl std::fmt::Debug for ConnectorSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSource")
+            .field("dir", &self.dir)
+            .field("loaded", &self.loaded.is_some())
+            .finish()
+    }
 }
 
 impl ConnectorSource {
-    pub fn resolve(&self, spec: &SideSpec) -> anyhow::Result<PathBuf> {
-        let name = spec
-            .connector
+    fn name(spec: &SideSpec) -> String {
+        spec.connector
             .clone()
-            .unwrap_or_else(|| spec.platform.to_lowercase());
+            .unwrap_or_else(|| spec.platform.to_lowercase())
+    }
+
+    pub fn resolve(&self, spec: &SideSpec) -> anyhow::Result<PathBuf> {
+        let name = Self::name(spec);
         if name.ends_with(".wasm") || name.contains('/') {
             return Ok(PathBuf::from(name));
         }
@@ -68,6 +88,23 @@ impl ConnectorSource {
             self.dir.as_ref().map(|d| format!(" ({})", d.display())).unwrap_or_default()
         )
     }
+
+    /// The connector for `spec`: the loaded version if there is one, else loaded now.
+    pub async fn connector(
+        &self,
+        spec: &SideSpec,
+        runtime: &Runtime,
+    ) -> anyhow::Result<Arc<LoadedConnector>> {
+        if let Some(loaded) = self
+            .loaded
+            .as_ref()
+            .and_then(|l| l.lookup(&Self::name(spec)))
+        {
+            return Ok(loaded);
+        }
+        let path = self.resolve(spec)?;
+        Ok(runtime.load(&path).await?)
+    }
 }
 
 pub async fn open(
@@ -80,8 +117,7 @@ pub async fn open(
         .entity
         .clone()
         .with_context(|| format!("{}.entity is missing", side.as_str()))?;
-    let path = connectors.resolve(spec)?;
-    let connector = runtime.load(&path).await?;
+    let connector = connectors.connector(spec, runtime).await?;
     let mut session = runtime.session(&connector, &spec.connection).await?;
     let schema = session
         .schema(&entity)

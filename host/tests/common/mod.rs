@@ -169,6 +169,7 @@ impl World {
             full,
             connectors: ConnectorSource {
                 dir: Some(connectors()),
+                loaded: None,
             },
             progress: false,
             details: true,

@@ -1,0 +1,532 @@
+//! The daemon as a process on loopback, beside the simulators: schedules,
+//! retries while a platform is down, SIGKILL and restart, hot-swapped
+//! connectors, priorities, and the API's token.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::World;
+use serde_json::{json, Value};
+
+struct Daemon {
+    child: Child,
+    url: String,
+    token: String,
+    data: PathBuf,
+    connectors: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    /// Starts a daemon on `data` with a copy of the built connectors.
+    fn start(data: &Path, per_platform: usize) -> Daemon {
+        let connectors = data.join("connectors");
+        if !connectors.exists() {
+            std::fs::create_dir_all(&connectors).unwrap();
+            for name in ["notion", "airtable"] {
+                std::fs::copy(
+                    common::connectors().join(format!("{name}.wasm")),
+                    connectors.join(format!("{name}.wasm")),
+                )
+                .unwrap();
+            }
+        }
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_synchost"))
+            .args([
+                "daemon",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--per-platform",
+                &per_platform.to_string(),
+                "--watch-every",
+                "0.2",
+                "--data",
+            ])
+            .arg(data)
+            .arg("--connectors")
+            .arg(&connectors)
+            .env(
+                "SYNCHOST_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while reqwest::blocking::get(format!("{url}/healthz")).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+        Daemon {
+            child,
+            url,
+            token,
+            data: data.to_path_buf(),
+            connectors,
+        }
+    }
+
+    fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let resp = Self::client()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.json().unwrap()
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = Self::client()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+    }
+
+    fn put_connector(&self, name: &str, wasm: Vec<u8>) -> (u16, Value) {
+        let resp = Self::client()
+            .put(format!("{}/connectors/{name}", self.url))
+            .bearer_auth(&self.token)
+            .body(wasm)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+    }
+
+    fn runs(&self, job: &str) -> Vec<Value> {
+        self.get(&format!("/runs?job={job}&limit=1000"))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Waits until `job` has a run with one of `statuses`, newest first.
+    fn wait_for_run(&self, job: &str, statuses: &[&str], within: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(run) = self
+                .runs(job)
+                .into_iter()
+                .find(|r| statuses.contains(&r["report"]["status"].as_str().unwrap_or("")))
+            {
+                return run;
+            }
+            assert!(
+                started.elapsed() < within,
+                "no {statuses:?} run of {job} within {within:?}: {:?}",
+                self.runs(job)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl std::future::Future<Output = T> {
+    async move { tokio::task::spawn_blocking(f).await.unwrap() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_calls_without_the_token() {
+    let w = World::new("d-auth", "newest_wins").await;
+    let data = w.dir.join("daemon");
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        let client = Daemon::client();
+        assert_eq!(
+            client
+                .get(format!("{}/jobs", d.url))
+                .send()
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(
+            client
+                .get(format!("{}/jobs", d.url))
+                .bearer_auth("wrong")
+                .send()
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(
+            client
+                .get(format!("{}/metrics", d.url))
+                .send()
+                .unwrap()
+                .status(),
+            401
+        );
+        assert_eq!(
+            client
+                .get(format!("{}/healthz", d.url))
+                .send()
+                .unwrap()
+                .status(),
+            200
+        );
+        let openapi: Value = client
+            .get(format!("{}/openapi.json", d.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(openapi["paths"]["/jobs"]["post"].is_object());
+        assert_eq!(d.get("/jobs"), json!([]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(d.data.join("api-token"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_happen_on_time() {
+    let w = World::new("d-schedule", "newest_wins").await;
+    w.add_notion("Scheduled", "s@example.com", "Todo", 1.0);
+    let mut job = w.job.clone();
+    job["schedule"] = json!("*/2 * * * * *");
+    let data = w.dir.join("daemon");
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        let (status, body) = d.post("/jobs", &job);
+        assert_eq!(status, 201, "{body}");
+        let first = d.wait_for_run("sync-d-schedule", &["success"], Duration::from_secs(10));
+        assert_eq!(first["report"]["synced_items"], 1);
+        let started = Instant::now();
+        while d.runs("sync-d-schedule").len() < 3 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "runs every 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let metrics = Daemon::client()
+            .get(format!("{}/metrics", d.url))
+            .bearer_auth(&d.token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            metrics.contains("synchost_runs_total{status=\"success\"}"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("synchost_http_calls_total{connector=\"notion\",status=\"200\"}"),
+            "{metrics}"
+        );
+    })
+    .await;
+    assert_eq!(w.airtable_rows().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_that_is_down_leaves_the_run_queued_and_a_retry_converges() {
+    let w = World::new("d-down", "newest_wins").await;
+    for i in 0..20 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("t{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    // Airtable answers 503 to everything for a while.
+    w.airtable.fail_next(40, 503);
+    let job = w.job.clone();
+    let data = w.dir.join("daemon");
+    let airtable = w.airtable.clone();
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        assert_eq!(d.post("/jobs/sync-d-down/trigger", &json!({})).0, 202);
+        let queued = d.wait_for_run("sync-d-down", &["queued"], Duration::from_secs(20));
+        assert_eq!(queued["report"]["synced_items"], 0);
+        let stored = d.get("/jobs/sync-d-down");
+        assert!(
+            stored["retry_at"].is_string(),
+            "a retry is planned: {stored}"
+        );
+        // Airtable comes back (its faults run out); the retry with backoff converges.
+        airtable.fail_next(0, 503);
+        d.wait_for_run("sync-d-down", &["success"], Duration::from_secs(60));
+    })
+    .await;
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+    assert_eq!(w.airtable_rows().len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_run_and_restarted_converges_without_duplicates() {
+    let w = World::new("d-kill", "newest_wins").await;
+    for i in 0..150 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("k{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    let mut job = w.job.clone();
+    // Slow writes, so that the kill lands mid-run.
+    job["target"]["connection"]["rate_limit"] = json!({"per_second": 4.0, "burst": 1});
+    let data = w.dir.join("daemon");
+    let airtable = w.airtable.clone();
+    let base = w.base.clone();
+    blocking(move || {
+        let mut d = Daemon::start(&data, 2);
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        d.post("/jobs/sync-d-kill/trigger", &json!({}));
+        let started = Instant::now();
+        while airtable.records(&base, "Tasks").len() < 20 {
+            assert!(started.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d.kill();
+        let written = airtable.records(&base, "Tasks").len();
+        assert!(written < 150, "killed mid-run: {written} of 150 written");
+        let d = Daemon::start(&data, 2);
+        d.post("/jobs/sync-d-kill/trigger", &json!({}));
+        d.wait_for_run("sync-d-kill", &["success"], Duration::from_secs(120));
+    })
+    .await;
+    assert_eq!(
+        w.airtable_rows().len(),
+        150,
+        "nothing duplicated, nothing lost"
+    );
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+}
+
+/// The same component with a custom section appended: a new hash, same code.
+fn new_version_of(wasm: &[u8]) -> Vec<u8> {
+    let name = b"synchost-test-build";
+    let payload = format!("built at {:?}", Instant::now()).into_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    let mut len = section.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&section);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_refused() {
+    let w = World::new("d-swap", "newest_wins").await;
+    for i in 0..60 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("w{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    let mut job = w.job.clone();
+    job["target"]["connection"]["rate_limit"] = json!({"per_second": 3.0, "burst": 1});
+    let data = w.dir.join("daemon");
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        let before = d.get("/connectors");
+        let old_hash = before
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "airtable")
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        d.post("/jobs/sync-d-swap/trigger", &json!({}));
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            d.get("/healthz")["running"].as_array().unwrap().len() == 1,
+            "the run is in flight"
+        );
+        // Swap the Airtable connector while the run is writing.
+        let wasm = std::fs::read(d.connectors.join("airtable.wasm")).unwrap();
+        let (status, body) = d.put_connector("airtable", new_version_of(&wasm));
+        assert_eq!(status, 200, "{body}");
+        let new_hash = d
+            .get("/connectors")
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "airtable")
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(old_hash, new_hash);
+        let first = d.wait_for_run("sync-d-swap", &["success"], Duration::from_secs(60));
+        assert_eq!(
+            first["report"]["details"]["target"]["connector_sha256"],
+            old_hash.as_str(),
+            "the run in flight finished on the old version"
+        );
+        assert_eq!(first["report"]["synced_items"], 60);
+
+        // A broken upload is refused; the new version keeps serving.
+        let (status, body) = d.put_connector("airtable", b"\0asm broken".to_vec());
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("previous version keeps serving"),
+            "{body}"
+        );
+        // And so is a file dropped in the folder.
+        std::fs::write(d.connectors.join("airtable.wasm"), b"not wasm").unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(
+            d.get("/connectors")
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == "airtable")
+                .unwrap()["sha256"],
+            new_hash.as_str()
+        );
+        d.post("/jobs/sync-d-swap/trigger", &json!({}));
+        let started = Instant::now();
+        let second = loop {
+            let runs = d.runs("sync-d-swap");
+            if runs.len() >= 2 {
+                break runs[0].clone();
+            }
+            assert!(started.elapsed() < Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(second["report"]["status"], "success", "{second}");
+        assert_eq!(
+            second["report"]["details"]["target"]["connector_sha256"],
+            new_hash.as_str(),
+            "the next run uses the new version"
+        );
+        let audit = d.get("/audit");
+        let kinds: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert!(
+            kinds.contains(&"connector_loaded") && kinds.contains(&"connector_rejected"),
+            "{kinds:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn critical_jobs_queued_behind_a_busy_platform_run_first() {
+    let w = World::new("d-prio", "newest_wins").await;
+    for i in 0..40 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("p{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    let mut busy = w.job.clone();
+    busy["sync_id"] = json!("busy");
+    busy["target"]["connection"]["rate_limit"] = json!({"per_second": 3.0, "burst": 1});
+    let mut low = w.job.clone();
+    low["sync_id"] = json!("low");
+    low["priority"] = json!("low");
+    let mut critical = w.job.clone();
+    critical["sync_id"] = json!("critical");
+    critical["priority"] = json!("critical");
+    let data = w.dir.join("daemon");
+    blocking(move || {
+        // One run at a time per platform: the three jobs share Notion and Airtable.
+        let d = Daemon::start(&data, 1);
+        for job in [&busy, &low, &critical] {
+            assert_eq!(d.post("/jobs", job).0, 201);
+        }
+        d.post("/jobs/busy/trigger", &json!({}));
+        std::thread::sleep(Duration::from_millis(500));
+        d.post("/jobs/low/trigger", &json!({}));
+        d.post("/jobs/critical/trigger", &json!({}));
+        assert_eq!(
+            d.get("/healthz")["queued"],
+            json!(["critical", "low"]),
+            "critical ahead of low"
+        );
+        d.wait_for_run("low", &["success", "partial"], Duration::from_secs(90));
+        let all: Vec<Value> = d.get("/runs?limit=100").as_array().unwrap().clone();
+        let started = |job: &str| {
+            all.iter().find(|r| r["job"] == job).unwrap()["started_at"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            started("busy") < started("critical") && started("critical") < started("low"),
+            "{all:?}"
+        );
+    })
+    .await;
+}
