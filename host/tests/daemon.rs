@@ -530,3 +530,114 @@ async fn critical_jobs_queued_behind_a_busy_platform_run_first() {
     })
     .await;
 }
+
+fn post_hook(
+    d: &Daemon,
+    sync_id: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = Daemon::client()
+        .post(format!("{}/hooks/{sync_id}", d.url))
+        .body(body);
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req.send().unwrap();
+    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refused() {
+    let w = World::new("d-hook", "newest_wins").await;
+    w.add_notion("Hooked", "h@example.com", "Todo", 1.0);
+    const NOTION_SECRET: &str = "secret_webhook_verification_token";
+    const AIRTABLE_MAC: &[u8] = b"\x01\x02binary-mac-key\xff";
+    // SAFETY: set before the daemon process is spawned; read by it, not by this one.
+    unsafe {
+        std::env::set_var("SYNC_TEST_NOTION_WEBHOOK", NOTION_SECRET);
+        std::env::set_var("SYNC_TEST_AIRTABLE_MAC", base64_encode(AIRTABLE_MAC));
+    }
+    let mut job = w.job.clone();
+    job["source"]["connection"]["secrets"]["notion_webhook_secret"] =
+        json!("env:SYNC_TEST_NOTION_WEBHOOK");
+    job["target"]["connection"]["secrets"]["airtable_webhook_mac"] =
+        json!("env:SYNC_TEST_AIRTABLE_MAC#base64");
+    let data = w.dir.join("daemon");
+    let (notion, airtable, base) = (w.notion.clone(), w.airtable.clone(), w.base.clone());
+    let page = w.notion_id("h@example.com");
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        d.post("/jobs/sync-d-hook/trigger", &json!({}));
+        d.wait_for_run("sync-d-hook", &["success"], Duration::from_secs(20));
+        let runs_before = d.runs("sync-d-hook").len();
+
+        // A forged delivery: refused, nothing runs.
+        let (headers, body) =
+            notion.webhook_delivery(NOTION_SECRET, "page.properties_updated", &page);
+        let mut forged = body.clone();
+        forged.extend_from_slice(b" ");
+        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, forged);
+        assert_eq!(status, 401, "{reply}");
+        let (status, _) = post_hook(
+            &d,
+            "sync-d-hook",
+            &[("content-type".into(), "application/json".into())],
+            body.clone(),
+        );
+        assert_eq!(status, 401, "no signature at all");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            d.runs("sync-d-hook").len(),
+            runs_before,
+            "a refused webhook runs nothing"
+        );
+
+        // A real edit and its signed delivery: synced within a second.
+        notion.clock().advance(chrono::Duration::minutes(3));
+        airtable.clock().advance(chrono::Duration::minutes(3));
+        notion
+            .update_page(&page, json!({"Points": {"number": 77}}))
+            .unwrap();
+        let (headers, body) =
+            notion.webhook_delivery(NOTION_SECRET, "page.properties_updated", &page);
+        let sent = Instant::now();
+        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, body);
+        assert_eq!(status, 202, "{reply}");
+        assert_eq!(reply["events"][0]["id"], page.as_str());
+        loop {
+            let points = airtable
+                .records(&base, "Tasks")
+                .iter()
+                .find(|r| r["fields"]["Email"] == "h@example.com")
+                .and_then(|r| r["fields"]["Points"].as_f64());
+            if points == Some(77.0) {
+                break;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(1),
+                "the change reached Airtable within a second"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+
+        // Airtable's notifications carry a MAC over a binary key.
+        let (headers, body) = airtable.webhook_notification(&base, AIRTABLE_MAC);
+        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, body.clone());
+        assert_eq!(status, 202, "{reply}");
+        let (status, _) = post_hook(
+            &d,
+            "sync-d-hook",
+            &[("X-Airtable-Content-MAC".into(), "hmac-sha256=00".into())],
+            body,
+        );
+        assert_eq!(status, 401);
+    })
+    .await;
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

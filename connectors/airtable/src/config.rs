@@ -15,10 +15,12 @@ pub struct Config {
     /// a "Last modified time" field; records' `updated-at` and `version`
     /// come from it when the table has it
     pub modified_field: String,
+    /// the secret holding the webhook's MAC secret (bound as `<source>#base64`)
+    pub webhook_secret: String,
 }
 
 impl Config {
-    /// Reads `base_id`, every `table.<entity>` and `modified_field`.
+    /// Reads `base_id`, every `table.<entity>`, `modified_field` and `webhook_secret`.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
         let base_id = settings.require("base_id")?.trim().to_string();
         if base_id.is_empty() {
@@ -47,10 +49,23 @@ impl Config {
             Some(name) if !name.is_empty() => name.to_string(),
             _ => DEFAULT_MODIFIED_FIELD.to_string(),
         };
+        let webhook_secret = match settings.get(crate::webhook::SECRET_SETTING).map(str::trim) {
+            None => crate::webhook::DEFAULT_SECRET.to_string(),
+            Some("") => {
+                return Err(ConnectorError::InvalidInput(format!(
+                    "setting `{}` is empty: name the secret holding the webhook's MAC secret, \
+                     or leave the setting out for `{}`",
+                    crate::webhook::SECRET_SETTING,
+                    crate::webhook::DEFAULT_SECRET
+                )))
+            }
+            Some(name) => name.to_string(),
+        };
         Ok(Config {
             base_id,
             tables,
             modified_field,
+            webhook_secret,
         })
     }
 
@@ -102,6 +117,19 @@ mod tests {
         assert_eq!(config.table("tasks").unwrap(), "Tasks");
         assert_eq!(config.table("people").unwrap(), "tblPeople");
         assert_eq!(config.modified_field, "Last Modified");
+        assert_eq!(config.webhook_secret, "airtable_webhook_mac");
+    }
+
+    #[test]
+    fn webhook_secret_can_be_renamed_but_not_emptied() {
+        let base = [("base_id", "appB"), ("table.tasks", "Tasks")];
+        let with = |v: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("webhook_secret", v));
+            Config::from_settings(&settings(&pairs))
+        };
+        assert_eq!(with(" hook_mac ").unwrap().webhook_secret, "hook_mac");
+        assert!(invalid(with("")).contains("`webhook_secret`"));
     }
 
     #[test]

@@ -14,21 +14,26 @@
 //! - **Writes** are batched ten records a request, with `typecast` on.
 //! - **Deletes** are hard deletes in Airtable: reads never carry tombstones,
 //!   and the host infers deletions from full scans.
+//! - **Webhooks**: a notification signed with `X-Airtable-Content-MAC` (keyed
+//!   with the secret named by `webhook_secret`, bound as `<source>#base64`)
+//!   becomes one change event per entity with an empty id: "read it
+//!   incrementally", since Airtable's notifications name no record.
 //!
 //! Modules: `config` (settings), `schema` (metadata and type mapping),
 //! `convert` (cell values), `query` (URLs), `api` (requests and errors),
 //! `read` (pages and cursors), `batch` and `write` (write ops), `time`
-//! (timestamp comparison). All but `api` and this file are pure and unit
-//! tested natively.
+//! (timestamp comparison), `webhook` (MAC check, notifications). All but
+//! `api` and this file are pure and unit tested natively.
 
 mod api;
 mod batch;
-mod config;
+pub mod config;
 mod convert;
 mod query;
 mod read;
 mod schema;
 mod time;
+pub mod webhook;
 mod write;
 
 use std::cell::RefCell;
@@ -83,7 +88,12 @@ impl Connector for Airtable {
             .entities(Vec::<String>::new())
             .hosts([query::ORIGIN])
             .auth(AuthScheme::Bearer("airtable_token".into()))
-            .capabilities(Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL)
+            .capabilities(
+                Capabilities::READ
+                    | Capabilities::WRITE
+                    | Capabilities::INCREMENTAL
+                    | Capabilities::WEBHOOKS,
+            )
             .rate(5.0, 5, None)
             .setting(
                 "base_id",
@@ -101,6 +111,14 @@ impl Connector for Airtable {
                 "The name of a \"Last modified time\" field; records' updated-at and version \
                  come from it when the table has it, else from their creation time. \
                  Default `Last Modified`.",
+                false,
+            )
+            .setting(
+                webhook::SECRET_SETTING,
+                "The name of the secret holding the webhook's `macSecretBase64`, the key of \
+                 the `X-Airtable-Content-MAC` HMAC; bind it with the suffix `#base64` (e.g. \
+                 `env:AIRTABLE_MAC#base64`) so the host keys the HMAC with the decoded bytes. \
+                 Default `airtable_webhook_mac`.",
                 false,
             )
     }
@@ -145,6 +163,15 @@ impl Connector for Airtable {
         };
         write::execute(&target, &ops, &mut |call: Call| call.send())
     }
+
+    fn webhook(&self, req: WebhookRequest) -> Result<Vec<ChangeEvent>, ConnectorError> {
+        webhook::handle(&req, &self.config.webhook_secret, &self.config, host_hmac)
+    }
+}
+
+/// HMAC-SHA256 of `message` keyed with secret `name`, computed by the host.
+fn host_hmac(name: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+    synchost_sdk::__bindings::synchost::connector::crypto::hmac_sha256(name, message)
 }
 
 // Only for the component: natively, the export names (`synchost:connector/
@@ -172,10 +199,22 @@ mod tests {
         );
         assert_eq!(
             d.capabilities,
-            Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL
+            Capabilities::READ
+                | Capabilities::WRITE
+                | Capabilities::INCREMENTAL
+                | Capabilities::WEBHOOKS
         );
         let names: Vec<&str> = d.settings.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["base_id", "table.<entity>", "modified_field"]);
+        assert_eq!(
+            names,
+            [
+                "base_id",
+                "table.<entity>",
+                "modified_field",
+                "webhook_secret"
+            ]
+        );
+        assert!(!d.settings[3].required);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod api;
 pub mod properties;
 pub mod query;
 pub mod schema;
+pub mod webhook;
 pub mod write;
 
 use query::CursorState;
@@ -37,6 +38,8 @@ pub struct Notion {
     databases: BTreeMap<String, String>,
     /// database schemas retrieved during this run, by entity
     schemas: RefCell<HashMap<String, Rc<DbSchema>>>,
+    /// the secret holding the webhook subscription's `verification_token`
+    webhook_secret: String,
 }
 
 /// The entity -> database map from the job's settings. At least one
@@ -184,7 +187,12 @@ impl Connector for Notion {
             .rate(3.0, 10, None)
             // Not DELETES: the query endpoint does not return trashed pages,
             // so reads cannot report tombstones (see README.md).
-            .capabilities(Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL)
+            .capabilities(
+                Capabilities::READ
+                    | Capabilities::WRITE
+                    | Capabilities::INCREMENTAL
+                    | Capabilities::WEBHOOKS,
+            )
             .setting(
                 "database.<entity>",
                 "the id of the Notion database holding entity <entity>, one setting per \
@@ -192,12 +200,20 @@ impl Connector for Notion {
                  must be shared with the integration.",
                 true,
             )
+            .setting(
+                webhook::SECRET_SETTING,
+                "the name of the secret holding the webhook subscription's \
+                 `verification_token`, the key of the `X-Notion-Signature` HMAC; \
+                 default `notion_webhook_secret`.",
+                false,
+            )
     }
 
     fn configure(settings: Settings) -> Result<Self, ConnectorError> {
         Ok(Notion {
             databases: databases_from_settings(&settings)?,
             schemas: RefCell::default(),
+            webhook_secret: webhook_secret_from_settings(&settings)?,
         })
     }
 
@@ -231,6 +247,46 @@ impl Connector for Notion {
         let schema = self.db_schema(entity)?;
         write::run_ops(ops, |op| self.apply(database_id, &schema, op))
     }
+
+    fn webhook(&self, req: WebhookRequest) -> Result<Vec<ChangeEvent>, ConnectorError> {
+        match webhook::handle(&req, &self.webhook_secret, &self.databases, host_hmac)? {
+            webhook::Delivery::Verification => {
+                // The token is a secret: say what arrived, never its value.
+                log::info(&format!(
+                    "received Notion's webhook subscription verification request (its \
+                     `verification_token` is not logged); paste the token into the \
+                     subscription's Verify dialog and bind it to the secret `{}`",
+                    self.webhook_secret
+                ));
+                Ok(Vec::new())
+            }
+            webhook::Delivery::Events(events) => {
+                if events.is_empty() {
+                    log::debug("Notion webhook event is not about a page of a configured database: ignored");
+                }
+                Ok(events)
+            }
+        }
+    }
+}
+
+/// The secret name in setting `webhook_secret`, or the default.
+pub fn webhook_secret_from_settings(settings: &Settings) -> Result<String, ConnectorError> {
+    match settings.get(webhook::SECRET_SETTING).map(str::trim) {
+        None => Ok(webhook::DEFAULT_SECRET.to_string()),
+        Some("") => Err(ConnectorError::InvalidInput(format!(
+            "setting `{}` is empty: name the secret holding the webhook \
+             verification token, or leave the setting out for `{}`",
+            webhook::SECRET_SETTING,
+            webhook::DEFAULT_SECRET
+        ))),
+        Some(name) => Ok(name.to_string()),
+    }
+}
+
+/// HMAC-SHA256 of `message` keyed with secret `name`, computed by the host.
+fn host_hmac(name: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+    synchost_sdk::__bindings::synchost::connector::crypto::hmac_sha256(name, message)
 }
 
 // The component's exports have names (`synchost:connector/api@0.1.0#read`)
@@ -267,11 +323,29 @@ mod tests {
         );
         assert_eq!(
             d.capabilities.bits(),
-            (Capabilities::READ | Capabilities::WRITE | Capabilities::INCREMENTAL).bits()
+            (Capabilities::READ
+                | Capabilities::WRITE
+                | Capabilities::INCREMENTAL
+                | Capabilities::WEBHOOKS)
+                .bits()
         );
         assert_eq!((d.capabilities & Capabilities::DELETES).bits(), 0);
-        assert_eq!(d.settings.len(), 1);
-        assert_eq!(d.settings[0].name, "database.<entity>");
+        let names: Vec<&str> = d.settings.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["database.<entity>", "webhook_secret"]);
+        assert!(d.settings[0].required && !d.settings[1].required);
+    }
+
+    #[test]
+    fn webhook_secret_defaults_and_can_be_renamed() {
+        let db = ("database.tasks", "1c2f0e2a7d3b4c5e9f000123456789ab");
+        let notion = Notion::configure(settings(&[db])).unwrap();
+        assert_eq!(notion.webhook_secret, "notion_webhook_secret");
+        let notion = Notion::configure(settings(&[db, ("webhook_secret", " hooks ")])).unwrap();
+        assert_eq!(notion.webhook_secret, "hooks");
+        let empty = Notion::configure(settings(&[db, ("webhook_secret", "")]));
+        assert!(
+            matches!(&empty, Err(ConnectorError::InvalidInput(m)) if m.contains("`webhook_secret`"))
+        );
     }
 
     #[test]

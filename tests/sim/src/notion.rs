@@ -5,11 +5,17 @@
 //! cites the page of https://developers.notion.com it follows. Around them, every
 //! request passes a gate, in this order: counting, injected faults, bearer
 //! token (401), `Notion-Version` header (400), rate limit (429).
+//!
+//! Webhooks go the other way: [`NotionSim::webhook_delivery`] builds a signed
+//! event delivery (headers and raw body) for the test to POST to the receiver.
 
 mod model;
 mod query;
 mod store;
+mod webhook;
 mod write;
+
+pub use webhook::{signature as webhook_signature, SIGNATURE_HEADER};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -221,6 +227,40 @@ impl NotionSim {
     pub fn database(&self, id: &str) -> Option<Value> {
         let store = self.shared.store.lock().unwrap();
         normalize_id(id).and_then(|k| store.dbs.get(&k).map(Database::to_json))
+    }
+
+    /// A webhook event delivery as Notion sends it: the headers (`content-type`,
+    /// `X-Notion-Signature: sha256=<hex of HMAC-SHA256(verification_token, body)>`)
+    /// and the raw JSON body of a `kind` event (`page.created`,
+    /// `page.properties_updated`, `page.deleted`, ...) about `page_id`, with the
+    /// page's database as `data.parent`, its last editor as author, and the
+    /// simulator's clock as `timestamp`. Panics when the page does not exist.
+    pub fn webhook_delivery(
+        &self,
+        verification_token: &str,
+        kind: &str,
+        page_id: &str,
+    ) -> (Vec<(String, String)>, Vec<u8>) {
+        let now = self.shared.clock.now();
+        let event = {
+            let store = self.shared.store.lock().unwrap();
+            normalize_id(page_id)
+                .and_then(|id| store.pages.get(&id))
+                .map(|page| {
+                    webhook::page_event(kind, &page.id, &page.db, &page.last_edited_by, now)
+                })
+        };
+        let event = event.unwrap_or_else(|| panic!("no page {page_id} in the simulator"));
+        webhook::delivery(&event, Some(verification_token))
+    }
+
+    /// The one-time, unsigned subscription verification request:
+    /// `{"verification_token": "..."}` (Webhooks: Verifying the subscription).
+    pub fn webhook_verification(
+        &self,
+        verification_token: &str,
+    ) -> (Vec<(String, String)>, Vec<u8>) {
+        webhook::delivery(&json!({ "verification_token": verification_token }), None)
     }
 
     /// Every API request received, whatever its answer.

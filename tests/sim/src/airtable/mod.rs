@@ -5,12 +5,17 @@
 //! maxRecords, offset, filterByFormula, fields, sort, view and
 //! returnFieldsByFieldId; get, create, update (PATCH/PUT), delete records; the
 //! base schema (`GET /v0/meta/bases/{baseId}/tables`); bearer-token auth; the
-//! per-base rate limit with its penalty; fault injection for tests.
+//! per-base rate limit with its penalty; fault injection for tests. Webhooks go
+//! the other way: [`AirtableSim::webhook_notification`] builds a signed
+//! notification for the test to POST to the receiver.
 
 mod endpoints;
 mod formula;
 mod list;
 mod store;
+mod webhook;
+
+pub use webhook::{content_mac as webhook_content_mac, MAC_HEADER};
 
 use crate::clock::Clock;
 use crate::server::Served;
@@ -76,6 +81,8 @@ struct SimState {
     fail: Option<(u32, u16)>,
     requests: u64,
     limited: u64,
+    /// the id of the one webhook each base notifies from, by base id
+    webhooks: HashMap<String, String>,
 }
 
 struct Inner {
@@ -106,6 +113,7 @@ impl AirtableSim {
                 fail: None,
                 requests: 0,
                 limited: 0,
+                webhooks: HashMap::new(),
             }),
         });
         let router = crate::server::dated(
@@ -222,6 +230,26 @@ impl AirtableSim {
                 .collect())
         })
         .unwrap_or_default()
+    }
+
+    /// A webhook notification as Airtable sends it: the headers (`content-type`,
+    /// `X-Airtable-Content-MAC: hmac-sha256=<hex of HMAC-SHA256(mac_secret, body)>`)
+    /// and the raw body `{"base":{"id":base},"webhook":{"id":"ach..."},"timestamp":..}`
+    /// (the simulator's clock). `mac_secret` is the decoded `macSecretBase64`.
+    /// Each base notifies from one webhook id, stable across calls; the base
+    /// need not exist (to test a receiver against a foreign base).
+    pub fn webhook_notification(
+        &self,
+        base: &str,
+        mac_secret: &[u8],
+    ) -> (Vec<(String, String)>, Vec<u8>) {
+        let webhook = self
+            .state()
+            .webhooks
+            .entry(base.to_string())
+            .or_insert_with(|| new_id("ach"))
+            .clone();
+        webhook::notification(base, &webhook, self.now(), mac_secret)
     }
 
     /// HTTP requests received (including rejected ones).
