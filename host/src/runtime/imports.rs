@@ -244,6 +244,19 @@ impl NetCtx {
         let mut retries = 0;
         loop {
             if let Some(rate) = self.rate {
+                if let Some(budget) = rate.daily_budget {
+                    // A spent budget answers as the platform would, without
+                    // asking it: 429 with the wait until the budget renews.
+                    if let Err(wait) = self.rate_limiter.spend(&self.rate_key, budget) {
+                        let secs = wait.as_secs().max(1);
+                        tracing::warn!(target: "synchost::http", connector = %self.connector, budget, "daily request budget spent; deferred for {secs} s");
+                        return Ok(http::Response {
+                            status: 429,
+                            headers: vec![("retry-after".into(), secs.to_string()), ("content-type".into(), "application/json".into())],
+                            body: format!(r#"{{"error":"synchost: the daily budget of {budget} requests for this platform and credential is spent"}}"#).into_bytes(),
+                        });
+                    }
+                }
                 self.rate_limiter.acquire(&self.rate_key, rate).await;
             }
             let mut builder = client
@@ -273,6 +286,7 @@ impl NetCtx {
                 let rate = self.rate.unwrap_or(Rate {
                     per_second: 1.0,
                     burst: 1,
+                    daily_budget: None,
                 });
                 self.rate_limiter.pause(&self.rate_key, rate, wait);
                 if retries < MAX_429_RETRIES && wait <= self.limits.call_timeout / 2 {

@@ -272,6 +272,7 @@ impl Runtime {
         let rate = conn.rate_limit.or(descriptor.rate.as_ref().map(|r| Rate {
             per_second: r.per_second,
             burst: r.burst,
+            daily_budget: r.daily_budget,
         }));
         Ok(NetCtx {
             connector: name.to_string(),

@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A sustained rate and a burst.
+/// A sustained rate, a burst, and a daily budget where the platform sets one.
 #[derive(
     Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 pub struct Rate {
     pub per_second: f64,
     pub burst: u32,
+    /// requests per UTC day; when spent, requests wait for the next day
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_budget: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -62,6 +65,8 @@ impl Bucket {
 #[derive(Clone, Default)]
 pub struct RateLimiter {
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    /// requests spent today, by key: (UTC day, count)
+    budgets: Arc<Mutex<HashMap<String, (chrono::NaiveDate, u64)>>>,
     stats: Arc<Mutex<RateStats>>,
 }
 
@@ -106,6 +111,29 @@ impl RateLimiter {
         }
     }
 
+    /// Spends one request of `key`'s daily budget, or says how long until
+    /// the budget renews (midnight UTC).
+    pub fn spend(&self, key: &str, budget: u64) -> Result<(), Duration> {
+        let now = chrono::Utc::now();
+        let today = now.date_naive();
+        let mut budgets = self.budgets.lock().unwrap();
+        let spent = budgets.entry(key.to_string()).or_insert((today, 0));
+        if spent.0 != today {
+            *spent = (today, 0);
+        }
+        if spent.1 >= budget {
+            let midnight = today
+                .succ_opt()
+                .unwrap_or(today)
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc();
+            return Err((midnight - now).to_std().unwrap_or(Duration::from_secs(1)));
+        }
+        spent.1 += 1;
+        Ok(())
+    }
+
     /// The platform answered 429: nobody using `key` sends before `retry_after` has passed.
     pub fn pause(&self, key: &str, rate: Rate, retry_after: Duration) {
         let mut buckets = self.buckets.lock().unwrap();
@@ -135,6 +163,7 @@ mod tests {
             Rate {
                 per_second: 2.0,
                 burst: 3,
+                daily_budget: None,
             },
             start,
         );
@@ -147,12 +176,24 @@ mod tests {
     }
 
     #[test]
+    fn a_daily_budget_is_spent_then_refused_until_midnight() {
+        let limiter = RateLimiter::default();
+        for _ in 0..3 {
+            assert!(limiter.spend("k", 3).is_ok());
+        }
+        let wait = limiter.spend("k", 3).unwrap_err();
+        assert!(wait <= Duration::from_secs(86_400));
+        assert!(limiter.spend("other", 3).is_ok(), "budgets are per key");
+    }
+
+    #[test]
     fn a_pause_holds_every_request_until_it_ends() {
         let start = Instant::now();
         let mut b = Bucket::new(
             Rate {
                 per_second: 100.0,
                 burst: 10,
+                daily_budget: None,
             },
             start,
         );

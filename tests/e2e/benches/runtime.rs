@@ -163,6 +163,7 @@ async fn main() {
     conn.rate_limit = Some(synchost::runtime::Rate {
         per_second: 1e9,
         burst: 1_000_000,
+        daily_budget: None,
     });
     let secrets = Secrets::from_values([("notion_token".to_string(), "bench".to_string())].into());
     let mut session = rt

@@ -86,6 +86,7 @@ async fn a_penalty_after_429_is_waited_out_without_losing_a_page() {
     conn.rate_limit = Some(Rate {
         per_second: 50.0,
         burst: 50,
+        daily_budget: None,
     });
     let mut session = rt.session(&connector, &conn).await.unwrap();
     let (records, _) = read_all(&mut session, "tasks", None).await.unwrap();

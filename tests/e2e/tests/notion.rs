@@ -83,6 +83,7 @@ async fn an_over_eager_rate_is_corrected_by_429_and_retry_after() {
     conn.rate_limit = Some(Rate {
         per_second: 100.0,
         burst: 100,
+        daily_budget: None,
     });
     let mut session = rt.session(&connector, &conn).await.unwrap();
     let mut records = Vec::new();
