@@ -213,6 +213,34 @@ async fn the_api_refuses_calls_without_the_token() {
             .json()
             .unwrap();
         assert!(openapi["paths"]["/jobs"]["post"].is_object());
+        // Every documented route exists: an unknown route is axum's bare 404,
+        // a known one answers with JSON (even when its ids are unknown).
+        for (method, path, _, _) in synchost::daemon::openapi::ROUTES {
+            assert!(
+                openapi["paths"][*path][*method].is_object(),
+                "{method} {path} documented"
+            );
+            let url = format!(
+                "{}{}",
+                d.url,
+                path.replace("{sync_id}", "nope")
+                    .replace("{id}", "1")
+                    .replace("{name}", "nope")
+            );
+            let resp = client
+                .request(method.to_uppercase().parse().unwrap(), &url)
+                .bearer_auth(&d.token)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.text().unwrap();
+            assert!(
+                !(status == 404 && body.is_empty()) && status != 405,
+                "{method} {path} is routed: {status}"
+            );
+        }
         assert_eq!(d.get("/jobs"), json!([]));
         #[cfg(unix)]
         {
@@ -640,4 +668,42 @@ async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refu
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_missed_while_down_runs_once_at_start() {
+    let w = World::new("d-missed", "newest_wins").await;
+    w.add_notion("Missed", "m@example.com", "Todo", 1.0);
+    let mut job = w.job.clone();
+    job["schedule"] = json!("hourly");
+    let data = w.dir.join("daemon");
+    blocking(move || {
+        let mut d = Daemon::start(&data, 2);
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        d.kill();
+        // Down for three hours: three ticks missed.
+        let state = synchost::state::State::open(&data.join("state")).unwrap();
+        let mut stored = state.job("sync-d-missed").unwrap().unwrap();
+        stored.next_run_at = Some((chrono::Utc::now() - chrono::Duration::hours(3)).to_rfc3339());
+        state.put_job(&stored).unwrap();
+        state.flush().unwrap();
+        drop(state);
+        let d = Daemon::start(&data, 2);
+        d.wait_for_run("sync-d-missed", &["success"], Duration::from_secs(10));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(
+            d.runs("sync-d-missed").len(),
+            1,
+            "once, not once per missed tick"
+        );
+        let next = d.get("/jobs/sync-d-missed")["next_run_at"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&next).unwrap() > chrono::Utc::now(),
+            "the schedule moves on: {next}"
+        );
+    })
+    .await;
 }

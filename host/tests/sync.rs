@@ -258,14 +258,26 @@ async fn an_update_against_a_delete_is_a_conflict() {
 async fn a_spent_daily_budget_defers_the_run_as_queued() {
     let mut w = World::new("budget", "newest_wins").await;
     for i in 0..30 {
-        w.add_notion(&format!("Task {i}"), &format!("b{i}@example.com"), "Todo", 1.0);
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("b{i}@example.com"),
+            "Todo",
+            1.0,
+        );
     }
     // Three requests a day for Airtable: the schema, one page, one write.
-    w.job["target"]["connection"]["rate_limit"] = serde_json::json!({"per_second": 40.0, "burst": 10, "daily_budget": 3});
+    w.job["target"]["connection"]["rate_limit"] =
+        serde_json::json!({"per_second": 40.0, "burst": 10, "daily_budget": 3});
     let requests = w.airtable.request_count();
     let report = w.sync().await;
     assert_eq!(report.status, Status::Queued, "{report:?}");
     let written = report.details.as_ref().unwrap().target.written.clone();
-    assert!(written.pending > 0, "what was not written waits: {written:?}");
-    assert!(w.airtable.request_count() - requests <= 3, "the budget is never exceeded");
+    assert!(
+        written.pending > 0,
+        "what was not written waits: {written:?}"
+    );
+    assert!(
+        w.airtable.request_count() - requests <= 3,
+        "the budget is never exceeded"
+    );
 }

@@ -242,6 +242,9 @@ impl State {
             keys.push(k);
         }
         self.outbox.apply_batch(batch)?;
+        // On disk before anything is pushed: a process killed right after a
+        // push must find what it pushed.
+        self.db.flush()?;
         Ok(keys)
     }
 
@@ -270,6 +273,7 @@ impl State {
     pub fn put_conflict(&self, conflict: &ParkedConflict) -> Result<()> {
         self.conflicts
             .insert(conflict.id.as_bytes(), encode(conflict))?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -339,6 +343,7 @@ impl State {
 
     pub fn put_job(&self, job: &StoredJob) -> Result<()> {
         self.jobs.insert(job.sync_id.as_bytes(), encode(job))?;
+        self.db.flush()?;
         Ok(())
     }
 
@@ -360,7 +365,9 @@ impl State {
     }
 
     pub fn remove_job(&self, sync_id: &str) -> Result<bool> {
-        Ok(self.jobs.remove(sync_id.as_bytes())?.is_some())
+        let removed = self.jobs.remove(sync_id.as_bytes())?.is_some();
+        self.db.flush()?;
+        Ok(removed)
     }
 
     /// Audit entries at or after `since` (RFC 3339), oldest first.

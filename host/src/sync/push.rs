@@ -134,6 +134,18 @@ impl Pusher<'_> {
                                     );
                                     std::process::exit(99);
                                 }
+                                self.state.audit(&crate::state::AuditEntry {
+                                    at: super::now(),
+                                    job: self.job.to_string(),
+                                    kind: "write".into(),
+                                    detail: serde_json::json!({"side": side, "op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}),
+                                })?;
+                                self.state.audit(&crate::state::AuditEntry {
+                                    at: super::now(),
+                                    job: self.job.to_string(),
+                                    kind: "write".into(),
+                                    detail: serde_json::json!({"side": side, "op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}),
+                                })?;
                                 let pair = &mut plan.pairs[op.pair];
                                 match op.kind {
                                     OpKind::Create => {
