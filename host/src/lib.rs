@@ -1,3 +1,4 @@
+pub mod acceptance;
 pub mod cli;
 pub mod core;
 pub mod daemon;

@@ -139,3 +139,50 @@ fn read_prints_every_record_as_json_lines_and_inspect_shows_schemas() {
         "{err}"
     );
 }
+
+fn acceptance(package: &str, simulator: &str) -> (bool, String) {
+    let wasm = synchost::dev::build_connector(package).unwrap();
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(&wasm)
+        .args(["--simulator", simulator])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn the_template_passes_the_acceptance_suite() {
+    let (ok, out) = acceptance("synchost-connector-template", "items");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ok    a read resumed from a saved cursor yields the rest exactly once"),
+        "{out}"
+    );
+    assert!(out.contains("skip  writes round-trip"), "{out}");
+}
+
+#[test]
+fn notion_and_airtable_pass_the_acceptance_suite() {
+    for (package, simulator) in [
+        ("synchost-connector-notion", "notion"),
+        ("synchost-connector-airtable", "airtable"),
+    ] {
+        let (ok, out) = acceptance(package, simulator);
+        assert!(ok, "{package}: {out}");
+        assert!(
+            out.contains("checks: 8 passed, 0 failed"),
+            "{package}: {out}"
+        );
+    }
+}
+
+#[test]
+fn the_acceptance_suite_fails_a_connector_that_does_not_read() {
+    let (ok, out) = acceptance("synchost-connector-hostile", "items");
+    assert!(!ok, "{out}");
+    assert!(out.contains("FAIL  reading every page terminates"), "{out}");
+}

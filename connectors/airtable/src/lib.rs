@@ -94,7 +94,7 @@ impl Connector for Airtable {
                     | Capabilities::INCREMENTAL
                     | Capabilities::WEBHOOKS,
             )
-            .rate(5.0, 5, None)
+            .rate(5.0, 1, None)
             .setting(
                 "base_id",
                 "The Airtable base id, `appXXXXXXXXXXXXXX` (in the base's URL).",

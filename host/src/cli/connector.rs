@@ -16,6 +16,20 @@ pub enum ConnectorCommand {
     Inspect(InspectArgs),
     /// Read every page of one entity and print the records as JSON lines
     Read(ReadArgs),
+    /// Run the acceptance suite against a simulated platform
+    Test(TestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// The connector component (.wasm)
+    pub file: PathBuf,
+    /// The simulated platform: notion, airtable or items
+    #[arg(long)]
+    pub simulator: String,
+    /// Print the results as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -52,6 +66,7 @@ pub async fn run(cmd: ConnectorCommand, runtime: &Runtime) -> anyhow::Result<Exi
     match cmd {
         ConnectorCommand::Inspect(args) => inspect(args, runtime).await,
         ConnectorCommand::Read(args) => read(args, runtime).await,
+        ConnectorCommand::Test(args) => test(args, runtime).await,
     }
 }
 
@@ -244,4 +259,29 @@ async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         checkpoint.as_deref().unwrap_or("(none)")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn test(args: TestArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
+    let checks = crate::acceptance::run(runtime, &args.file, &args.simulator).await?;
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            match (&c.failure, c.skipped) {
+                (Some(why), _) => println!("FAIL  {}: {why}", c.name),
+                (None, true) => println!("skip  {} (the connector does not claim it)", c.name),
+                (None, false) => println!("ok    {}", c.name),
+            }
+        }
+        println!(
+            "\nchecks: {} passed, {failed} failed",
+            checks.len() - failed
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -49,6 +49,9 @@ pub use secrets::{SecretProvider, Secrets};
 use bindings::v0_1_0 as v1;
 use imports::{HostState, NetCtx};
 
+/// The share of a connector's declared rate the host uses.
+const HINT_MARGIN: f64 = 0.9;
+
 /// How a job connects one side to a connector. Everything here is host-side
 /// and trusted; none of it is shown to the connector except `settings`.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -269,8 +272,11 @@ impl Runtime {
             AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
             AuthScheme::None => None,
         };
+        // A connector's hint is the platform's documented limit; the host keeps
+        // 10% under it, since its clock and the platform's never tick together.
+        // A job's own rate is taken as given.
         let rate = conn.rate_limit.or(descriptor.rate.as_ref().map(|r| Rate {
-            per_second: r.per_second,
+            per_second: r.per_second * HINT_MARGIN,
             burst: r.burst,
             daily_budget: r.daily_budget,
         }));

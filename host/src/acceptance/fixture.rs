@@ -1,0 +1,201 @@
+//! The simulated platforms the acceptance suite runs a connector against,
+//! seeded, with the connection that points the connector at them.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::runtime::{Connection, Field, FieldValue, Secrets};
+use synchost_sim::airtable::{AirtableOptions, AirtableSim};
+use synchost_sim::items::ItemsSim;
+use synchost_sim::notion::{NotionOptions, NotionSim};
+
+/// The simulators `connector test --simulator` knows.
+pub const SIMULATORS: &[&str] = &["notion", "airtable", "items"];
+
+const TOKEN: &str = "acceptance-token";
+
+pub enum Fixture {
+    Notion { sim: NotionSim, db: String },
+    Airtable { sim: AirtableSim, base: String },
+    Items { sim: ItemsSim },
+}
+
+impl Fixture {
+    /// Starts simulator `name` on loopback with `records` records, its
+    /// documented rate limits on.
+    pub async fn start(name: &str, records: usize) -> anyhow::Result<Fixture> {
+        Ok(match name {
+            "notion" => {
+                let sim = NotionSim::start(NotionOptions {
+                    token: TOKEN.into(),
+                    ..Default::default()
+                })
+                .await?;
+                let db = sim.create_database(
+                    "Tasks",
+                    &[
+                        ("Name", "title"),
+                        ("Status", "select"),
+                        ("Points", "number"),
+                    ],
+                );
+                for i in 0..records {
+                    sim.insert_page(&db, json!({"Name": {"title": [{"text": {"content": format!("Task {i}")}}]}, "Status": {"select": {"name": "Todo"}}, "Points": {"number": i}}))?;
+                }
+                Fixture::Notion { sim, db }
+            }
+            "airtable" => {
+                let sim = AirtableSim::start(AirtableOptions {
+                    token: TOKEN.into(),
+                    rate_limit: Some(synchost_sim::airtable::AirtableRateLimit {
+                        per_second: 5,
+                        penalty: std::time::Duration::from_secs(30),
+                    }),
+                    ..Default::default()
+                })
+                .await?;
+                let base = sim.create_base();
+                sim.create_table(
+                    &base,
+                    "Tasks",
+                    &[
+                        ("Name", "singleLineText"),
+                        ("Status", "singleSelect"),
+                        ("Points", "number"),
+                        ("Last Modified", "lastModifiedTime"),
+                    ],
+                );
+                sim.set_choices(&base, "Tasks", "Status", &["Todo", "Done"]);
+                for i in 0..records {
+                    sim.insert(
+                        &base,
+                        "Tasks",
+                        json!({"Name": format!("Task {i}"), "Status": "Todo", "Points": i}),
+                    )?;
+                }
+                Fixture::Airtable { sim, base }
+            }
+            "items" => {
+                let sim = ItemsSim::start(TOKEN, Some(20)).await?;
+                for i in 0..records {
+                    sim.insert(&format!("Item {i}"), i % 2 == 0);
+                }
+                Fixture::Items { sim }
+            }
+            other => anyhow::bail!(
+                "no simulator `{other}`; there are: {}",
+                SIMULATORS.join(", ")
+            ),
+        })
+    }
+
+    pub fn entity(&self) -> &'static str {
+        match self {
+            Fixture::Items { .. } => "items",
+            _ => "tasks",
+        }
+    }
+
+    fn base_url(&self) -> String {
+        match self {
+            Fixture::Notion { sim, .. } => sim.base_url(),
+            Fixture::Airtable { sim, .. } => sim.base_url(),
+            Fixture::Items { sim } => sim.base_url(),
+        }
+    }
+
+    /// A connection that sends the connector's first declared origin to the
+    /// simulator (which listens on loopback, so private networks are allowed).
+    pub fn connection(&self, origin: &str) -> Connection {
+        let settings: BTreeMap<String, String> = match self {
+            Fixture::Notion { db, .. } => [("database.tasks".to_string(), db.clone())].into(),
+            Fixture::Airtable { base, .. } => [
+                ("base_id".to_string(), base.clone()),
+                ("table.tasks".to_string(), "Tasks".to_string()),
+            ]
+            .into(),
+            Fixture::Items { .. } => BTreeMap::new(),
+        };
+        Connection {
+            settings,
+            endpoint_overrides: [(origin.to_string(), self.base_url())].into(),
+            allow_private_networks: true,
+            ..Default::default()
+        }
+    }
+
+    /// The simulator's token, under every secret name a connector might use.
+    pub fn secrets(&self, names: &[String]) -> Secrets {
+        Secrets::from_values(
+            names
+                .iter()
+                .map(|n| (n.clone(), TOKEN.to_string()))
+                .collect(),
+        )
+    }
+
+    pub fn wrong_secrets(&self, names: &[String]) -> Secrets {
+        Secrets::from_values(
+            names
+                .iter()
+                .map(|n| (n.clone(), "not-the-token".to_string()))
+                .collect(),
+        )
+    }
+
+    /// Moves the platform's clock past any timestamp rounding.
+    pub fn advance(&self) {
+        let by = chrono::Duration::minutes(3);
+        match self {
+            Fixture::Notion { sim, .. } => sim.clock().advance(by),
+            Fixture::Airtable { sim, .. } => sim.clock().advance(by),
+            Fixture::Items { sim } => sim.clock().advance(by),
+        }
+    }
+
+    /// Changes one record on the platform; returns its id.
+    pub fn edit_one(&self) -> anyhow::Result<String> {
+        match self {
+            Fixture::Notion { sim, db } => {
+                let id = sim
+                    .pages(db)
+                    .first()
+                    .and_then(|p| p["id"].as_str().map(String::from))
+                    .ok_or_else(|| anyhow::anyhow!("no page"))?;
+                sim.update_page(&id, json!({"Points": {"number": 1000}}))?;
+                Ok(id)
+            }
+            Fixture::Airtable { sim, base } => {
+                let id = sim
+                    .records(base, "Tasks")
+                    .first()
+                    .and_then(|r| r["id"].as_str().map(String::from))
+                    .ok_or_else(|| anyhow::anyhow!("no record"))?;
+                sim.update(base, "Tasks", &id, json!({"Points": 1000}))?;
+                Ok(id)
+            }
+            Fixture::Items { sim } => Ok(sim.insert("Edited item", true)),
+        }
+    }
+
+    /// Fields for a record the connector creates.
+    pub fn new_fields(&self) -> Vec<Field> {
+        match self {
+            Fixture::Items { .. } => vec![Field {
+                name: "name".into(),
+                value: FieldValue::Text("Written by the acceptance suite".into()),
+            }],
+            _ => vec![
+                Field {
+                    name: "Name".into(),
+                    value: FieldValue::Text("Written by the acceptance suite".into()),
+                },
+                Field {
+                    name: "Points".into(),
+                    value: FieldValue::Number(7.0),
+                },
+            ],
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! # The connector acceptance suite
+//!
+//! What `synchost connector test FILE.wasm --simulator NAME` runs: a
+//! connector against a simulated platform, checked for what every connector
+//! must do — a valid descriptor and schemas; reads that end; a read resumed
+//! from a saved cursor yielding the rest exactly once; incremental reads
+//! returning only changes; writes that round-trip; typed errors; the
+//! declared rate respected; no request to an undeclared host.
+
+mod fixture;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::runtime::{
+    Capabilities, ConnectorError, DeleteOp, LoadedConnector, Page, ReadRequest, Runtime,
+    RuntimeError, Session, UpdateOp, WriteOp,
+};
+pub use fixture::{Fixture, SIMULATORS};
+
+/// One check and how it went.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    /// `None`: passed; `Some(reason)`: failed
+    pub failure: Option<String>,
+    /// a check that does not apply (a capability the connector lacks)
+    pub skipped: bool,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Reads stop after this many pages: a connector that never ends its cursor fails.
+const MAX_PAGES: usize = 10_000;
+const RECORDS: usize = 250;
+const PAGE: u32 = 40;
+
+struct Ctx {
+    runtime: Runtime,
+    connector: Arc<LoadedConnector>,
+    fixture: Fixture,
+    secret_names: Vec<String>,
+}
+
+impl Ctx {
+    async fn session(&self) -> Result<Session, RuntimeError> {
+        let origin = self
+            .connector
+            .descriptor
+            .hosts
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let conn = self.fixture.connection(&origin);
+        self.runtime
+            .session_with_secrets(
+                &self.connector,
+                &conn,
+                self.fixture.secrets(&self.secret_names),
+            )
+            .await
+    }
+
+    fn req(&self, cursor: Option<String>, since: Option<String>) -> ReadRequest {
+        ReadRequest {
+            entity: self.fixture.entity().into(),
+            cursor,
+            since,
+            page_size: PAGE,
+        }
+    }
+
+    /// Reads every page from `cursor`; the ids, the pages, the checkpoint.
+    async fn read_all(
+        &self,
+        session: &mut Session,
+        cursor: Option<String>,
+        since: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>), String> {
+        let mut ids = Vec::new();
+        let mut cursor = cursor;
+        let mut seen = BTreeSet::new();
+        for _ in 0..MAX_PAGES {
+            let page: Page = session
+                .read(&self.req(cursor.clone(), since.clone()))
+                .await
+                .map_err(|e| e.to_string())?;
+            ids.extend(page.records.iter().map(|r| r.id.clone()));
+            match page.next_cursor {
+                Some(next) => {
+                    if !seen.insert(next.clone()) {
+                        return Err(format!(
+                            "the cursor {next} came back twice: the read would never end"
+                        ));
+                    }
+                    cursor = Some(next);
+                }
+                None => return Ok((ids, page.checkpoint)),
+            }
+        }
+        Err(format!("no last page after {MAX_PAGES} pages"))
+    }
+}
+
+fn secret_names(c: &LoadedConnector) -> Vec<String> {
+    let mut names = vec![];
+    match &c.descriptor.auth {
+        crate::runtime::AuthScheme::Bearer(s) | crate::runtime::AuthScheme::Header((_, s)) => {
+            names.push(s.clone())
+        }
+        crate::runtime::AuthScheme::None => {}
+    }
+    names.push("token".into());
+    names
+}
+
+/// Runs the suite on the connector at `wasm` against simulator `simulator`.
+pub async fn run(runtime: &Runtime, wasm: &Path, simulator: &str) -> anyhow::Result<Vec<Check>> {
+    let connector = runtime.load(wasm).await?;
+    let fixture = Fixture::start(simulator, RECORDS).await?;
+    let ctx = Ctx {
+        runtime: runtime.clone(),
+        secret_names: secret_names(&connector),
+        connector,
+        fixture,
+    };
+    let mut checks = Vec::new();
+    let mut record = |name: &'static str, result: Result<bool, String>| {
+        checks.push(match result {
+            Ok(applies) => Check {
+                name,
+                failure: None,
+                skipped: !applies,
+            },
+            Err(reason) => Check {
+                name,
+                failure: Some(reason),
+                skipped: false,
+            },
+        })
+    };
+    let throttled_before = runtime.rate_limiter().stats().throttled;
+    record(
+        "describe and schemas are valid",
+        describe_and_schema(&ctx).await,
+    );
+    record(
+        "reading every page terminates, each record once",
+        read_every_page(&ctx).await,
+    );
+    record(
+        "a read resumed from a saved cursor yields the rest exactly once",
+        resume(&ctx).await,
+    );
+    record(
+        "an incremental read returns only changes",
+        incremental(&ctx).await,
+    );
+    record("writes round-trip", writes(&ctx).await);
+    record("errors are typed", typed_errors(&ctx).await);
+    let throttled = runtime.rate_limiter().stats().throttled - throttled_before;
+    record(
+        "the declared rate limit is respected",
+        if throttled == 0 {
+            Ok(true)
+        } else {
+            Err(format!(
+                "the platform answered 429 {throttled} times at the connector's declared rate"
+            ))
+        },
+    );
+    record("no request goes to an undeclared host", hosts(&ctx).await);
+    Ok(checks)
+}
+
+async fn describe_and_schema(ctx: &Ctx) -> Result<bool, String> {
+    let d = &ctx.connector.descriptor;
+    if d.version.split('.').count() < 2 {
+        return Err(format!("version `{}` is not a semantic version", d.version));
+    }
+    if d.hosts.is_empty() {
+        return Err("the descriptor declares no host".into());
+    }
+    if !d.capabilities.contains(Capabilities::READ) {
+        return Err("the descriptor does not claim `read`".into());
+    }
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    let schema = session
+        .schema(ctx.fixture.entity())
+        .await
+        .map_err(|e| e.to_string())?;
+    if schema.fields.is_empty() {
+        return Err("the schema has no field".into());
+    }
+    let mut names = BTreeSet::new();
+    for f in &schema.fields {
+        if !names.insert(&f.name) {
+            return Err(format!("field `{}` appears twice in the schema", f.name));
+        }
+    }
+    Ok(true)
+}
+
+async fn read_every_page(ctx: &Ctx) -> Result<bool, String> {
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    let (ids, _) = ctx.read_all(&mut session, None, None).await?;
+    let unique: BTreeSet<_> = ids.iter().collect();
+    if unique.len() != ids.len() {
+        return Err(format!(
+            "{} records read, {} distinct",
+            ids.len(),
+            unique.len()
+        ));
+    }
+    if ids.len() < RECORDS {
+        return Err(format!("{} of the {RECORDS} records read", ids.len()));
+    }
+    Ok(true)
+}
+
+async fn resume(ctx: &Ctx) -> Result<bool, String> {
+    let mut first = ctx.session().await.map_err(|e| e.to_string())?;
+    let page = first
+        .read(&ctx.req(None, None))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(cursor) = page.next_cursor.clone() else {
+        return Err("the first page of a multi-page read has no cursor".into());
+    };
+    // A new instance (as after a restart) resumes from the saved cursor.
+    let mut second = ctx.session().await.map_err(|e| e.to_string())?;
+    let (rest, _) = ctx.read_all(&mut second, Some(cursor), None).await?;
+    let mut all: Vec<String> = page.records.iter().map(|r| r.id.clone()).collect();
+    all.extend(rest);
+    let unique: BTreeSet<_> = all.iter().collect();
+    if unique.len() != all.len() || all.len() < RECORDS {
+        return Err(format!(
+            "first page plus the rest: {} records, {} distinct, {RECORDS} expected",
+            all.len(),
+            unique.len()
+        ));
+    }
+    Ok(true)
+}
+
+async fn incremental(ctx: &Ctx) -> Result<bool, String> {
+    if !ctx
+        .connector
+        .descriptor
+        .capabilities
+        .contains(Capabilities::INCREMENTAL)
+    {
+        return Ok(false);
+    }
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    ctx.fixture.advance();
+    let (_, checkpoint) = ctx.read_all(&mut session, None, None).await?;
+    let Some(checkpoint) = checkpoint else {
+        return Err("a complete read left no checkpoint".into());
+    };
+    ctx.fixture.advance();
+    let changed = ctx.fixture.edit_one().map_err(|e| e.to_string())?;
+    let (ids, _) = ctx.read_all(&mut session, None, Some(checkpoint)).await?;
+    if !ids.contains(&changed) {
+        return Err(format!(
+            "the changed record {changed} is not in the incremental read"
+        ));
+    }
+    if ids.len() >= RECORDS {
+        return Err(format!(
+            "the incremental read returned {} records: everything, not the changes",
+            ids.len()
+        ));
+    }
+    Ok(true)
+}
+
+async fn writes(ctx: &Ctx) -> Result<bool, String> {
+    if !ctx
+        .connector
+        .descriptor
+        .capabilities
+        .contains(Capabilities::WRITE)
+    {
+        return Ok(false);
+    }
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    let entity = ctx.fixture.entity();
+    let created = session
+        .write(entity, &[WriteOp::Create(ctx.fixture.new_fields())])
+        .await
+        .map_err(|e| e.to_string())?;
+    let id = match &created[0] {
+        Ok(w) => w.id.clone(),
+        Err(e) => return Err(format!("create: {}", crate::runtime::describe_error(e))),
+    };
+    let (ids, _) = ctx.read_all(&mut session, None, None).await?;
+    if !ids.contains(&id) {
+        return Err(format!("created record {id} is not read back"));
+    }
+    let update = WriteOp::Update(UpdateOp {
+        id: id.clone(),
+        expected_version: None,
+        fields: ctx.fixture.new_fields(),
+    });
+    if let Err(e) = &session
+        .write(entity, &[update])
+        .await
+        .map_err(|e| e.to_string())?[0]
+    {
+        return Err(format!("update: {}", crate::runtime::describe_error(e)));
+    }
+    let delete = WriteOp::Delete(DeleteOp {
+        id: id.clone(),
+        expected_version: None,
+    });
+    if let Err(e) = &session
+        .write(entity, &[delete])
+        .await
+        .map_err(|e| e.to_string())?[0]
+    {
+        return Err(format!("delete: {}", crate::runtime::describe_error(e)));
+    }
+    let (ids, _) = ctx.read_all(&mut session, None, None).await?;
+    if ids.contains(&id) {
+        return Err(format!("deleted record {id} is still read"));
+    }
+    Ok(true)
+}
+
+async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
+    let origin = ctx
+        .connector
+        .descriptor
+        .hosts
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let conn = ctx.fixture.connection(&origin);
+    let mut session = ctx
+        .runtime
+        .session_with_secrets(
+            &ctx.connector,
+            &conn,
+            ctx.fixture.wrong_secrets(&ctx.secret_names),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match session.read(&ctx.req(None, None)).await {
+        Err(RuntimeError::Connector {
+            error: ConnectorError::Unauthorized(_),
+            ..
+        }) => {}
+        Err(other) => {
+            return Err(format!(
+                "a wrong credential gave `{other}`, not `unauthorized`"
+            ))
+        }
+        Ok(_) => return Err("a wrong credential was accepted".into()),
+    }
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    let req = ReadRequest {
+        entity: "no-such-entity".into(),
+        cursor: None,
+        since: None,
+        page_size: PAGE,
+    };
+    match session.read(&req).await {
+        Err(RuntimeError::Connector {
+            error: ConnectorError::NotFound(_) | ConnectorError::InvalidInput(_),
+            ..
+        }) => Ok(true),
+        Err(other) => Err(format!(
+            "an unknown entity gave `{other}`, not `not-found` or `invalid-input`"
+        )),
+        Ok(_) => Err("an unknown entity was read".into()),
+    }
+}
+
+async fn hosts(ctx: &Ctx) -> Result<bool, String> {
+    let mut session = ctx.session().await.map_err(|e| e.to_string())?;
+    ctx.read_all(&mut session, None, None).await?;
+    let declared: Vec<crate::runtime::policy::Origin> = ctx
+        .connector
+        .descriptor
+        .hosts
+        .iter()
+        .filter_map(|h| crate::runtime::policy::Origin::parse(h).ok())
+        .collect();
+    for call in session.calls() {
+        if let Some(error) = &call.error {
+            if error.contains("denied") {
+                return Err(format!(
+                    "{} {}{}: {error}",
+                    call.method, call.host, call.path
+                ));
+            }
+        }
+        if !declared.iter().any(|d| {
+            d.host == call.host
+                || d.host
+                    .strip_prefix("*.")
+                    .is_some_and(|s| call.host.ends_with(s))
+        }) {
+            return Err(format!(
+                "a request went to {}, which the connector did not declare",
+                call.host
+            ));
+        }
+    }
+    Ok(true)
+}
