@@ -186,3 +186,65 @@ fn the_acceptance_suite_fails_a_connector_that_does_not_read() {
     assert!(!ok, "{out}");
     assert!(out.contains("FAIL  reading every page terminates"), "{out}");
 }
+
+#[test]
+fn a_new_connector_builds_and_passes_the_acceptance_suite_as_it_stands() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("scaffold-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = synchost()
+        .args(["connector", "new", "acme-tasks", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = synchost()
+        .args(["connector", "new", "acme-tasks", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "never overwrites");
+    let bad = synchost()
+        .args(["connector", "new", "Bad Name", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("lowercase"));
+    // The scaffold's own build, in a target folder kept between test runs.
+    let crate_dir = dir.join("acme-tasks");
+    let out = synchost()
+        .env(
+            "CARGO_TARGET_DIR",
+            synchost::dev::workspace_root().join("target/scaffold"),
+        )
+        .args(["connector", "build"])
+        .arg(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = crate_dir.join("acme-tasks.wasm");
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(&wasm)
+        .args(["--simulator", "items"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let out = synchost()
+        .args(["connector", "inspect", "--json"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["descriptor"]["name"], "acme-tasks");
+}

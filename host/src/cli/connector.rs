@@ -18,6 +18,20 @@ pub enum ConnectorCommand {
     Read(ReadArgs),
     /// Run the acceptance suite against a simulated platform
     Test(TestArgs),
+    /// Start a new connector from the SDK's template
+    New {
+        name: String,
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to create it
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a connector crate to NAME.wasm
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -67,6 +81,8 @@ pub async fn run(cmd: ConnectorCommand, runtime: &Runtime) -> anyhow::Result<Exi
         ConnectorCommand::Inspect(args) => inspect(args, runtime).await,
         ConnectorCommand::Read(args) => read(args, runtime).await,
         ConnectorCommand::Test(args) => test(args, runtime).await,
+        ConnectorCommand::New { name, lang, dir } => super::scaffold::new(&name, &lang, &dir),
+        ConnectorCommand::Build { dir } => super::scaffold::build(&dir),
     }
 }
 

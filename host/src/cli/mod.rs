@@ -3,6 +3,7 @@
 
 mod connector;
 mod demo;
+mod scaffold;
 mod sync;
 
 use std::path::PathBuf;
