@@ -64,6 +64,7 @@ pub mod errors;
 pub mod http;
 pub mod log;
 pub mod settings;
+pub mod signature;
 pub mod time;
 
 #[doc(hidden)]

@@ -171,7 +171,7 @@ impl Connector for Airtable {
 
 /// HMAC-SHA256 of `message` keyed with secret `name`, computed by the host.
 fn host_hmac(name: &str, message: &[u8]) -> Result<Vec<u8>, String> {
-    synchost_sdk::__bindings::synchost::connector::crypto::hmac_sha256(name, message)
+    synchost_sdk::signature::hmac_sha256(name, message)
 }
 
 // Only for the component: natively, the export names (`synchost:connector/
@@ -195,7 +195,7 @@ mod tests {
         let rate = d.rate.as_ref().unwrap();
         assert_eq!(
             (rate.per_second, rate.burst, rate.daily_budget),
-            (5.0, 5, None)
+            (5.0, 1, None)
         );
         assert_eq!(
             d.capabilities,

@@ -36,12 +36,7 @@ pub const SECRET_SETTING: &str = "webhook_secret";
 pub const DEFAULT_SECRET: &str = "airtable_webhook_mac";
 
 /// The first header called `name`, compared case-insensitively.
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
+pub use synchost_sdk::signature::header;
 
 /// The hex digest of a MAC header value, or `unauthorized` when the header
 /// is missing or does not start with `hmac-sha256=`.
@@ -61,30 +56,7 @@ pub fn mac_hex(value: Option<&str>) -> Result<&str, ConnectorError> {
 /// Whether `expected_hex` (the MAC the request carries, hex without prefix,
 /// either case) is `mac` (what the host computed). The comparison takes the
 /// same time whichever byte differs.
-pub fn verify(expected_hex: &str, mac: &[u8]) -> bool {
-    let hex = expected_hex.as_bytes();
-    if mac.is_empty() || hex.len() != mac.len() * 2 {
-        return false;
-    }
-    let mut diff = 0u8;
-    let mut valid = true;
-    for (pair, m) in hex.chunks_exact(2).zip(mac) {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => diff |= ((hi << 4) | lo) ^ m,
-            _ => valid = false,
-        }
-    }
-    valid && diff == 0
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
+pub use synchost_sdk::signature::verify_hex as verify;
 
 /// The change events of a (verified) notification: one per configured
 /// entity, with an empty id ("changes on this entity: read it

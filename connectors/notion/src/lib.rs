@@ -286,7 +286,7 @@ pub fn webhook_secret_from_settings(settings: &Settings) -> Result<String, Conne
 
 /// HMAC-SHA256 of `message` keyed with secret `name`, computed by the host.
 fn host_hmac(name: &str, message: &[u8]) -> Result<Vec<u8>, String> {
-    synchost_sdk::__bindings::synchost::connector::crypto::hmac_sha256(name, message)
+    synchost_sdk::signature::hmac_sha256(name, message)
 }
 
 // The component's exports have names (`synchost:connector/api@0.1.0#read`)
