@@ -133,7 +133,14 @@ impl Policy {
         let mut routes = Vec::new();
         for (from, to) in overrides {
             let origin = Origin::parse(from)?;
-            if !declared.contains(&origin) {
+            // An override names one concrete origin: a wildcard would never
+            // match a request, which would then silently go to the real host.
+            if origin.host.starts_with("*.") {
+                return Err(format!(
+                    "endpoint override for {from}: name one origin (such as https://acme.example.com), not a wildcard"
+                ));
+            }
+            if !declared.iter().any(|d| *d == origin || d.covers(&origin)) {
                 return Err(format!(
                     "endpoint override for {from}: the connector does not declare that origin"
                 ));
@@ -341,5 +348,32 @@ mod tests {
         for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111"] {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be public");
         }
+    }
+
+    #[test]
+    fn an_override_may_name_an_origin_a_wildcard_covers_but_not_the_wildcard() {
+        let declared = ["https://*.my.salesforce.com".to_string()];
+        let to =
+            |from: &str| BTreeMap::from([(from.to_string(), "http://127.0.0.1:9".to_string())]);
+        let p = Policy::new(&declared, None, &to("https://acme.my.salesforce.com"), true).unwrap();
+        assert_eq!(
+            p.route("https://acme.my.salesforce.com/services/data")
+                .unwrap()
+                .target
+                .as_str(),
+            "http://127.0.0.1:9/services/data"
+        );
+        assert_eq!(
+            p.route("https://other.my.salesforce.com/x")
+                .unwrap()
+                .target
+                .host_str(),
+            Some("other.my.salesforce.com")
+        );
+        assert!(
+            Policy::new(&declared, None, &to("https://*.my.salesforce.com"), true)
+                .unwrap_err()
+                .contains("wildcard")
+        );
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod airtable;
 pub mod clock;
+pub mod hubspot;
 pub mod items;
 pub mod notion;
+pub mod salesforce;
 pub mod server;
