@@ -166,10 +166,11 @@ fn the_template_passes_the_acceptance_suite() {
 }
 
 #[test]
-fn notion_and_airtable_pass_the_acceptance_suite() {
+fn notion_airtable_and_salesforce_pass_the_acceptance_suite() {
     for (package, simulator) in [
         ("synchost-connector-notion", "notion"),
         ("synchost-connector-airtable", "airtable"),
+        ("synchost-connector-salesforce", "salesforce"),
     ] {
         let (ok, out) = acceptance(package, simulator);
         assert!(ok, "{package}: {out}");

@@ -7,11 +7,17 @@ use serde_json::json;
 
 use crate::runtime::{Connection, Field, FieldValue, Secrets};
 use synchost_sim::airtable::{AirtableOptions, AirtableSim};
+use synchost_sim::hubspot::{HubSpotOptions, HubSpotSim};
 use synchost_sim::items::ItemsSim;
 use synchost_sim::notion::{NotionOptions, NotionSim};
+use synchost_sim::salesforce::{SalesforceOptions, SalesforceSim};
 
 /// The simulators `connector test --simulator` knows.
-pub const SIMULATORS: &[&str] = &["notion", "airtable", "items"];
+pub const SIMULATORS: &[&str] = &["notion", "airtable", "hubspot", "salesforce", "items"];
+
+/// The Salesforce instance the suite's connection names; its origin is
+/// covered by the connector's declared `https://*.my.salesforce.com`.
+const SALESFORCE_INSTANCE: &str = "https://acme.my.salesforce.com";
 
 const TOKEN: &str = "acceptance-token";
 
@@ -19,6 +25,8 @@ pub enum Fixture {
     Notion { sim: NotionSim, db: String },
     Airtable { sim: AirtableSim, base: String },
     Items { sim: ItemsSim },
+    HubSpot { sim: HubSpotSim },
+    Salesforce { sim: SalesforceSim },
 }
 
 impl Fixture {
@@ -83,6 +91,28 @@ impl Fixture {
                 }
                 Fixture::Items { sim }
             }
+            "hubspot" => {
+                let sim = HubSpotSim::start(HubSpotOptions {
+                    token: TOKEN.into(),
+                    ..Default::default()
+                })
+                .await?;
+                for i in 0..records {
+                    sim.insert("contacts", json!({"email": format!("person{i}@example.com"), "firstname": format!("Person {i}"), "lastname": "Seeded"}))?;
+                }
+                Fixture::HubSpot { sim }
+            }
+            "salesforce" => {
+                let sim = SalesforceSim::start(SalesforceOptions {
+                    access_token: TOKEN.into(),
+                    ..Default::default()
+                })
+                .await?;
+                for i in 0..records {
+                    sim.insert("Contact", json!({"FirstName": "Ada", "LastName": format!("Contact {i}"), "Email": format!("contact{i}@example.com")}))?;
+                }
+                Fixture::Salesforce { sim }
+            }
             other => anyhow::bail!(
                 "no simulator `{other}`; there are: {}",
                 SIMULATORS.join(", ")
@@ -102,13 +132,28 @@ impl Fixture {
             Fixture::Notion { sim, .. } => sim.base_url(),
             Fixture::Airtable { sim, .. } => sim.base_url(),
             Fixture::Items { sim } => sim.base_url(),
+            Fixture::HubSpot { sim } => sim.base_url(),
+            Fixture::Salesforce { sim } => sim.base_url(),
         }
     }
 
-    /// A connection that sends the connector's first declared origin to the
-    /// simulator (which listens on loopback, so private networks are allowed).
-    pub fn connection(&self, origin: &str) -> Connection {
+    /// A connection that sends the connector's origin (its first declared
+    /// one, or the instance the settings name) to the simulator, which
+    /// listens on loopback, so private networks are allowed.
+    pub fn connection(&self, declared: &str) -> Connection {
+        let origin = match self {
+            Fixture::Salesforce { .. } => SALESFORCE_INSTANCE,
+            _ => declared,
+        };
         let settings: BTreeMap<String, String> = match self {
+            Fixture::HubSpot { .. } => {
+                [("object.tasks".to_string(), "contacts".to_string())].into()
+            }
+            Fixture::Salesforce { .. } => [
+                ("object.tasks".to_string(), "Contact".to_string()),
+                ("instance_url".to_string(), SALESFORCE_INSTANCE.to_string()),
+            ]
+            .into(),
             Fixture::Notion { db, .. } => [("database.tasks".to_string(), db.clone())].into(),
             Fixture::Airtable { base, .. } => [
                 ("base_id".to_string(), base.clone()),
@@ -151,6 +196,8 @@ impl Fixture {
             Fixture::Notion { sim, .. } => sim.clock().advance(by),
             Fixture::Airtable { sim, .. } => sim.clock().advance(by),
             Fixture::Items { sim } => sim.clock().advance(by),
+            Fixture::HubSpot { sim } => sim.clock().advance(by),
+            Fixture::Salesforce { sim } => sim.clock().advance(by),
         }
     }
 
@@ -176,26 +223,53 @@ impl Fixture {
                 Ok(id)
             }
             Fixture::Items { sim } => Ok(sim.insert("Edited item", true)),
+            Fixture::HubSpot { sim } => {
+                let id = sim
+                    .records("contacts")
+                    .first()
+                    .and_then(|r| r["id"].as_str().map(String::from))
+                    .ok_or_else(|| anyhow::anyhow!("no contact"))?;
+                sim.update("contacts", &id, json!({"lastname": "Edited"}))?;
+                Ok(id)
+            }
+            Fixture::Salesforce { sim } => {
+                let id = sim
+                    .records("Contact")
+                    .first()
+                    .and_then(|r| r["Id"].as_str().map(String::from))
+                    .ok_or_else(|| anyhow::anyhow!("no contact"))?;
+                sim.update(&id, json!({"LastName": "Edited"}))?;
+                Ok(id)
+            }
         }
     }
 
     /// Fields for a record the connector creates.
     pub fn new_fields(&self) -> Vec<Field> {
+        let text = |name: &str, value: &str| Field {
+            name: name.into(),
+            value: FieldValue::Text(value.into()),
+        };
+        const WHO: &str = "Written by the acceptance suite";
         match self {
-            Fixture::Items { .. } => vec![Field {
-                name: "name".into(),
-                value: FieldValue::Text("Written by the acceptance suite".into()),
-            }],
-            _ => vec![
-                Field {
-                    name: "Name".into(),
-                    value: FieldValue::Text("Written by the acceptance suite".into()),
-                },
-                Field {
-                    name: "Points".into(),
-                    value: FieldValue::Number(7.0),
-                },
+            Fixture::Items { .. } => vec![text("name", WHO)],
+            Fixture::HubSpot { .. } => vec![
+                text("email", "acceptance@example.com"),
+                text("lastname", WHO),
             ],
+            Fixture::Salesforce { .. } => vec![
+                text("LastName", WHO),
+                text("Email", "acceptance@example.com"),
+            ],
+            Fixture::Notion { .. } | Fixture::Airtable { .. } => {
+                vec![
+                    text("Name", WHO),
+                    Field {
+                        name: "Points".into(),
+                        value: FieldValue::Number(7.0),
+                    },
+                ]
+            }
         }
     }
 }
