@@ -133,6 +133,23 @@ impl Request {
     }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters, byte by
+/// byte in UTF-8: for a value placed in a query string or a path segment.
+pub fn encode(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len());
+    for &byte in value.as_bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(byte >> 4) as usize] as char);
+            out.push(HEX[(byte & 0x0f) as usize] as char);
+        }
+    }
+    out
+}
+
 fn strip_query(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }

@@ -10,22 +10,8 @@ pub const ORIGIN: &str = "https://api.airtable.com";
 /// The most records Airtable returns in one list page.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-/// Percent-encodes `value` for a path segment or a query value: everything
-/// except RFC 3986's unreserved characters is escaped, byte by byte in UTF-8.
-pub fn encode(value: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(value.len());
-    for &byte in value.as_bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push('%');
-            out.push(HEX[(byte >> 4) as usize] as char);
-            out.push(HEX[(byte & 0x0f) as usize] as char);
-        }
-    }
-    out
-}
+/// Percent-encoding for query values (shared by every connector, in the SDK).
+pub use synchost_sdk::http::encode;
 
 /// Joins `(name, value)` pairs into a query string, both sides encoded.
 pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {

@@ -24,19 +24,8 @@ pub fn url(path: &str) -> String {
     format!("{ORIGIN}{path}")
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, for a
-/// value placed in a query string.
-pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encoding for query values (shared by every connector, in the SDK).
+pub use synchost_sdk::http::encode as encode_query;
 
 /// HubSpot's error body: `{"status":"error","message","correlationId",
 /// "category"}`; a 429 has `errorType: RATE_LIMIT` and `policyName` instead

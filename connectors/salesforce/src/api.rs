@@ -23,19 +23,8 @@ pub const DAILY_LIMIT_RETRY_MS: u64 = 60 * 60 * 1000;
 /// one of them ends.
 pub const CONCURRENT_LIMIT_RETRY_MS: u64 = 20_000;
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, for a
-/// value placed in a query string (a SOQL query, a list of ids, a dateTime).
-pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encoding for query values (shared by every connector, in the SDK).
+pub use synchost_sdk::http::encode as encode_query;
 
 /// The `(errorCode, message)` pairs of a Salesforce error body.
 pub fn parse_error_body(body: &[u8]) -> Vec<(String, String)> {
