@@ -294,14 +294,6 @@ impl State {
             .collect()
     }
 
-    /// The parked conflict of a pair, if any.
-    pub fn conflict_for(&self, job: &str, source_id: &str) -> Result<Option<ParkedConflict>> {
-        Ok(self
-            .conflicts()?
-            .into_iter()
-            .find(|c| c.job == job && c.source_id == source_id))
-    }
-
     pub fn remove_conflict(&self, id: &str) -> Result<()> {
         self.conflicts.remove(id.as_bytes())?;
         Ok(())

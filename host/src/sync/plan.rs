@@ -95,6 +95,14 @@ enum Seen {
 impl Planner<'_> {
     pub fn plan(&self, source: &ReadOutcome, target: &ReadOutcome) -> Result<Plan, StateError> {
         let mut plan = Plan::default();
+        // Parked pairs of this job, read once: every touched pair is checked against them.
+        let parked: BTreeMap<String, ParkedConflict> = self
+            .state
+            .conflicts()?
+            .into_iter()
+            .filter(|c| c.job == self.job)
+            .map(|c| (c.source_id.clone(), c))
+            .collect();
         let mut touched: BTreeMap<String, (String, Option<Seen>, Option<Seen>)> = BTreeMap::new();
         let mut new_source: Vec<(String, Fields)> = Vec::new();
         let mut new_target: Vec<(String, Fields)> = Vec::new();
@@ -174,9 +182,9 @@ impl Planner<'_> {
         }
 
         for (sid, (tid, s, t)) in touched {
-            self.plan_pair(&mut plan, sid, tid, s, t)?;
+            self.plan_pair(&mut plan, &parked, sid, tid, s, t)?;
         }
-        self.settle_resolved(&mut plan)?;
+        self.settle_resolved(&mut plan, &parked)?;
         self.plan_new(&mut plan, new_source, new_target);
         Ok(plan)
     }
@@ -202,6 +210,7 @@ impl Planner<'_> {
     fn plan_pair(
         &self,
         plan: &mut Plan,
+        parked: &BTreeMap<String, ParkedConflict>,
         sid: String,
         tid: String,
         s: Option<Seen>,
@@ -212,7 +221,7 @@ impl Planner<'_> {
         };
         let now_s = now(s, &shadow.source);
         let now_t = now(t, &shadow.target);
-        if let Some(mut parked) = self.state.conflict_for(self.job, &sid)? {
+        if let Some(mut parked) = parked.get(&sid).cloned() {
             // Still waiting for a person: keep the newest values for them to see.
             if parked.resolution.is_none() {
                 if let Now::Changed { fields, .. } = &now_s {
@@ -428,9 +437,13 @@ impl Planner<'_> {
     }
 
     /// Pairs a person decided since the last run.
-    fn settle_resolved(&self, plan: &mut Plan) -> Result<(), StateError> {
-        for parked in self.state.conflicts()? {
-            let (Some(resolution), true) = (&parked.resolution, parked.job == self.job) else {
+    fn settle_resolved(
+        &self,
+        plan: &mut Plan,
+        parked: &BTreeMap<String, ParkedConflict>,
+    ) -> Result<(), StateError> {
+        for parked in parked.values() {
+            let Some(resolution) = &parked.resolution else {
                 continue;
             };
             let chosen = match resolution {
