@@ -121,6 +121,18 @@ impl Daemon {
         (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
     }
 
+    /// The SHA-256 of the loaded connector `name`.
+    fn connector_hash(&self, name: &str) -> String {
+        let list = self.get("/connectors");
+        let found = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no connector {name}: {list}"));
+        found["sha256"].as_str().unwrap().to_string()
+    }
+
     fn runs(&self, job: &str) -> Vec<Value> {
         self.get(&format!("/runs?job={job}&limit=1000"))
             .as_array()
@@ -300,14 +312,7 @@ async fn scheduled_runs_happen_on_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_that_is_down_leaves_the_run_queued_and_a_retry_converges() {
     let w = World::new("d-down", "newest_wins").await;
-    for i in 0..20 {
-        w.add_notion(
-            &format!("Task {i}"),
-            &format!("t{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    w.seed_notion("t", 0..20);
     // Airtable answers 503 to everything for a while.
     w.airtable.fail_next(40, 503);
     let job = w.job.clone();
@@ -336,14 +341,7 @@ async fn a_platform_that_is_down_leaves_the_run_queued_and_a_retry_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_run_and_restarted_converges_without_duplicates() {
     let w = World::new("d-kill", "newest_wins").await;
-    for i in 0..150 {
-        w.add_notion(
-            &format!("Task {i}"),
-            &format!("k{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    w.seed_notion("k", 0..150);
     let mut job = w.job.clone();
     // Slow writes, so that the kill lands mid-run.
     job["target"]["connection"]["rate_limit"] = json!({"per_second": 4.0, "burst": 1});
@@ -401,29 +399,13 @@ fn new_version_of(wasm: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_refused() {
     let w = World::new("d-swap", "newest_wins").await;
-    for i in 0..60 {
-        w.add_notion(
-            &format!("Task {i}"),
-            &format!("w{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    w.seed_notion("w", 0..60);
     let mut job = w.job.clone();
     job["target"]["connection"]["rate_limit"] = json!({"per_second": 3.0, "burst": 1});
     let data = w.dir.join("daemon");
     blocking(move || {
         let d = Daemon::start(&data, 2);
-        let before = d.get("/connectors");
-        let old_hash = before
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "airtable")
-            .unwrap()["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let old_hash = d.connector_hash("airtable");
         assert_eq!(d.post("/jobs", &job).0, 201);
         d.post("/jobs/sync-d-swap/trigger", &json!({}));
         std::thread::sleep(Duration::from_millis(700));
@@ -435,16 +417,7 @@ async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_ref
         let wasm = std::fs::read(d.connectors.join("airtable.wasm")).unwrap();
         let (status, body) = d.put_connector("airtable", new_version_of(&wasm));
         assert_eq!(status, 200, "{body}");
-        let new_hash = d
-            .get("/connectors")
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "airtable")
-            .unwrap()["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let new_hash = d.connector_hash("airtable");
         assert_ne!(old_hash, new_hash);
         let first = d.wait_for_run("sync-d-swap", &["success"], Duration::from_secs(60));
         assert_eq!(
@@ -467,15 +440,7 @@ async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_ref
         // And so is a file dropped in the folder.
         std::fs::write(d.connectors.join("airtable.wasm"), b"not wasm").unwrap();
         std::thread::sleep(Duration::from_millis(800));
-        assert_eq!(
-            d.get("/connectors")
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["name"] == "airtable")
-                .unwrap()["sha256"],
-            new_hash.as_str()
-        );
+        assert_eq!(d.connector_hash("airtable"), new_hash);
         d.post("/jobs/sync-d-swap/trigger", &json!({}));
         let started = Instant::now();
         let second = loop {
@@ -510,14 +475,7 @@ async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_ref
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn critical_jobs_queued_behind_a_busy_platform_run_first() {
     let w = World::new("d-prio", "newest_wins").await;
-    for i in 0..40 {
-        w.add_notion(
-            &format!("Task {i}"),
-            &format!("p{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    w.seed_notion("p", 0..40);
     let mut busy = w.job.clone();
     busy["sync_id"] = json!("busy");
     busy["target"]["connection"]["rate_limit"] = json!({"per_second": 3.0, "burst": 1});

@@ -11,14 +11,7 @@ use synchost::sync::Status;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sync_of_1000_records_matches_200_existing_pairs_by_key() {
     let w = World::new("first", "newest_wins").await;
-    for i in 0..600 {
-        w.add_notion(
-            &format!("Task {i}"),
-            &format!("p{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    w.seed_notion("p", 0..600);
     for i in 400..1000 {
         w.add_airtable(
             &format!("Task {i}"),

@@ -200,6 +200,18 @@ impl World {
             .unwrap()
     }
 
+    /// Tasks `Task {i}` owned by `{prefix}{i}@example.com`, with `i` points, for each `i` in `range`.
+    pub fn seed_notion(&self, prefix: &str, range: std::ops::Range<usize>) {
+        for i in range {
+            self.add_notion(
+                &format!("Task {i}"),
+                &format!("{prefix}{i}@example.com"),
+                "Todo",
+                i as f64,
+            );
+        }
+    }
+
     pub fn add_airtable(&self, name: &str, email: &str, status: &str, points: f64) -> String {
         self.airtable
             .insert(
