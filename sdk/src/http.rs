@@ -27,6 +27,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response from its parts: for a connector's tests of its error mapping.
+    pub fn new(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Self {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     /// The first header called `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

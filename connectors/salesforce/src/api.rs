@@ -179,14 +179,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::new(status, headers, body.as_bytes())
     }
 
     #[test]
