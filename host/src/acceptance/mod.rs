@@ -8,9 +8,10 @@
 //! declared rate respected; no request to an undeclared host.
 
 mod fixture;
+mod platform;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::runtime::{
@@ -18,6 +19,7 @@ use crate::runtime::{
     RuntimeError, Session, UpdateOp, WriteOp,
 };
 pub use fixture::{Fixture, SIMULATORS};
+pub use platform::Platform;
 
 /// One check and how it went.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,45 +39,49 @@ impl Check {
 
 /// Reads stop after this many pages: a connector that never ends its cursor fails.
 const MAX_PAGES: usize = 10_000;
-const RECORDS: usize = 250;
+/// How many records a fixture is seeded with.
+pub const RECORDS: usize = 250;
 const PAGE: u32 = 40;
 
 struct Ctx {
     runtime: Runtime,
     connector: Arc<LoadedConnector>,
-    fixture: Fixture,
+    platform: Platform,
     secret_names: Vec<String>,
 }
 
 impl Ctx {
-    async fn session(&self) -> Result<Session, RuntimeError> {
-        let origin = self
-            .connector
+    /// The connector's first declared origin, which the fixture redirects.
+    fn origin(&self) -> String {
+        self.connector
             .descriptor
             .hosts
             .first()
             .cloned()
-            .unwrap_or_default();
-        let conn = self.fixture.connection(&origin);
+            .unwrap_or_default()
+    }
+
+    async fn session(&self) -> Result<Session, RuntimeError> {
+        let conn = self.platform.connection(&self.origin(), "valid");
         self.runtime
             .session_with_secrets(
                 &self.connector,
                 &conn,
-                self.fixture.secrets(&self.secret_names),
+                self.platform.secrets(&self.secret_names),
             )
             .await
     }
 
     fn req(&self, cursor: Option<String>, since: Option<String>) -> ReadRequest {
         ReadRequest {
-            entity: self.fixture.entity().into(),
+            entity: self.platform.entity().into(),
             cursor,
             since,
             page_size: PAGE,
         }
     }
 
-    /// Reads every page from `cursor`; the ids, the pages, the checkpoint.
+    /// Reads every page from `cursor`; the ids of live records, the checkpoint.
     async fn read_all(
         &self,
         session: &mut Session,
@@ -90,7 +96,14 @@ impl Ctx {
                 .read(&self.req(cursor.clone(), since.clone()))
                 .await
                 .map_err(|e| e.to_string())?;
-            ids.extend(page.records.iter().map(|r| r.id.clone()));
+            // A tombstone (an archived or trashed record a full read also
+            // lists, as HubSpot's `archived=true` pages do) is not a live record.
+            ids.extend(
+                page.records
+                    .iter()
+                    .filter(|r| !r.deleted)
+                    .map(|r| r.id.clone()),
+            );
             match page.next_cursor {
                 Some(next) => {
                     if !seen.insert(next.clone()) {
@@ -121,13 +134,75 @@ fn secret_names(c: &LoadedConnector) -> Vec<String> {
 
 /// Runs the suite on the connector at `wasm` against simulator `simulator`.
 pub async fn run(runtime: &Runtime, wasm: &Path, simulator: &str) -> anyhow::Result<Vec<Check>> {
+    run_opts(
+        runtime,
+        wasm,
+        &Options {
+            simulator: Some(simulator.into()),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// What `connector test` was asked: a simulator, recorded or not, or a cassette.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub simulator: Option<String>,
+    /// save every HTTP exchange, secrets redacted, into this folder
+    pub record: Option<PathBuf>,
+    /// answer every HTTP request from the cassette in this folder, offline
+    pub cassette: Option<PathBuf>,
+}
+
+pub async fn run_opts(runtime: &Runtime, wasm: &Path, opts: &Options) -> anyhow::Result<Vec<Check>> {
     let connector = runtime.load(wasm).await?;
-    let fixture = Fixture::start(simulator, RECORDS).await?;
+    let (platform, simulator) = match (&opts.cassette, &opts.simulator) {
+        (Some(_), _) if opts.record.is_some() => {
+            anyhow::bail!("`--record` and `--cassette` exclude each other: record a live run, replay it offline")
+        }
+        (Some(dir), _) => {
+            let platform = Platform::replay(dir)?;
+            let simulator = match &platform {
+                Platform::Replay { meta, .. } => meta.simulator.clone(),
+                Platform::Live { .. } => unreachable!(),
+            };
+            (platform, simulator)
+        }
+        (None, Some(name)) => (
+            Platform::live(Fixture::start(name, RECORDS).await?, opts.record.as_deref())?,
+            name.clone(),
+        ),
+        (None, None) => anyhow::bail!(
+            "say what to test against: `--simulator NAME` ({}) or `--cassette DIR`",
+            SIMULATORS.join(", ")
+        ),
+    };
+    let checks = run_platform(runtime, connector.clone(), platform, &simulator).await?;
+    Ok(checks)
+}
+
+/// Runs the suite on a loaded connector against a fixture already started
+/// (a real platform the caller set up, for instance).
+pub async fn run_with(
+    runtime: &Runtime,
+    connector: Arc<LoadedConnector>,
+    fixture: Fixture,
+) -> anyhow::Result<Vec<Check>> {
+    run_platform(runtime, connector, Platform::live(fixture, None)?, "").await
+}
+
+async fn run_platform(
+    runtime: &Runtime,
+    connector: Arc<LoadedConnector>,
+    platform: Platform,
+    simulator: &str,
+) -> anyhow::Result<Vec<Check>> {
     let ctx = Ctx {
         runtime: runtime.clone(),
         secret_names: secret_names(&connector),
         connector,
-        fixture,
+        platform,
     };
     let mut checks = Vec::new();
     let mut record = |name: &'static str, result: Result<bool, String>| {
@@ -175,6 +250,13 @@ pub async fn run(runtime: &Runtime, wasm: &Path, simulator: &str) -> anyhow::Res
         },
     );
     record("no request goes to an undeclared host", hosts(&ctx).await);
+    if let Some(dir) = ctx.platform.finish(simulator, &ctx.origin())? {
+        tracing::info!(dir = %dir.display(), "cassette recorded");
+    }
+    let unused = ctx.platform.unused();
+    if unused > 0 {
+        tracing::warn!(unused, "recorded exchanges the replayed run did not ask for");
+    }
     Ok(checks)
 }
 
@@ -191,7 +273,7 @@ async fn describe_and_schema(ctx: &Ctx) -> Result<bool, String> {
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     let schema = session
-        .schema(ctx.fixture.entity())
+        .schema(ctx.platform.entity())
         .await
         .map_err(|e| e.to_string())?;
     if schema.fields.is_empty() {
@@ -258,13 +340,13 @@ async fn incremental(ctx: &Ctx) -> Result<bool, String> {
         return Ok(false);
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
-    ctx.fixture.advance();
+    ctx.platform.advance();
     let (_, checkpoint) = ctx.read_all(&mut session, None, None).await?;
     let Some(checkpoint) = checkpoint else {
         return Err("a complete read left no checkpoint".into());
     };
-    ctx.fixture.advance();
-    let changed = ctx.fixture.edit_one().map_err(|e| e.to_string())?;
+    ctx.platform.advance();
+    let changed = ctx.platform.edit_one().map_err(|e| e.to_string())?;
     let (ids, _) = ctx.read_all(&mut session, None, Some(checkpoint)).await?;
     if !ids.contains(&changed) {
         return Err(format!(
@@ -290,9 +372,9 @@ async fn writes(ctx: &Ctx) -> Result<bool, String> {
         return Ok(false);
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
-    let entity = ctx.fixture.entity();
+    let entity = ctx.platform.entity();
     let created = session
-        .write(entity, &[WriteOp::Create(ctx.fixture.new_fields())])
+        .write(entity, &[WriteOp::Create(ctx.platform.new_fields())])
         .await
         .map_err(|e| e.to_string())?;
     let id = match &created[0] {
@@ -306,7 +388,7 @@ async fn writes(ctx: &Ctx) -> Result<bool, String> {
     let update = WriteOp::Update(UpdateOp {
         id: id.clone(),
         expected_version: None,
-        fields: ctx.fixture.new_fields(),
+        fields: ctx.platform.new_fields(),
     });
     if let Err(e) = &session
         .write(entity, &[update])
@@ -334,20 +416,13 @@ async fn writes(ctx: &Ctx) -> Result<bool, String> {
 }
 
 async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
-    let origin = ctx
-        .connector
-        .descriptor
-        .hosts
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let conn = ctx.fixture.connection(&origin);
+    let conn = ctx.platform.connection(&ctx.origin(), "wrong-credential");
     let mut session = ctx
         .runtime
         .session_with_secrets(
             &ctx.connector,
             &conn,
-            ctx.fixture.wrong_secrets(&ctx.secret_names),
+            ctx.platform.wrong_secrets(&ctx.secret_names),
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -385,10 +460,9 @@ async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
 async fn hosts(ctx: &Ctx) -> Result<bool, String> {
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     ctx.read_all(&mut session, None, None).await?;
-    let declared: Vec<crate::runtime::policy::Origin> = ctx
-        .connector
-        .descriptor
-        .hosts
+    let conn = ctx.platform.connection(&ctx.origin(), "valid");
+    let declared: Vec<crate::runtime::policy::Origin> =
+        crate::runtime::policy::resolve_declared(&ctx.connector.descriptor.hosts, &conn.settings)?
         .iter()
         .filter_map(|h| crate::runtime::policy::Origin::parse(h).ok())
         .collect();

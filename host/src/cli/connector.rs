@@ -38,9 +38,17 @@ pub enum ConnectorCommand {
 pub struct TestArgs {
     /// The connector component (.wasm)
     pub file: PathBuf,
-    /// The simulated platform: notion, airtable or items
-    #[arg(long)]
-    pub simulator: String,
+    /// The platform to test against: notion, airtable, hubspot, salesforce or
+    /// items (simulated on loopback), or directus (a real instance named by
+    /// DIRECTUS_URL and DIRECTUS_TOKEN)
+    #[arg(long, required_unless_present = "cassette")]
+    pub simulator: Option<String>,
+    /// Save every HTTP exchange of the run into DIR, secrets redacted
+    #[arg(long, value_name = "DIR", conflicts_with = "cassette")]
+    pub record: Option<PathBuf>,
+    /// Replay a recorded run from DIR, offline, without credentials
+    #[arg(long, value_name = "DIR")]
+    pub cassette: Option<PathBuf>,
     /// Print the results as JSON
     #[arg(long)]
     pub json: bool,
@@ -278,7 +286,12 @@ async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
 }
 
 async fn test(args: TestArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
-    let checks = crate::acceptance::run(runtime, &args.file, &args.simulator).await?;
+    let opts = crate::acceptance::Options {
+        simulator: args.simulator.clone(),
+        record: args.record.clone(),
+        cassette: args.cassette.clone(),
+    };
+    let checks = crate::acceptance::run_opts(runtime, &args.file, &opts).await?;
     let failed = checks.iter().filter(|c| !c.passed()).count();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
@@ -294,6 +307,9 @@ async fn test(args: TestArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
             "\nchecks: {} passed, {failed} failed",
             checks.len() - failed
         );
+        if let Some(dir) = &args.record {
+            println!("recorded into {} (replay with --cassette {})", dir.display(), dir.display());
+        }
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

@@ -54,6 +54,8 @@ pub struct NetCtx {
     pub limits: Limits,
     pub calls: Arc<Mutex<Vec<CallRecord>>>,
     pub stats: Arc<super::stats::Stats>,
+    pub oauth: Option<super::oauth::Refresher>,
+    pub tape: Option<super::tape::Tape>,
 }
 
 /// The data of one `Store`: one connector instance for one run.
@@ -222,27 +224,44 @@ impl NetCtx {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| http::HttpError::Denied(format!("`{method}` is not an HTTP method")))?;
 
-        let mut headers = reqwest::header::HeaderMap::new();
-        for (name, value) in &req.headers {
-            let value = self
-                .secrets
-                .substitute(value)
-                .map_err(http::HttpError::Denied)?;
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| http::HttpError::Denied(format!("`{name}` is not a header name")))?;
-            if name == reqwest::header::HOST {
-                continue;
-            }
-            let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                http::HttpError::Denied(format!("the value of header `{name}` is not valid"))
-            })?;
-            headers.append(name, value);
+        if let Some(super::tape::Tape {
+            tag,
+            mode: super::tape::Mode::Replay(cassette),
+        }) = &self.tape
+        {
+            let recorded = cassette
+                .answer(tag, method.as_str(), &req.url, req.body.as_deref())
+                .map_err(http::HttpError::Network)?;
+            return Ok(http::Response {
+                status: recorded.status,
+                body: recorded.body(),
+                headers: recorded.response_headers,
+            });
         }
-        self.add_auth(&mut headers)?;
-
         let client = self.clients.get(self.policy.allow_private_networks);
         let mut retries = 0;
+        let mut refreshed = false;
         loop {
+            let (generation, secrets) = match &self.oauth {
+                Some(oauth) => oauth.current(&self.secrets),
+                None => (0, self.secrets.clone()),
+            };
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in &req.headers {
+                let value = secrets
+                    .substitute(value)
+                    .map_err(http::HttpError::Denied)?;
+                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| http::HttpError::Denied(format!("`{name}` is not a header name")))?;
+                if name == reqwest::header::HOST {
+                    continue;
+                }
+                let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                    http::HttpError::Denied(format!("the value of header `{name}` is not valid"))
+                })?;
+                headers.append(name, value);
+            }
+            self.add_auth(&secrets, &mut headers)?;
             if let Some(rate) = self.rate {
                 if let Some(budget) = rate.daily_budget {
                     // A spent budget answers as the platform would, without
@@ -298,21 +317,82 @@ impl NetCtx {
                     continue;
                 }
             }
-            return Ok(http::Response {
+            if raw.status == 401 && !refreshed {
+                if let Some(oauth) = &self.oauth {
+                    refreshed = true;
+                    match oauth
+                        .refresh(generation, &secrets, &self.policy, &self.clients, &self.limits)
+                        .await
+                    {
+                        Ok(()) => continue,
+                        // The platform's 401 goes to the connector, which
+                        // reports `unauthorized`; the log says why the
+                        // refresh did not help.
+                        Err(why) => {
+                            tracing::warn!(target: "synchost::http", connector = %self.connector, error = %why, "oauth2 refresh failed")
+                        }
+                    }
+                }
+            }
+            let response = http::Response {
                 status: raw.status,
                 headers: raw
                     .headers
                     .into_iter()
-                    .map(|(k, v)| (k, self.secrets.scrub_str(&v)))
+                    .map(|(k, v)| (k, secrets.scrub_str(&v)))
                     .collect(),
-                body: self.secrets.scrub(raw.body),
-            });
+                body: secrets.scrub(raw.body),
+            };
+            if let Some(super::tape::Tape {
+                tag,
+                mode: super::tape::Mode::Record(recorder),
+            }) = &self.tape
+            {
+                recorder.append(&super::tape::exchange(
+                    tag,
+                    method.as_str(),
+                    &req.url,
+                    &self.headers_as_written(&req.headers),
+                    req.body.as_deref(),
+                    response.status,
+                    response.headers.clone(),
+                    &response.body,
+                ));
+            }
+            return Ok(response);
         }
+    }
+
+    /// The request's headers with the credential the host adds, as its
+    /// placeholder: what a cassette shows of a request.
+    fn headers_as_written(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        let mut out = headers.to_vec();
+        let added = match &self.auth {
+            AuthScheme::None => None,
+            AuthScheme::Bearer(secret) => Some((
+                "authorization".to_string(),
+                format!("Bearer {{{{secret:{secret}}}}}"),
+            )),
+            AuthScheme::Header((header, secret)) => Some((
+                header.to_ascii_lowercase(),
+                format!("{{{{secret:{secret}}}}}"),
+            )),
+        };
+        if let Some((name, value)) = added {
+            if !out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+                out.push((name, value));
+            }
+        }
+        out
     }
 
     /// Adds the credential the connector's auth scheme names, unless the
     /// connector already set that header itself (with a placeholder).
-    fn add_auth(&self, headers: &mut reqwest::header::HeaderMap) -> Result<(), http::HttpError> {
+    fn add_auth(
+        &self,
+        secrets: &Secrets,
+        headers: &mut reqwest::header::HeaderMap,
+    ) -> Result<(), http::HttpError> {
         let (name, value) = match &self.auth {
             AuthScheme::None => return Ok(()),
             AuthScheme::Bearer(secret) => (
@@ -327,8 +407,7 @@ impl NetCtx {
         if headers.contains_key(name.as_str()) {
             return Ok(());
         }
-        let value = self
-            .secrets
+        let value = secrets
             .substitute(&value)
             .map_err(http::HttpError::Denied)?;
         let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {

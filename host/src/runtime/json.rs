@@ -23,6 +23,33 @@ pub fn value(v: &FieldValue) -> Value {
     }
 }
 
+/// The inverse of [`value`], for values kept in files (a cassette's fixture).
+pub fn parse_value(v: &Value) -> Option<FieldValue> {
+    if v.is_null() {
+        return Some(FieldValue::Null);
+    }
+    let (kind, inner) = v.as_object()?.iter().next()?;
+    let strings = || -> Option<Vec<String>> {
+        inner
+            .as_array()?
+            .iter()
+            .map(|s| s.as_str().map(String::from))
+            .collect()
+    };
+    Some(match kind.as_str() {
+        "text" => FieldValue::Text(inner.as_str()?.into()),
+        "number" => FieldValue::Number(inner.as_f64()?),
+        "bool" => FieldValue::Boolean(inner.as_bool()?),
+        "date" => FieldValue::Date(inner.as_str()?.into()),
+        "datetime" => FieldValue::Datetime(inner.as_str()?.into()),
+        "select" => FieldValue::Select(inner.as_str()?.into()),
+        "multi_select" => FieldValue::MultiSelect(strings()?),
+        "reference" => FieldValue::Reference(strings()?),
+        "json" => FieldValue::Json(inner.to_string()),
+        _ => return None,
+    })
+}
+
 pub fn record(r: &Record) -> Value {
     let fields: Map<String, Value> = r
         .fields

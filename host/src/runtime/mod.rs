@@ -23,11 +23,13 @@ mod error;
 mod imports;
 pub mod json;
 mod limits;
+pub mod oauth;
 mod outbound;
 pub mod policy;
 pub mod rate;
 pub mod secrets;
 pub mod stats;
+pub mod tape;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,12 @@ pub struct Connection {
     /// overrides the connector's rate hint
     pub rate_limit: Option<Rate>,
     pub limits: Option<Limits>,
+    /// the host refreshes the access token on 401 (OAuth 2.0 refresh tokens)
+    pub oauth2: Option<oauth::OAuth2>,
+    /// records this session's HTTP exchanges, or answers them from a cassette
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub tape: Option<tape::Tape>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -88,6 +96,7 @@ struct Inner {
     clients: outbound::Clients,
     rate_limiter: RateLimiter,
     stats: Arc<stats::Stats>,
+    tokens: oauth::TokenCache,
     options: RuntimeOptions,
     _ticker: engine::EpochTicker,
 }
@@ -111,6 +120,7 @@ impl Runtime {
                 clients: outbound::Clients::new()?,
                 rate_limiter: RateLimiter::default(),
                 stats: Default::default(),
+                tokens: Default::default(),
                 engine,
                 linker,
                 options,
@@ -202,6 +212,9 @@ impl Runtime {
             return Err(load_err("its descriptor has an empty name".into()));
         }
         for host in &descriptor.hosts {
+            if host.starts_with("{{setting:") && host.ends_with("}}") {
+                continue;
+            }
             policy::Origin::parse(host)
                 .map_err(|e| load_err(format!("it declares a bad host: {e}")))?;
         }
@@ -261,13 +274,19 @@ impl Runtime {
             connector: name.to_string(),
             reason,
         };
+        let declared = policy::resolve_declared(&descriptor.hosts, &conn.settings)
+            .map_err(config_err)?;
         let policy = policy::Policy::new(
-            &descriptor.hosts,
+            &declared,
             conn.allowed_hosts.as_deref(),
             &conn.endpoint_overrides,
             conn.allow_private_networks,
         )
         .map_err(config_err)?;
+        let secrets_fp = conn
+            .oauth2
+            .as_ref()
+            .and_then(|o| secrets.fingerprint(&o.refresh_token));
         let credential = match &descriptor.auth {
             AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
             AuthScheme::None => None,
@@ -298,6 +317,18 @@ impl Runtime {
                 .unwrap_or_else(|| self.inner.options.limits.clone()),
             calls: Arc::new(Mutex::new(Vec::new())),
             stats: self.inner.stats.clone(),
+            tape: conn.tape.clone(),
+            oauth: conn.oauth2.clone().map(|config| {
+                let key = format!(
+                    "{name}/{}/{}",
+                    config.token_url,
+                    secrets_fp.unwrap_or_default()
+                );
+                oauth::Refresher {
+                    shared: self.inner.tokens.entry(key),
+                    config,
+                }
+            }),
         })
     }
 }

@@ -84,6 +84,35 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// A self-hosted platform (Directus, a company's own API) has no origin the
+/// connector can know when it is built: it declares `{{setting:url}}` and the
+/// job's setting supplies the origin. The job's owner names their own server,
+/// so nothing is widened that the owner did not write down.
+pub fn resolve_declared(
+    declared: &[String],
+    settings: &BTreeMap<String, String>,
+) -> Result<Vec<String>, String> {
+    declared
+        .iter()
+        .map(|d| {
+            let Some(name) = d
+                .strip_prefix("{{setting:")
+                .and_then(|r| r.strip_suffix("}}"))
+            else {
+                return Ok(d.clone());
+            };
+            let value = settings.get(name).ok_or_else(|| {
+                format!("the connector reaches the host named by setting `{name}`, which the connection does not set")
+            })?;
+            let url = Url::parse(value)
+                .map_err(|e| format!("setting `{name}` = `{value}` is not a URL: {e}"))?;
+            let origin = Origin::of(&url)
+                .ok_or_else(|| format!("setting `{name}` = `{value}` has no host"))?;
+            Ok(origin.to_string())
+        })
+        .collect()
+}
+
 /// The outbound policy of one session.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -325,6 +354,20 @@ mod tests {
             false
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_declared_setting_names_the_origin_of_a_self_hosted_platform() {
+        let declared = vec!["{{setting:url}}".to_string(), "https://api.example.com".into()];
+        let settings = BTreeMap::from([("url".to_string(), "http://127.0.0.1:8055/admin".to_string())]);
+        assert_eq!(
+            resolve_declared(&declared, &settings).unwrap(),
+            vec!["http://127.0.0.1:8055".to_string(), "https://api.example.com".into()]
+        );
+        let err = resolve_declared(&declared, &BTreeMap::new()).unwrap_err();
+        assert!(err.contains("setting `url`"), "{err}");
+        let bad = BTreeMap::from([("url".to_string(), "not a url".to_string())]);
+        assert!(resolve_declared(&declared, &bad).unwrap_err().contains("not a URL"));
     }
 
     #[test]

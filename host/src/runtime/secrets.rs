@@ -147,6 +147,13 @@ impl Secrets {
             .or_else(|| self.values.get(name).map(|v| v.as_bytes()))
     }
 
+    /// A copy with secret `name` set to `value` (a refreshed access token).
+    pub fn with_value(&self, name: &str, value: String) -> Secrets {
+        let mut copy = self.clone();
+        copy.values.insert(name.to_string(), value);
+        copy
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }

@@ -4,12 +4,8 @@
 //!
 //! The connector declares `https://*.my.salesforce.com` and
 //! `https://login.salesforce.com`, and calls the origin of its setting
-//! `instance_url`. The host accepts an endpoint override only for an origin
-//! declared exactly (`Policy::new`), not for one a wildcard covers, so these
-//! tests set `instance_url` to `https://login.salesforce.com` and redirect
-//! that origin to the simulator. A real org's `https://acme.my.salesforce.com`
-//! is reached through the wildcard; redirecting it needs the host to accept
-//! overrides of origins under a declared wildcard.
+//! `instance_url`: these tests name an org's instance under the wildcard and
+//! redirect it, and the token endpoint's origin, to the simulator.
 
 use serde_json::json;
 use synchost::runtime::{
@@ -19,8 +15,10 @@ use synchost_e2e::{assert_unique, bind_secret, build_connector, read_all, runtim
 use synchost_sim::salesforce::{SalesforceOptions, SalesforceSim};
 
 const TOKEN: &str = "00D5g00000SIMORG!AR8AQe2e_access_token";
-/// The origin the tests redirect (see the module comment).
-const INSTANCE: &str = "https://login.salesforce.com";
+/// The org's instance (see the module comment).
+const INSTANCE: &str = "https://acme.my.salesforce.com";
+/// Where the refresh token flow's token endpoint is.
+const LOGIN: &str = "https://login.salesforce.com";
 const CONNECTOR: &str = "synchost-connector-salesforce";
 
 async fn seeded(n: usize, daily_limit: Option<u64>) -> (SalesforceSim, Vec<String>) {
@@ -51,6 +49,8 @@ async fn seeded(n: usize, daily_limit: Option<u64>) -> (SalesforceSim, Vec<Strin
 
 fn conn_for(sim: &SalesforceSim) -> synchost::runtime::Connection {
     let mut conn = simulated(INSTANCE, &sim.base_url());
+    conn.endpoint_overrides
+        .insert(LOGIN.into(), sim.base_url());
     conn.settings.insert("instance_url".into(), INSTANCE.into());
     conn.settings
         .insert("object.contacts".into(), "Contact".into());
@@ -332,4 +332,55 @@ async fn an_expired_or_wrong_token_is_unauthorized() {
         .to_string();
     assert!(err.contains("unauthorized"), "{err}");
     assert!(!err.contains("not-the-token"), "{err}");
+}
+
+/// The host refreshes an expired access token with the refresh token flow and
+/// retries once; the connector never sees either token (RFC 6749 §6;
+/// Salesforce "OAuth 2.0 Refresh Token Flow for Renewed Sessions").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_refreshes_an_expired_token_and_retries_once() {
+    let (sim, ids) = seeded(30, None).await;
+    let defaults = SalesforceOptions::default();
+    let mut conn = conn_for(&sim);
+    bind_secret(&mut conn, "salesforce_refresh", &defaults.refresh_token);
+    bind_secret(&mut conn, "salesforce_client_id", &defaults.client_id);
+    bind_secret(&mut conn, "salesforce_client_secret", &defaults.client_secret);
+    conn.oauth2 = Some(synchost::runtime::oauth::OAuth2 {
+        token_url: format!("{LOGIN}/services/oauth2/token"),
+        access_token: "salesforce_token".into(),
+        refresh_token: "salesforce_refresh".into(),
+        client_id: Some("salesforce_client_id".into()),
+        client_secret: Some("salesforce_client_secret".into()),
+    });
+    let (rt, mut session) = session_for(&conn).await;
+    sim.expire_tokens();
+    let (records, _) = read_all(&mut session, "contacts", None)
+        .await
+        .expect("the host refreshed the token");
+    assert_eq!(assert_unique(&records), ids.len());
+    // The 401 and the retry happen inside the host: the connector saw none.
+    let statuses: Vec<u16> = session.calls().iter().map(|c| c.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    // A new session of the same connector starts with the refreshed token.
+    let connector = rt.load(&build_connector(CONNECTOR)).await.unwrap();
+    let mut again = rt.session(&connector, &conn).await.unwrap();
+    read_all(&mut again, "contacts", None).await.unwrap();
+    assert!(again.calls().iter().all(|c| c.status != 401));
+
+    // A refresh token the platform refuses leaves the read `unauthorized`,
+    // after one attempt.
+    let mut bad = conn_for(&sim);
+    bind_secret(&mut bad, "salesforce_refresh", "revoked-refresh-token");
+    bind_secret(&mut bad, "salesforce_client_id", &defaults.client_id);
+    bind_secret(&mut bad, "salesforce_client_secret", &defaults.client_secret);
+    bad.oauth2 = conn.oauth2.clone();
+    sim.expire_tokens();
+    let (_rt, mut session) = session_for(&bad).await;
+    let err = read_all(&mut session, "contacts", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unauthorized"), "{err}");
+    assert!(!err.contains("revoked-refresh-token"), "{err}");
 }

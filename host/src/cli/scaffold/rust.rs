@@ -1,5 +1,4 @@
-//! `synchost connector new` and `synchost connector build`: a new connector
-//! from the SDK's template, and its build to a `.wasm`.
+//! Rust connectors: a crate from `sdk/template`, built with cargo.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -7,20 +6,11 @@ use std::process::{Command, ExitCode};
 use anyhow::Context;
 
 /// The template connector's code, as `new` copies it.
-const TEMPLATE: &str = include_str!("../../../sdk/template/src/lib.rs");
-
-fn crate_name(name: &str) -> anyhow::Result<String> {
-    anyhow::ensure!(
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') && name.starts_with(|c: char| c.is_ascii_lowercase()),
-        "a connector name is lowercase letters, digits and `-`, starting with a letter (got `{name}`)"
-    );
-    Ok(name.to_string())
-}
+const TEMPLATE: &str = include_str!("../../../../sdk/template/src/lib.rs");
 
 /// Writes a connector crate for `name` into `dir/name`.
-pub fn new(name: &str, lang: &str, dir: &Path) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(lang == "rust", "`--lang {lang}`: this version scaffolds Rust connectors (python and js templates are planned)");
-    let name = crate_name(name)?;
+pub fn new(name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
+    let name = super::connector_name(name)?;
     let root = dir.join(&name);
     anyhow::ensure!(!root.exists(), "{} exists already", root.display());
     let sdk = crate::dev::workspace_root()
