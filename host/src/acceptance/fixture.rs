@@ -12,6 +12,9 @@ use synchost_sim::items::ItemsSim;
 use synchost_sim::notion::{NotionOptions, NotionSim};
 use synchost_sim::salesforce::{SalesforceOptions, SalesforceSim};
 
+mod directus;
+pub use directus::DirectusTarget;
+
 /// The simulators `connector test --simulator` knows.
 pub const SIMULATORS: &[&str] = &["notion", "airtable", "hubspot", "salesforce", "items"];
 
@@ -21,12 +24,14 @@ const SALESFORCE_INSTANCE: &str = "https://acme.my.salesforce.com";
 
 const TOKEN: &str = "acceptance-token";
 
+/// A simulator, or (`Directus`) a fresh collection on a real instance.
 pub enum Fixture {
     Notion { sim: NotionSim, db: String },
     Airtable { sim: AirtableSim, base: String },
     Items { sim: ItemsSim },
     HubSpot { sim: HubSpotSim },
     Salesforce { sim: SalesforceSim },
+    Directus { target: DirectusTarget },
 }
 
 impl Fixture {
@@ -113,10 +118,31 @@ impl Fixture {
                 }
                 Fixture::Salesforce { sim }
             }
+            "directus" => {
+                let var = |name: &str| {
+                    std::env::var(name).map_err(|_| {
+                        anyhow::anyhow!(
+                            "`directus` runs against a real Directus instance named by DIRECTUS_URL \
+                             and DIRECTUS_TOKEN (an admin's static token), and {name} is not set; \
+                             start one with `tests/directus/setup.sh start DIR PORT`, which prints both"
+                        )
+                    })
+                };
+                Fixture::directus(&var("DIRECTUS_URL")?, &var("DIRECTUS_TOKEN")?, records).await?
+            }
             other => anyhow::bail!(
-                "no simulator `{other}`; there are: {}",
+                "no simulator `{other}`; there are: {}, and `directus` (a real instance \
+                 named by DIRECTUS_URL and DIRECTUS_TOKEN)",
                 SIMULATORS.join(", ")
             ),
+        })
+    }
+
+    /// A fresh collection with a unique name on the Directus instance at
+    /// `url`, seeded with `records` items, backing entity `tasks`.
+    pub async fn directus(url: &str, token: &str, records: usize) -> anyhow::Result<Fixture> {
+        Ok(Fixture::Directus {
+            target: DirectusTarget::create(url, token, records).await?,
         })
     }
 
@@ -134,6 +160,7 @@ impl Fixture {
             Fixture::Items { sim } => sim.base_url(),
             Fixture::HubSpot { sim } => sim.base_url(),
             Fixture::Salesforce { sim } => sim.base_url(),
+            Fixture::Directus { target } => target.url.clone(),
         }
     }
 
@@ -161,6 +188,19 @@ impl Fixture {
             ]
             .into(),
             Fixture::Items { .. } => BTreeMap::new(),
+            // The connector declares `{{setting:url}}`: the instance itself
+            // is the declared origin, nothing to redirect.
+            Fixture::Directus { target } => {
+                return Connection {
+                    settings: [
+                        ("url".to_string(), target.url.clone()),
+                        ("collection.tasks".to_string(), target.collection.clone()),
+                    ]
+                    .into(),
+                    allow_private_networks: true,
+                    ..Default::default()
+                };
+            }
         };
         Connection {
             settings,
@@ -172,10 +212,14 @@ impl Fixture {
 
     /// The simulator's token, under every secret name a connector might use.
     pub fn secrets(&self, names: &[String]) -> Secrets {
+        let token = match self {
+            Fixture::Directus { target } => target.token.as_str(),
+            _ => TOKEN,
+        };
         Secrets::from_values(
             names
                 .iter()
-                .map(|n| (n.clone(), TOKEN.to_string()))
+                .map(|n| (n.clone(), token.to_string()))
                 .collect(),
         )
     }
@@ -193,6 +237,14 @@ impl Fixture {
     pub fn advance(&self) {
         let by = chrono::Duration::minutes(3);
         match self {
+            // A real clock cannot be moved: wait until Directus' clock is
+            // past the second of anything written so far, since checkpoints
+            // come from its `Date` header, which has whole seconds.
+            Fixture::Directus { .. } => {
+                let into_second = chrono::Utc::now().timestamp_subsec_millis() as u64;
+                let wait = 1050 - into_second.min(999);
+                std::thread::sleep(std::time::Duration::from_millis(wait));
+            }
             Fixture::Notion { sim, .. } => sim.clock().advance(by),
             Fixture::Airtable { sim, .. } => sim.clock().advance(by),
             Fixture::Items { sim } => sim.clock().advance(by),
@@ -241,6 +293,7 @@ impl Fixture {
                 sim.update(&id, json!({"LastName": "Edited"}))?;
                 Ok(id)
             }
+            Fixture::Directus { target } => target.edit_one(),
         }
     }
 
@@ -260,6 +313,13 @@ impl Fixture {
             Fixture::Salesforce { .. } => vec![
                 text("LastName", WHO),
                 text("Email", "acceptance@example.com"),
+            ],
+            Fixture::Directus { .. } => vec![
+                text("name", WHO),
+                Field {
+                    name: "points".into(),
+                    value: FieldValue::Number(7.0),
+                },
             ],
             Fixture::Notion { .. } | Fixture::Airtable { .. } => {
                 vec![

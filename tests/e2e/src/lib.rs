@@ -7,6 +7,10 @@ use std::sync::{Mutex, OnceLock};
 
 use synchost::runtime::{Connection, Runtime, RuntimeOptions, SecretProvider};
 
+pub mod directus;
+pub mod js;
+pub mod python;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     synchost::dev::workspace_root()

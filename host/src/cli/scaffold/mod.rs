@@ -2,13 +2,15 @@
 //! from one of the SDK's templates, and its build to a `.wasm`. One module
 //! per language; `build` knows a project's language by the files it holds.
 
+mod js;
+mod python;
 mod rust;
 
 use std::path::Path;
 use std::process::ExitCode;
 
 /// The languages `connector new --lang` scaffolds.
-pub const LANGUAGES: &[&str] = &["rust"];
+pub const LANGUAGES: &[&str] = &["rust", "python", "js"];
 
 fn connector_name(name: &str) -> anyhow::Result<String> {
     anyhow::ensure!(
@@ -26,6 +28,8 @@ fn connector_name(name: &str) -> anyhow::Result<String> {
 pub fn new(name: &str, lang: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     match lang {
         "rust" => rust::new(name, dir),
+        "python" => python::new(name, dir),
+        "js" => js::new(name, dir),
         other => anyhow::bail!(
             "`--lang {other}`: the languages are {}",
             LANGUAGES.join(", ")
@@ -38,8 +42,14 @@ pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
     if dir.join("Cargo.toml").exists() {
         return rust::build(dir);
     }
+    if dir.join("pyproject.toml").exists() || dir.join("app.py").exists() {
+        return python::build(dir);
+    }
+    if dir.join("package.json").exists() {
+        return js::build(dir);
+    }
     anyhow::bail!(
-        "{} holds no connector project (a Cargo.toml for Rust)",
+        "{} holds no connector project (a Cargo.toml for Rust, a pyproject.toml for Python, a package.json for JavaScript)",
         dir.display()
     )
 }

@@ -1,0 +1,223 @@
+//! Python connectors, end to end: the SDK's helper and the Directus
+//! connector's unit tests under CPython; `synchost connector new --lang
+//! python` + `connector build` giving a component that passes the acceptance
+//! suite against the items simulator; and connectors/directus-py, built from
+//! source, passing it against a real Directus.
+//!
+//! The CLI runs in-process (`synchost::cli::run` on parsed arguments): the
+//! e2e crate cannot name the `synchost` binary, and building one from a test
+//! would wait on the lock `cargo test` holds on the target directory.
+//!
+//! componentize-py comes from `synchost_e2e::python::componentize_py()`
+//! (a pinned install under target/tools/python).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use clap::Parser;
+use synchost::acceptance::{self, Check, Fixture};
+use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::python::componentize_py;
+
+/// Points `connector build` at the pinned componentize-py, once per process.
+fn tool() -> PathBuf {
+    static TOOL: OnceLock<PathBuf> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let started = Instant::now();
+        let tool = componentize_py();
+        eprintln!("componentize-py ready in {:.1?}", started.elapsed());
+        // SAFETY: set once, before any build reads it, to the same value.
+        unsafe { std::env::set_var("SYNCHOST_COMPONENTIZE_PY", &tool) };
+        tool
+    })
+    .clone()
+}
+
+/// Runs `synchost ARGS` as the binary would, with the tests' compile cache.
+async fn synchost(args: &[&str]) -> ExitCode {
+    let cache = synchost_e2e::root().join("target/test-cache");
+    let mut argv = vec!["synchost".to_string(), "--cache-dir".into()];
+    argv.push(cache.display().to_string());
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cli = synchost::cli::Cli::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("synchost {}: {e}", args.join(" ")));
+    synchost::cli::run(cli)
+        .await
+        .unwrap_or_else(|e| panic!("synchost {}: {e:#}", args.join(" ")))
+}
+
+/// A fresh directory under target/tmp for this test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = synchost_e2e::root()
+        .join("target/tmp/python-e2e")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `synchost connector build DIR`, timed; returns DIR/NAME.wasm.
+async fn build(dir: &Path, name: &str) -> PathBuf {
+    tool();
+    let started = Instant::now();
+    let code = synchost(&["connector", "build", &dir.display().to_string()]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "connector build {}", dir.display());
+    let wasm = dir.join(format!("{name}.wasm"));
+    let size = std::fs::metadata(&wasm)
+        .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()))
+        .len();
+    eprintln!(
+        "built {} ({:.1} MB) in {:.1?}",
+        wasm.display(),
+        size as f64 / 1e6,
+        started.elapsed()
+    );
+    wasm
+}
+
+fn assert_all_passed(checks: &[Check], skipped: &[&str]) {
+    let report: Vec<String> = checks
+        .iter()
+        .map(|c| match (&c.failure, c.skipped) {
+            (Some(why), _) => format!("FAIL {}: {why}", c.name),
+            (None, true) => format!("skip {}", c.name),
+            (None, false) => format!("ok   {}", c.name),
+        })
+        .collect();
+    let report = report.join("\n");
+    assert!(checks.len() >= 8, "{report}");
+    assert!(checks.iter().all(Check::passed), "{report}");
+    let were_skipped: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.skipped)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(were_skipped, skipped, "{report}");
+    eprintln!("{report}");
+}
+
+/// Runs `python3 -m unittest` on `tests/` of `project`, with the generated
+/// bindings and `paths` on PYTHONPATH.
+fn unittest(project: &Path, paths: &[PathBuf]) {
+    let bindings = scratch(&format!(
+        "bindings-{}",
+        project.file_name().unwrap().to_string_lossy()
+    ));
+    let out = Command::new(tool())
+        .arg("-d")
+        .arg(synchost_e2e::root().join("wit/since_v0.1.0"))
+        .args(["-w", "connector", "bindings"])
+        .arg(&bindings)
+        .output()
+        .expect("componentize-py bindings");
+    assert!(
+        out.status.success(),
+        "componentize-py bindings: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut path = vec![bindings.clone()];
+    path.extend(paths.iter().cloned());
+    let out = Command::new("python3")
+        .current_dir(project)
+        .args(["-m", "unittest", "discover", "-s", "tests"])
+        .env("PYTHONPATH", std::env::join_paths(&path).unwrap())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 (install python3 to run the Python connector tests)");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "unittest in {}:\n{text}",
+        project.display()
+    );
+    assert!(text.contains("\nOK"), "{text}");
+    let _ = std::fs::remove_dir_all(&bindings);
+}
+
+#[test]
+fn the_sdk_helper_and_the_directus_connector_pass_their_unit_tests() {
+    let root = synchost_e2e::root();
+    let sdk = root.join("sdk/python");
+    unittest(&sdk, std::slice::from_ref(&sdk));
+    let directus = root.join("connectors/directus-py");
+    unittest(&directus, &[directus.clone(), sdk]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_python_connector_builds_and_passes_the_acceptance_suite() {
+    let dir = scratch("new");
+    let code = synchost(&[
+        "connector",
+        "new",
+        "demo",
+        "--lang",
+        "python",
+        "--dir",
+        &dir.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let project = dir.join("demo");
+    for file in [
+        "pyproject.toml",
+        "app.py",
+        "synchost_sdk.py",
+        "wit/connector.wit",
+        "README.md",
+        ".gitignore",
+    ] {
+        assert!(
+            project.join(file).exists(),
+            "`connector new` wrote no {file}"
+        );
+    }
+    let wasm = build(&project, "demo").await;
+
+    let runtime = synchost_e2e::runtime();
+    let connector = runtime.load(&wasm).await.expect("load the built component");
+    assert_eq!(
+        connector.descriptor.name, "demo",
+        "the project's name reaches describe()"
+    );
+    assert_eq!(connector.descriptor.contract, "0.1.0");
+
+    let started = Instant::now();
+    let checks = acceptance::run(&runtime, &wasm, "items").await.unwrap();
+    eprintln!("acceptance suite in {:.1?}", started.elapsed());
+    assert_all_passed(&checks, &["writes round-trip"]);
+    // The CLI's own `connector test` agrees (the component is compiled by now).
+    let code = synchost(&[
+        "connector",
+        "test",
+        &wasm.display().to_string(),
+        "--simulator",
+        "items",
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_real_directus() {
+    let project = synchost_e2e::root().join("connectors/directus-py");
+    let wasm = build(&project, "directus-py").await;
+    let directus = Directus::start(DirectusOptions::default());
+    let runtime = synchost_e2e::runtime();
+    let connector = runtime.load(&wasm).await.expect("load the built component");
+    assert_eq!(connector.descriptor.hosts, vec!["{{setting:url}}"]);
+    let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
+        .await
+        .expect("seed a Directus collection");
+    let started = Instant::now();
+    let checks = acceptance::run_with(&runtime, connector, fixture)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", directus.log()));
+    eprintln!(
+        "acceptance suite against Directus in {:.1?}",
+        started.elapsed()
+    );
+    assert_all_passed(&checks, &[]);
+}
