@@ -27,7 +27,7 @@ pub enum ConnectorCommand {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
-    /// Build a connector crate to NAME.wasm
+    /// Build a connector project (Rust, Python or JavaScript) to NAME.wasm
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,

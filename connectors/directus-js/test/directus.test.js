@@ -1,0 +1,172 @@
+// Unit tests of the Directus connector's pure parts and its write plan under
+// Node, with the host's http import answered by the test:
+// `node --import ./test/host.mjs --test test/*.test.js`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { ConnectorError, decodeCursor, Settings } from '../src/synchost-sdk.js';
+import { parseFields } from '../src/schema.js';
+import { toBody, toFieldValue, toRecord } from '../src/convert.js';
+import { deletionsUrl, itemsUrl, lookupUrl, mapError, pageSize } from '../src/api.js';
+import { deletionsPage, itemsPage, later, resume } from '../src/read.js';
+import { execute } from '../src/write.js';
+import { api, parseConfig } from '../src/connector.js';
+
+const bytes = (s) => new TextEncoder().encode(s);
+
+/** The `/fields` answer of a collection with most of Directus' kinds of field. */
+const TASKS = {
+  data: [
+    { field: 'id', type: 'integer', schema: { is_primary_key: true, has_auto_increment: true, foreign_key_table: null }, meta: { special: null, interface: 'input' } },
+    { field: 'name', type: 'string', schema: { is_primary_key: false }, meta: { interface: 'input' } },
+    { field: 'status', type: 'string', schema: {}, meta: { interface: 'select-dropdown', options: { choices: [{ text: 'To do', value: 'todo' }, { text: 'Done', value: 'done' }] } } },
+    { field: 'tags', type: 'csv', schema: {}, meta: { interface: 'tags', special: ['cast-csv'] } },
+    { field: 'points', type: 'float', schema: {}, meta: null },
+    { field: 'owner', type: 'uuid', schema: { foreign_key_table: 'directus_users' }, meta: { special: ['user-created'] } },
+    { field: 'subtasks', type: 'alias', schema: null, meta: { special: ['o2m'] } },
+    { field: 'due', type: 'date', schema: {}, meta: null },
+    { field: 'date_created', type: 'timestamp', schema: {}, meta: { special: ['date-created'] } },
+    { field: 'date_updated', type: 'timestamp', schema: {}, meta: { special: ['date-updated'] } },
+  ],
+};
+const tasks = () => parseFields('tasks', TASKS);
+const decodeFilter = (url) => JSON.parse(decodeURIComponent(url.split('&filter=')[1]));
+
+test('fields map to types; the key, timestamps and read-only fields are found', () => {
+  const c = tasks();
+  assert.deepEqual([c.pk, c.pkNumeric, c.created, c.updated], ['id', true, 'date_created', 'date_updated']);
+  assert.deepEqual(
+    c.fields.map((f) => [f.name, f.kind, f.readOnly]),
+    [
+      ['id', 'number', true], ['name', 'text', false], ['status', 'select', false], ['tags', 'multi-select', false],
+      ['points', 'number', false], ['owner', 'reference', true], ['due', 'date', false],
+      ['date_created', 'datetime', true], ['date_updated', 'datetime', true],
+    ],
+  );
+  assert.deepEqual(c.field('status').options, ['todo', 'done']);
+  assert.throws(() => parseFields('x', { data: [{ field: 'a', type: 'string', schema: {} }] }), /no primary key/);
+});
+
+test('settings: a url is required and collections are per entity', () => {
+  const config = parseConfig(new Settings([['url', 'http://127.0.0.1:8055/'], ['collection.tasks', 'project_tasks']]));
+  assert.equal(config.base, 'http://127.0.0.1:8055');
+  assert.equal(config.collections.get('tasks'), 'project_tasks');
+  for (const bad of [[], [['url', 'cms.example.com']], [['url', 'https://']], [['url', 'https://x?y']]]) {
+    assert.throws(() => parseConfig(new Settings(bad)), (e) => e.kind === 'invalid-input' && /url/.test(e.message));
+  }
+  const d = api.describe();
+  assert.deepEqual(d.hosts, ['{{setting:url}}']);
+  assert.deepEqual(d.auth, { tag: 'bearer', val: 'directus_token' });
+  assert.deepEqual(d.capabilities, { read: true, write: true, incremental: true, deletes: true });
+});
+
+test('pages are keyset-paginated by key, filtered by time when incremental', () => {
+  const c = tasks();
+  assert.equal(itemsUrl('http://h', c, 40), 'http://h/items/tasks?limit=40&sort=id&fields=*');
+  assert.deepEqual(decodeFilter(itemsUrl('http://h', c, 40, 17, '2024-01-01T00:00:00Z')), {
+    _and: [
+      { id: { _gt: 17 } },
+      { _or: [{ date_updated: { _gte: '2024-01-01T00:00:00Z' } }, { date_created: { _gte: '2024-01-01T00:00:00Z' } }] },
+    ],
+  });
+  assert.deepEqual(decodeFilter(deletionsUrl('http://h', 'tasks', 'T', 5, 100))._and[3], { id: { _gt: 5 } });
+  assert.deepEqual(decodeFilter(lookupUrl('http://h', c, '3')), { id: { _eq: 3 } });
+  assert.deepEqual([pageSize(0), pageSize(5000), pageSize(40)], [100, 500, 40]);
+});
+
+test('a read goes on past its last key, then to deletions, and checkpoints at the server time', () => {
+  const c = tasks();
+  const items = (from, to) => ({
+    data: Array.from({ length: to - from }, (_, i) => ({ id: from + i, name: `T${from + i}`, date_created: `2024-01-01T00:00:0${from + i}.000Z`, date_updated: null })),
+  });
+  const state = resume(undefined, '2024-01-01T00:00:00Z');
+  state.started = '2024-02-01T00:00:00Z';
+  const page = itemsPage(c, items(1, 4), 3, state, true);
+  assert.equal(page.records.length, 3);
+  assert.equal(page.checkpoint, undefined);
+  const next = decodeCursor(page.nextCursor);
+  assert.deepEqual([next.after, next.phase, next.latest], [3, 'items', '2024-01-01T00:00:03.000Z']);
+  const last = itemsPage(c, items(4, 5), 3, resume(page.nextCursor), true);
+  const deletions = resume(last.nextCursor);
+  assert.equal(deletions.phase, 'deletions');
+  const gone = deletionsPage({ data: [{ id: 10, item: '5', timestamp: '2024-01-05T00:00:00.000Z' }, { id: 11, item: null }] }, 5, deletions);
+  assert.deepEqual(gone.records.map((r) => [r.id, r.deleted]), [['5', true]]);
+  assert.equal(gone.checkpoint, '2024-02-01T00:00:00Z');
+  assert.ok(later('2024-01-01T00:00:02.5Z', '2024-01-01T00:00:02.100Z'));
+  assert.ok(!later('2024-01-01T00:00:02Z', '2024-01-01T00:00:02.000Z'));
+  assert.throws(() => resume('%%%'), (e) => e.kind === 'invalid-input');
+});
+
+test('values convert both ways; what does not fit is refused by name', () => {
+  const c = tasks();
+  const r = toRecord(c, { id: 7, name: 'A', tags: 'a,b', points: '2.5', date_updated: '2024-01-01T00:00:00', due: '2024-03-04T00:00:00' });
+  assert.equal(r.id, '7');
+  assert.equal(r.version, '2024-01-01T00:00:00Z');
+  assert.deepEqual(Object.fromEntries(r.fields.map((f) => [f.name, f.value])), {
+    id: { tag: 'number', val: 7 },
+    name: { tag: 'text', val: 'A' },
+    tags: { tag: 'multi-select', val: ['a', 'b'] },
+    points: { tag: 'number', val: 2.5 },
+    date_updated: { tag: 'datetime', val: '2024-01-01T00:00:00Z' },
+    due: { tag: 'date', val: '2024-03-04' },
+  });
+  assert.deepEqual(toFieldValue(c.field('points'), { x: 1 }), { tag: 'json', val: '{"x":1}' });
+  assert.deepEqual(toBody(c, [{ name: 'points', value: { tag: 'text', val: ' 3 ' } }, { name: 'status', value: { tag: 'select', val: 'done' } }]), { points: 3, status: 'done' });
+  assert.throws(() => toBody(c, [{ name: 'nope', value: { tag: 'null' } }]), (e) => e.kind === 'invalid-input' && /`nope`/.test(e.message));
+  assert.throws(() => toBody(c, [{ name: 'date_updated', value: { tag: 'null' } }]), (e) => e.kind === 'invalid-input');
+  assert.throws(() => toBody(c, [{ name: 'points', value: { tag: 'boolean', val: true } }]), (e) => e.kind === 'invalid-input');
+});
+
+test('errors: Directus codes in the message, 429 with its Retry-After', () => {
+  const resp = (status, body, headers = []) => ({ status, headers, body: bytes(body), text: () => body, header: (n) => headers.find(([k]) => k.toLowerCase() === n)?.[1] });
+  const e = mapError(resp(401, '{"errors":[{"message":"Invalid user credentials.","extensions":{"code":"INVALID_CREDENTIALS"}}]}'));
+  assert.equal(e.kind, 'unauthorized');
+  assert.match(e.message, /INVALID_CREDENTIALS: Invalid user credentials/);
+  const limited = mapError(resp(429, '{"errors":[{"message":"Too many requests","extensions":{"code":"REQUESTS_EXCEEDED"}}]}', [['Retry-After', '3']]));
+  assert.equal(limited.kind, 'rate-limited');
+  assert.equal(limited.payload.val.retryAfterMs, 3000n);
+  assert.equal(mapError(resp(413, '')).kind, 'invalid-input');
+  assert.equal(mapError(resp(503, 'busy')).kind, 'transient');
+  assert.equal(mapError(resp(200, '{}')), undefined);
+});
+
+test('writes: a batch of creates in one request, a version check before an update, rate limits stop the rest', () => {
+  const c = tasks();
+  const calls = [];
+  let limited = false;
+  globalThis.synchostHost = {
+    send(req) {
+      const body = req.body ? JSON.parse(new TextDecoder().decode(req.body)) : undefined;
+      calls.push([req.method, req.url.split('?')[0], body]);
+      const json = (status, value, headers = []) => ({ status, headers, body: bytes(value === undefined ? '' : JSON.stringify(value)) });
+      if (limited) return json(429, { errors: [{ message: 'slow down', extensions: { code: 'REQUESTS_EXCEEDED' } }] }, [['retry-after', '2']]);
+      if (req.method === 'POST') return json(200, { data: body.map((b, i) => ({ id: 100 + i, ...b, date_created: '2024-01-01T00:00:00.000Z' })) });
+      if (req.method === 'GET') return json(200, { data: [{ id: 5, date_updated: '2024-01-02T00:00:00.000Z' }] });
+      if (req.method === 'PATCH') return json(200, { data: { id: 5, ...body, date_updated: '2024-01-03T00:00:00.000Z' } });
+      return json(204);
+    },
+  };
+  const t = { base: 'http://h', collection: c };
+  const create = (name) => ({ tag: 'create', val: [{ name: 'name', value: { tag: 'text', val: name } }] });
+  const out = execute(t, [
+    create('a'),
+    create('b'),
+    { tag: 'create', val: [{ name: 'nope', value: { tag: 'null' } }] },
+    { tag: 'update', val: { id: '5', expectedVersion: '2024-01-01T00:00:00.000Z', fields: [] } },
+    { tag: 'update', val: { id: '5', expectedVersion: '2024-01-02T00:00:00.000Z', fields: [{ name: 'name', value: { tag: 'text', val: 'c' } }] } },
+    { tag: 'delete', val: { id: '5' } },
+  ]);
+  assert.deepEqual(calls.map(([m, u]) => `${m} ${u}`), [
+    'POST http://h/items/tasks', 'GET http://h/items/tasks', 'GET http://h/items/tasks', 'PATCH http://h/items/tasks/5', 'DELETE http://h/items/tasks/5',
+  ]);
+  assert.deepEqual(calls[0][2], [{ name: 'a' }, { name: 'b' }]);
+  assert.deepEqual(out.slice(0, 2).map((o) => o.id), ['100', '101']);
+  assert.ok(out[2] instanceof ConnectorError && out[2].kind === 'invalid-input');
+  assert.equal(out[3].kind, 'conflict');
+  assert.equal(out[3].payload.val.currentVersion, '2024-01-02T00:00:00.000Z');
+  assert.equal(out[4].version, '2024-01-03T00:00:00.000Z');
+  assert.equal(out[5].id, '5');
+
+  limited = true;
+  assert.throws(() => execute(t, [create('x'), create('y')]), (e) => e.kind === 'rate-limited');
+});

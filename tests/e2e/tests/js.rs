@@ -1,0 +1,274 @@
+//! JavaScript connectors, end to end: `synchost connector new --lang js` +
+//! `connector build` giving a component that passes the acceptance suite
+//! against the items simulator; and connectors/directus-js, built from
+//! source, passing it against a real Directus.
+//!
+//! The CLI runs in-process (`synchost::cli::run` on parsed arguments): the
+//! e2e crate cannot name the `synchost` binary, and building one from a test
+//! would wait on the lock `cargo test` holds on the target directory.
+//!
+//! componentize-js comes from `synchost_e2e::js::componentize_js()` (a
+//! pinned npm install under target/tools/js). A JS component embeds the
+//! SpiderMonkey engine (~12 MB), so its first load compiles for minutes in an
+//! unoptimised test build; later loads hit target/test-cache.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use clap::Parser;
+use synchost::acceptance::{self, Check, Fixture};
+use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::js::{componentize_js, copy_project};
+
+/// Points `connector build` at the pinned componentize-js, once per process.
+fn tool() -> PathBuf {
+    static TOOL: OnceLock<PathBuf> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let started = Instant::now();
+        let tool = componentize_js();
+        eprintln!("componentize-js ready in {:.1?}", started.elapsed());
+        // SAFETY: set once, before any build reads it, to the same value.
+        unsafe { std::env::set_var("SYNCHOST_COMPONENTIZE_JS", &tool) };
+        tool
+    })
+    .clone()
+}
+
+/// Runs `synchost ARGS` as the binary would, with the tests' compile cache.
+async fn synchost(args: &[&str]) -> ExitCode {
+    let cache = synchost_e2e::root().join("target/test-cache");
+    let mut argv = vec!["synchost".to_string(), "--cache-dir".into()];
+    argv.push(cache.display().to_string());
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let cli = synchost::cli::Cli::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("synchost {}: {e}", args.join(" ")));
+    synchost::cli::run(cli)
+        .await
+        .unwrap_or_else(|e| panic!("synchost {}: {e:#}", args.join(" ")))
+}
+
+/// A fresh directory under target/tmp for this test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = synchost_e2e::root()
+        .join("target/tmp/js-e2e")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `synchost connector build DIR`, timed; returns DIR/NAME.wasm.
+async fn build(dir: &Path, name: &str) -> PathBuf {
+    tool();
+    let started = Instant::now();
+    let code = synchost(&["connector", "build", &dir.display().to_string()]).await;
+    assert_eq!(code, ExitCode::SUCCESS, "connector build {}", dir.display());
+    let wasm = dir.join(format!("{name}.wasm"));
+    let size = std::fs::metadata(&wasm)
+        .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()))
+        .len();
+    eprintln!(
+        "built {} ({:.1} MB) in {:.1?}",
+        wasm.display(),
+        size as f64 / 1e6,
+        started.elapsed()
+    );
+    wasm
+}
+
+/// Loads `wasm`, timing the compile (or the cache hit).
+async fn load(
+    runtime: &synchost::runtime::Runtime,
+    wasm: &Path,
+) -> std::sync::Arc<synchost::runtime::LoadedConnector> {
+    let started = Instant::now();
+    let connector = runtime
+        .load(wasm)
+        .await
+        .unwrap_or_else(|e| panic!("loading {}: {e}", wasm.display()));
+    eprintln!(
+        "loaded {} ({:?}) in {:.1?}",
+        wasm.display(),
+        connector.source,
+        started.elapsed()
+    );
+    connector
+}
+
+fn assert_all_passed(checks: &[Check], skipped: &[&str]) {
+    let report: Vec<String> = checks
+        .iter()
+        .map(|c| match (&c.failure, c.skipped) {
+            (Some(why), _) => format!("FAIL {}: {why}", c.name),
+            (None, true) => format!("skip {}", c.name),
+            (None, false) => format!("ok   {}", c.name),
+        })
+        .collect();
+    let report = report.join("\n");
+    assert!(checks.len() >= 8, "{report}");
+    assert!(checks.iter().all(Check::passed), "{report}");
+    let were_skipped: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.skipped)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(were_skipped, skipped, "{report}");
+    eprintln!("{report}");
+}
+
+/// A project keeps its own copy of the SDK helper and the WIT (it builds on
+/// its own); the copies in the repository must not drift from the sources.
+#[test]
+fn the_directus_connector_carries_the_current_sdk_and_contract() {
+    let root = synchost_e2e::root();
+    for (copy, source) in [
+        (
+            "connectors/directus-js/src/synchost-sdk.js",
+            "sdk/js/src/synchost-sdk.js",
+        ),
+        (
+            "connectors/directus-js/wit/connector.wit",
+            "wit/since_v0.1.0/connector.wit",
+        ),
+        (
+            "connectors/directus-js/test/host.mjs",
+            "sdk/js/test/host.mjs",
+        ),
+    ] {
+        let read =
+            |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(
+            read(copy) == read(source),
+            "{copy} differs from {source}: copy it again (`cp {source} {copy}`)"
+        );
+    }
+}
+
+/// Runs the project's unit tests under Node (`node:test`), with the
+/// contract's imports answered by `test/host.mjs`.
+fn node_unit_tests(project: &Path) {
+    let tests: Vec<PathBuf> = std::fs::read_dir(project.join("test"))
+        .unwrap_or_else(|e| panic!("{}/test: {e}", project.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.js"))
+        .collect();
+    assert!(
+        !tests.is_empty(),
+        "{}/test has no *.test.js",
+        project.display()
+    );
+    let out = std::process::Command::new("node")
+        .current_dir(project)
+        .args([
+            "--import",
+            "./test/host.mjs",
+            "--test",
+            "--test-reporter=tap",
+        ])
+        .args(&tests)
+        .output()
+        .expect("node (install Node.js 20 to run the JavaScript connector tests)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node --test in {}:\n{text}{}",
+        project.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("\n# fail 0"), "{text}");
+}
+
+#[test]
+fn the_sdk_helper_the_template_and_the_directus_connector_pass_their_unit_tests() {
+    let root = synchost_e2e::root();
+    node_unit_tests(&root.join("sdk/js"));
+    node_unit_tests(&root.join("connectors/directus-js"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_js_connector_builds_and_passes_the_acceptance_suite() {
+    let dir = scratch("new");
+    let code = synchost(&[
+        "connector",
+        "new",
+        "demo",
+        "--lang",
+        "js",
+        "--dir",
+        &dir.display().to_string(),
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let project = dir.join("demo");
+    for file in [
+        "package.json",
+        "src/connector.js",
+        "src/synchost-sdk.js",
+        "wit/connector.wit",
+        "README.md",
+        ".gitignore",
+    ] {
+        assert!(
+            project.join(file).exists(),
+            "`connector new` wrote no {file}"
+        );
+    }
+    let wasm = build(&project, "demo").await;
+
+    let runtime = synchost_e2e::runtime();
+    let connector = load(&runtime, &wasm).await;
+    assert_eq!(
+        connector.descriptor.name, "demo",
+        "the project's name reaches describe()"
+    );
+    assert_eq!(connector.descriptor.contract, "0.1.0");
+
+    let started = Instant::now();
+    let checks = acceptance::run(&runtime, &wasm, "items").await.unwrap();
+    eprintln!("acceptance suite in {:.1?}", started.elapsed());
+    assert_all_passed(&checks, &["writes round-trip"]);
+    // The CLI's own `connector test` agrees (the component is compiled by now).
+    let code = synchost(&[
+        "connector",
+        "test",
+        &wasm.display().to_string(),
+        "--simulator",
+        "items",
+    ])
+    .await;
+    assert_eq!(code, ExitCode::SUCCESS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_directus() {
+    // Built from a copy, so the test leaves no .wasm in the source tree.
+    let project = scratch("directus").join("directus-js");
+    copy_project(
+        &synchost_e2e::root().join("connectors/directus-js"),
+        &project,
+    )
+    .unwrap();
+    let wasm = build(&project, "directus-js").await;
+    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
+        .await
+        .unwrap();
+    let runtime = synchost_e2e::runtime();
+    let connector = load(&runtime, &wasm).await;
+    assert_eq!(connector.descriptor.hosts, vec!["{{setting:url}}"]);
+    let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
+        .await
+        .expect("seed a Directus collection");
+    let started = Instant::now();
+    let checks = acceptance::run_with(&runtime, connector, fixture)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", directus.log()));
+    eprintln!(
+        "acceptance suite against Directus in {:.1?}",
+        started.elapsed()
+    );
+    assert_all_passed(&checks, &[]);
+    let _ = std::fs::remove_dir_all(project.parent().unwrap());
+}
