@@ -36,6 +36,27 @@ pub fn verify_hex(expected_hex: &str, mac: &[u8]) -> bool {
     valid && diff == 0
 }
 
+/// Whether `expected_base64` (a digest as a delivery carries it, standard
+/// base64, padded or not: HubSpot's `X-HubSpot-Signature-v3`) is `mac`. The
+/// comparison takes the same time whichever byte differs.
+pub fn verify_base64(expected_base64: &str, mac: &[u8]) -> bool {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    // Decoding looks only at what the delivery carries, never at the MAC.
+    let Ok(expected) = LENIENT.decode(expected_base64.trim()) else {
+        return false;
+    };
+    if mac.is_empty() || expected.len() != mac.len() {
+        return false;
+    }
+    expected.iter().zip(mac).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
 fn nibble(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -57,6 +78,19 @@ mod tests {
         assert!(!verify_hex("00ff1", &[0x00, 0xff, 0x10]));
         assert!(!verify_hex("zzff10", &[0x00, 0xff, 0x10]));
         assert!(!verify_hex("", &[]));
+    }
+
+    #[test]
+    fn compares_base64_digests_padded_or_not() {
+        let mac = [0xfb, 0xff, 0x10, 0x00];
+        assert!(verify_base64("+/8QAA==", &mac));
+        assert!(verify_base64("+/8QAA", &mac));
+        assert!(!verify_base64("+/8QAQ==", &mac), "last byte differs");
+        assert!(!verify_base64("-_8QAA==", &mac), "URL-safe alphabet");
+        assert!(!verify_base64("+/8=", &mac[..3]), "short");
+        assert!(!verify_base64("+/8QAAA=", &mac), "long");
+        assert!(!verify_base64("not base64!", &mac));
+        assert!(!verify_base64("", &[]));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! such settings the entities are the three object types themselves). Records
 //! are listed with the objects endpoint, read incrementally through the
 //! search endpoint by their last-modified date, reported deleted through the
-//! archived list, and written with the batch endpoints. See README.md for
+//! archived list, and written with the batch endpoints. Webhook deliveries
+//! are verified with HubSpot's v3 signature (`webhook`). See README.md for
 //! entities, settings, limits and the property mapping.
 //!
 //! All JSON <-> record translation lives in pure modules (`schema`, `read`,
@@ -25,6 +26,7 @@ pub mod api;
 pub mod read;
 pub mod schema;
 pub mod time;
+pub mod webhook;
 pub mod write;
 
 use read::{CursorState, Phase};
@@ -134,6 +136,8 @@ pub struct HubSpot {
     entities: BTreeMap<String, Entity>,
     /// object schemas retrieved during this run, by entity
     schemas: RefCell<HashMap<String, Rc<ObjectSchema>>>,
+    /// the target URL and client-secret name that verify webhook deliveries
+    webhook: webhook::Config,
 }
 
 impl HubSpot {
@@ -347,7 +351,8 @@ impl Connector for HubSpot {
                 Capabilities::READ
                     | Capabilities::WRITE
                     | Capabilities::INCREMENTAL
-                    | Capabilities::DELETES,
+                    | Capabilities::DELETES
+                    | Capabilities::WEBHOOKS,
             )
             .setting(
                 "object.<entity>",
@@ -362,12 +367,26 @@ impl Connector for HubSpot {
                  (e.g. `properties.people = email,firstname,lastname`); default: all of them",
                 false,
             )
+            .setting(
+                webhook::URL_SETTING,
+                "the target URL of the HubSpot app's webhook subscriptions, exactly as \
+                 configured in the app (e.g. `https://sync.example.com/hooks/<sync_id>`): \
+                 HubSpot signs it, so webhook deliveries are refused without it",
+                false,
+            )
+            .setting(
+                webhook::SECRET_SETTING,
+                "the name of the secret holding the HubSpot app's client secret, the key of \
+                 the `X-HubSpot-Signature-v3` HMAC; default `hubspot_client_secret`",
+                false,
+            )
     }
 
     fn configure(settings: Settings) -> Result<Self, ConnectorError> {
         Ok(HubSpot {
             entities: entities_from_settings(&settings)?,
             schemas: RefCell::default(),
+            webhook: webhook::config_from_settings(&settings)?,
         })
     }
 
@@ -459,6 +478,33 @@ impl Connector for HubSpot {
             })
             .collect())
     }
+
+    fn webhook(&self, req: WebhookRequest) -> Result<Vec<ChangeEvent>, ConnectorError> {
+        let delivery = webhook::handle(
+            &req,
+            &self.webhook,
+            &self.entities,
+            now_millis()?,
+            synchost_sdk::signature::hmac_sha256,
+        )?;
+        if !delivery.ignored.is_empty() {
+            log::debug(&format!(
+                "HubSpot webhook: ignored {} event(s) of no configured entity ({})",
+                delivery.ignored.len(),
+                delivery.ignored.join(", ")
+            ));
+        }
+        Ok(delivery.events)
+    }
+}
+
+/// The wall clock in ms since the epoch (WASI's clock, which the host grants),
+/// for the v3 signature's five-minute window.
+fn now_millis() -> Result<i64, ConnectorError> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|e| ConnectorError::Fatal(format!("the clock is before 1970: {e}")))
 }
 
 // The component's exports have names (`synchost:connector/api@0.1.0#read`)

@@ -30,10 +30,19 @@ fn describe_declares_host_auth_rate_and_capabilities() {
     let all = Capabilities::READ
         | Capabilities::WRITE
         | Capabilities::INCREMENTAL
-        | Capabilities::DELETES;
+        | Capabilities::DELETES
+        | Capabilities::WEBHOOKS;
     assert_eq!(d.capabilities.bits(), all.bits());
     let names: Vec<&str> = d.settings.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["object.<entity>", "properties.<entity>"]);
+    assert_eq!(
+        names,
+        [
+            "object.<entity>",
+            "properties.<entity>",
+            "webhook_url",
+            "webhook_secret"
+        ]
+    );
 }
 
 #[test]

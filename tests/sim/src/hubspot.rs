@@ -11,6 +11,11 @@
 //! injected faults, the private app's bearer token (401), rate limits (429);
 //! every authenticated response carries the `X-HubSpot-RateLimit-*` headers
 //! and, like every simulator here, a `Date` from the simulator's clock.
+//!
+//! Webhooks go the other way: after [`HubSpotSim::subscribe_webhooks`], every
+//! change of the store (through the API or this handle) becomes an event, and
+//! [`HubSpotSim::webhook_delivery`] builds the next signed batch for the test
+//! to POST to the receiver.
 
 mod api;
 mod batch;
@@ -19,9 +24,14 @@ mod model;
 mod search;
 mod store;
 mod values;
+mod webhook;
 
 pub use limits::{Policy, RateLimit};
 pub use model::ObjectType;
+pub use webhook::{
+    signature_v3 as webhook_signature_v3, Delivery as WebhookDelivery, APP_ID,
+    MAX_BATCH as WEBHOOK_MAX_BATCH, PORTAL_ID, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -188,6 +198,71 @@ impl HubSpotSim {
         let restored = self.shared.store.lock().unwrap().restore(ty, id, now);
         anyhow::ensure!(restored, "no archived {} record {id}", ty.name());
         Ok(())
+    }
+
+    /// Permanently deletes a contact (GDPR delete), archived or not.
+    pub fn gdpr_delete(&self, object_type: &str, id: &str) -> anyhow::Result<()> {
+        let ty = self::object_type(object_type)?;
+        let now = self.shared.clock.now();
+        let deleted = self.shared.store.lock().unwrap().gdpr_delete(ty, id, now);
+        anyhow::ensure!(deleted, "no {} record {id}", ty.name());
+        Ok(())
+    }
+
+    /// Subscribes the app to every event of contacts, companies and deals
+    /// (`propertyChange` for every property): from now on each change of the
+    /// store is queued for [`HubSpotSim::webhook_delivery`]. Subscribing again
+    /// keeps what is queued.
+    pub fn subscribe_webhooks(&self) {
+        self.shared
+            .store
+            .lock()
+            .unwrap()
+            .webhooks
+            .get_or_insert_with(Default::default);
+    }
+
+    /// Changes queued and not yet delivered.
+    pub fn pending_webhook_events(&self) -> usize {
+        let store = self.shared.store.lock().unwrap();
+        store.webhooks.as_ref().map_or(0, |w| w.pending())
+    }
+
+    /// The next webhook delivery as HubSpot sends it to `target_url` (the
+    /// subscription's target URL): the headers (`X-HubSpot-Signature-v3`
+    /// signed with `client_secret`, `X-HubSpot-Request-Timestamp` from the
+    /// simulator's clock, and the legacy v1 signature) and the raw body, a
+    /// JSON array of the oldest queued changes, at most 100. `None` when
+    /// nothing changed since the last delivery. Panics without
+    /// [`HubSpotSim::subscribe_webhooks`].
+    pub fn webhook_delivery(
+        &self,
+        client_secret: &str,
+        target_url: &str,
+    ) -> Option<webhook::Delivery> {
+        self.webhook_delivery_at(client_secret, target_url, self.shared.clock.now())
+    }
+
+    /// [`HubSpotSim::webhook_delivery`] signed at `at`: a delivery captured
+    /// then, and replayed now.
+    pub fn webhook_delivery_at(
+        &self,
+        client_secret: &str,
+        target_url: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<webhook::Delivery> {
+        let events = {
+            let mut store = self.shared.store.lock().unwrap();
+            let outbox = store
+                .webhooks
+                .as_mut()
+                .expect("webhook_delivery needs subscribe_webhooks first");
+            outbox.next_batch()
+        };
+        if events.is_empty() {
+            return None;
+        }
+        Some(webhook::delivery(client_secret, target_url, &events, at))
     }
 
     /// Every record of a type, archived ones included, in id order, as API

@@ -333,3 +333,137 @@ async fn the_airtable_connector_accepts_the_simulators_notifications() {
         "{got:?}"
     );
 }
+
+const HUBSPOT_SECRET: &str = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+const HUBSPOT_URL: &str = "https://sync.example.com/hooks/crm%3Ajob";
+
+async fn hubspot() -> synchost_sim::hubspot::HubSpotSim {
+    synchost_sim::hubspot::HubSpotSim::start(synchost_sim::hubspot::HubSpotOptions {
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn hubspot_delivery_is_signed_v3_over_method_uri_body_and_timestamp() {
+    let sim = hubspot().await;
+    sim.subscribe_webhooks();
+    sim.insert("contacts", json!({"email": "a@example.com"}))
+        .unwrap();
+    let before = sim.clock().now().timestamp_millis();
+    let (headers, body) = sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL).unwrap();
+    let ts = header(&headers, "x-hubspot-request-timestamp").expect("timestamped");
+    let ts_ms: i64 = ts.parse().unwrap();
+    assert!((before..before + 5_000).contains(&ts_ms), "{ts}");
+    // the URI is signed with `%3A` decoded, as the doc's table says
+    let mut message = b"POSThttps://sync.example.com/hooks/crm:job".to_vec();
+    message.extend_from_slice(&body);
+    message.extend_from_slice(ts.as_bytes());
+    let mut mac = Hmac::<Sha256>::new_from_slice(HUBSPOT_SECRET.as_bytes()).unwrap();
+    mac.update(&message);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(
+        header(&headers, "x-hubspot-signature-v3"),
+        Some(expected.as_str())
+    );
+    assert_eq!(
+        synchost_sim::hubspot::webhook_signature_v3(
+            HUBSPOT_SECRET,
+            "POST",
+            HUBSPOT_URL,
+            &body,
+            ts_ms
+        ),
+        expected
+    );
+    // the legacy v1 signature: hex SHA-256 of client secret + body
+    let mut v1 = HUBSPOT_SECRET.as_bytes().to_vec();
+    v1.extend_from_slice(&body);
+    assert_eq!(
+        header(&headers, "x-hubspot-signature"),
+        Some(hex::encode(<Sha256 as sha2::Digest>::digest(&v1)).as_str())
+    );
+    assert_eq!(header(&headers, "x-hubspot-signature-version"), Some("v1"));
+    // a delivery signed six minutes ago carries that time
+    sim.update("contacts", "10001", json!({"firstname": "A"}))
+        .unwrap();
+    let at = sim.clock().now() - Duration::minutes(6);
+    let (old, _) = sim
+        .webhook_delivery_at(HUBSPOT_SECRET, HUBSPOT_URL, at)
+        .unwrap();
+    let expected = at.timestamp_millis().to_string();
+    assert_eq!(
+        header(&old, "x-hubspot-request-timestamp"),
+        Some(expected.as_str())
+    );
+}
+
+#[tokio::test]
+async fn hubspot_batches_are_the_store_changes_since_the_last_delivery() {
+    let sim = hubspot().await;
+    sim.insert("contacts", json!({"email": "before@example.com"}))
+        .unwrap();
+    sim.subscribe_webhooks();
+    assert_eq!(sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL), None);
+    let contact = sim
+        .insert("contacts", json!({"email": "a@example.com"}))
+        .unwrap();
+    let deal = sim.insert("deals", json!({"dealname": "Big"})).unwrap();
+    sim.update("contacts", &contact, json!({"email": "b@example.com"}))
+        .unwrap();
+    // a write that changes nothing is no propertyChange
+    sim.update("contacts", &contact, json!({"email": "b@example.com"}))
+        .unwrap();
+    sim.archive("deals", &deal).unwrap();
+    sim.restore("deals", &deal).unwrap();
+    sim.gdpr_delete("contacts", &contact).unwrap();
+    assert_eq!(sim.pending_webhook_events(), 6);
+
+    let (_, body) = sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL).unwrap();
+    let events: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    let got: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["subscriptionType"].as_str().unwrap().to_string(),
+                e["objectId"].to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("contact.creation", &contact),
+        ("deal.creation", &deal),
+        ("contact.propertyChange", &contact),
+        ("deal.deletion", &deal),
+        ("deal.restore", &deal),
+        ("contact.privacyDeletion", &contact),
+    ];
+    assert_eq!(got, want.map(|(t, id)| (t.to_string(), id.to_string())));
+    assert_eq!(events[2]["propertyName"], "email");
+    assert_eq!(events[2]["propertyValue"], "b@example.com");
+    let ids: Vec<u64> = events
+        .iter()
+        .map(|e| e["eventId"].as_u64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for e in &events {
+        assert_eq!(e["portalId"], synchost_sim::hubspot::PORTAL_ID);
+        assert_eq!(e["appId"], synchost_sim::hubspot::APP_ID);
+        assert_eq!(e["attemptNumber"], 0);
+        assert!(e["occurredAt"].as_i64().unwrap() > 1_700_000_000_000);
+    }
+    assert_eq!(sim.pending_webhook_events(), 0);
+    assert_eq!(sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL), None);
+
+    // at most 100 events a request
+    for i in 0..120 {
+        sim.insert("companies", json!({"name": format!("c{i}")}))
+            .unwrap();
+    }
+    let (_, first) = sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL).unwrap();
+    let (_, second) = sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL).unwrap();
+    let len = |b: &[u8]| serde_json::from_slice::<Vec<Value>>(b).unwrap().len();
+    assert_eq!((len(&first), len(&second)), (100, 20));
+}

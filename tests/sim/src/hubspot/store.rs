@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::model::{standard_properties, ApiError, ObjectType, PropertyDef};
 use super::values::{invalid_values, iso, write_value, PropError};
+use super::webhook::{Change, Outbox, What};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
@@ -34,6 +35,8 @@ pub(crate) struct Objects {
 pub(crate) struct Store {
     pub objects: HashMap<ObjectType, Objects>,
     next_id: u64,
+    /// the webhook subscription's undelivered changes, once subscribed
+    pub webhooks: Option<Outbox>,
 }
 
 /// Validated values of one input, ready to apply.
@@ -65,6 +68,14 @@ impl Store {
         Store {
             objects,
             next_id: 10_001,
+            webhooks: None,
+        }
+    }
+
+    /// Queues a change for the webhook subscription, if there is one.
+    fn changed(&mut self, ty: ObjectType, id: u64, what: What, at: DateTime<Utc>) {
+        if let Some(outbox) = &mut self.webhooks {
+            outbox.push(Change { ty, id, what, at });
         }
     }
 
@@ -166,6 +177,7 @@ impl Store {
                 .collect(),
         };
         self.of_mut(ty).records.insert(id, record);
+        self.changed(ty, id, What::Creation, now);
         id
     }
 
@@ -198,13 +210,21 @@ impl Store {
             .records
             .get_mut(&id)
             .expect("applied to an existing record");
+        let mut changed = Vec::new();
         for (k, v) in values {
-            match v {
-                Some(v) => record.values.insert(k, v),
+            let old = match &v {
+                Some(v) => record.values.insert(k.clone(), v.clone()),
                 None => record.values.remove(&k),
             };
+            // "propertyChange" is sent when the value changes, not on every write.
+            if old != v {
+                changed.push(What::PropertyChange(k, v));
+            }
         }
         record.updated = now.max(record.updated);
+        for what in changed {
+            self.changed(ty, id, what, now);
+        }
     }
 
     /// Validates and applies an update of one active record; 404 otherwise.
@@ -231,6 +251,7 @@ impl Store {
         let record = self.of_mut(ty).records.get_mut(&id).expect("active");
         record.archived_at = Some(now);
         record.updated = now.max(record.updated);
+        self.changed(ty, id, What::Deletion, now);
         true
     }
 
@@ -243,10 +264,24 @@ impl Store {
             Some(r) if r.archived_at.is_some() => {
                 r.archived_at = None;
                 r.updated = now.max(r.updated);
+                self.changed(ty, id, What::Restore, now);
                 true
             }
             _ => false,
         }
+    }
+
+    /// Permanently deletes a contact, archived or not ("GDPR delete": the
+    /// record is gone, not in the recycle bin); `false` when there is none.
+    pub fn gdpr_delete(&mut self, ty: ObjectType, id: &str, now: DateTime<Utc>) -> bool {
+        let Ok(id) = id.trim().parse::<u64>() else {
+            return false;
+        };
+        if self.of_mut(ty).records.remove(&id).is_none() {
+            return false;
+        }
+        self.changed(ty, id, What::PrivacyDeletion, now);
+        true
     }
 
     /// The value of property `name` as the API shows it, system ones included.
