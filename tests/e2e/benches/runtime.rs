@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p synchost-e2e --bench runtime [-- RECORDS]`
 //!
-//! - cold compile and warm (cached) load of each connector;
+//! - cold compile and warm (cached) load of each connector, the Python and
+//!   JavaScript Directus connectors (built here with componentize-py and
+//!   componentize-js) among them;
 //! - instantiate (a fresh Store, instance and `configure`);
 //! - per-call overhead of `read` (a call that answers without HTTP);
 //! - records/s of the Notion connector reading RECORDS (default 100,000)
@@ -16,6 +18,39 @@ use serde_json::{json, Value};
 use synchost::runtime::{Connection, ReadRequest, Runtime, RuntimeOptions, Secrets};
 use synchost_e2e::{build_connector, simulated};
 use synchost_sim::notion::{NotionOptions, NotionSim};
+
+/// Builds `connectors/NAME` (Python or JavaScript) with `synchost connector
+/// build`, with the pinned tools.
+async fn build_other_language(name: &str) -> std::path::PathBuf {
+    let root = synchost_e2e::root();
+    let source = root.join("connectors").join(name);
+    // The Python project names the contract and SDK by relative paths and
+    // builds in place (its .wasm is ignored by git); the JavaScript one is
+    // copied, as its test does.
+    let dir = if name.ends_with("-py") {
+        source
+    } else {
+        let dir = root
+            .join("target/tmp/bench")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        synchost_e2e::js::copy_project(&source, &dir).unwrap();
+        dir
+    };
+    // SAFETY: set before any build reads them, once, on this thread.
+    unsafe {
+        if name.ends_with("-py") {
+            std::env::set_var("SYNCHOST_COMPONENTIZE_PY", synchost_e2e::python::componentize_py());
+        } else {
+            std::env::set_var("SYNCHOST_COMPONENTIZE_JS", synchost_e2e::js::componentize_js());
+        }
+    }
+    use clap::Parser as _;
+    let argv = ["synchost", "connector", "build", &dir.display().to_string()];
+    let cli = synchost::cli::Cli::try_parse_from(argv).unwrap();
+    synchost::cli::run(cli).await.unwrap();
+    dir.join(format!("{name}.wasm"))
+}
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -42,12 +77,17 @@ async fn main() {
     println!("## load and call overhead\n");
     println!("| connector | wasm size | cold compile | warm load (median of 20) | instantiate + configure (median of 50) |");
     println!("|---|---|---|---|---|");
-    for package in [
+    let mut components: Vec<std::path::PathBuf> = [
         "synchost-connector-notion",
         "synchost-connector-airtable",
         "synchost-connector-template",
-    ] {
-        let wasm = build_connector(package);
+    ]
+    .into_iter()
+    .map(build_connector)
+    .collect();
+    components.push(build_other_language("directus-py").await);
+    components.push(build_other_language("directus-js").await);
+    for wasm in components {
         let size = std::fs::metadata(&wasm).unwrap().len();
         let rt = runtime_with_cache(&cache);
         let started = Instant::now();
@@ -65,6 +105,7 @@ async fn main() {
                 ("database.tasks".to_string(), "0".repeat(32)),
                 ("base_id".into(), "app0".into()),
                 ("table.tasks".into(), "Tasks".into()),
+                ("url".into(), "http://127.0.0.1:8055".into()),
             ]
             .into(),
             ..Default::default()
