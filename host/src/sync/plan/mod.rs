@@ -5,14 +5,16 @@
 //! one side are matched to the other side's new records by the job's key (or,
 //! when recovering from a crash, by content) before anything is created.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::core::mapping::Mapper;
 use crate::core::merge::{self, Action, FieldConflict, Flow, Now, Policies, Side};
-use crate::core::value::{content_hash, Fields, Record, Value};
+use crate::core::value::{Fields, Record, Value};
 use crate::state::{ParkedConflict, Resolution, Shadow, State, StateError};
 
 use super::side::ReadOutcome;
+
+mod matching;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -495,130 +497,6 @@ impl Planner<'_> {
             );
         }
         Ok(())
-    }
-
-    fn plan_new(
-        &self,
-        plan: &mut Plan,
-        new_source: Vec<(String, Fields)>,
-        new_target: Vec<(String, Fields)>,
-    ) {
-        let empty = Shadow {
-            target_id: String::new(),
-            source: Fields::new(),
-            target: Fields::new(),
-            source_hash: String::new(),
-            target_hash: String::new(),
-            synced_at: String::new(),
-        };
-        let mut unmatched_target: BTreeMap<String, Fields> = new_target.into_iter().collect();
-        let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (tid, fields) in &unmatched_target {
-            for k in self.keys(fields) {
-                by_key.entry(k).or_default().push(tid.clone());
-            }
-        }
-        let mut taken = BTreeSet::new();
-        for (sid, fields) in new_source {
-            plan.source_changes.added += 1;
-            let found = self.keys(&fields).into_iter().find_map(|k| {
-                by_key
-                    .get(&k)
-                    .and_then(|ids| ids.iter().find(|t| !taken.contains(*t)).cloned())
-            });
-            match found {
-                Some(tid) => {
-                    taken.insert(tid.clone());
-                    let tfields = unmatched_target.remove(&tid).unwrap_or_default();
-                    plan.target_changes.added += 1;
-                    // First sight of an existing pair: no base, so every
-                    // difference is a conflict decided by policy.
-                    let outcome = merge::merge(
-                        &Fields::new(),
-                        &Fields::new(),
-                        &Now::Changed {
-                            fields: fields.clone(),
-                            updated_at: None,
-                        },
-                        &Now::Changed {
-                            fields: tfields.clone(),
-                            updated_at: None,
-                        },
-                        self.flow,
-                        self.policies,
-                    );
-                    plan.conflicts.extend(outcome.conflicts.iter().cloned());
-                    let (on_s, on_t) = if outcome.parked {
-                        (Action::None, Action::None)
-                    } else {
-                        (outcome.source, outcome.target)
-                    };
-                    self.apply(
-                        plan,
-                        Some(sid),
-                        Some(tid),
-                        fields,
-                        tfields,
-                        on_s,
-                        on_t,
-                        false,
-                        None,
-                        &empty,
-                    );
-                }
-                None if self.flow.to_target => self.apply(
-                    plan,
-                    Some(sid),
-                    None,
-                    fields.clone(),
-                    Fields::new(),
-                    Action::None,
-                    Action::Recreate(fields),
-                    false,
-                    None,
-                    &empty,
-                ),
-                None => {}
-            }
-        }
-        for (tid, fields) in unmatched_target {
-            plan.target_changes.added += 1;
-            if self.flow.to_source {
-                self.apply(
-                    plan,
-                    None,
-                    Some(tid),
-                    Fields::new(),
-                    fields.clone(),
-                    Action::Recreate(fields),
-                    Action::None,
-                    false,
-                    None,
-                    &empty,
-                );
-            }
-        }
-    }
-
-    /// What a new record is matched by: the job's key, and after a crash its whole content.
-    fn keys(&self, fields: &Fields) -> Vec<String> {
-        let mut keys = Vec::new();
-        if let Some(name) = &self.match_key {
-            if let Some(v) = fields.get(name) {
-                let text = match v.normalized() {
-                    Value::Text(s) | Value::Select(s) => s.to_lowercase(),
-                    Value::Null => String::new(),
-                    other => serde_json::to_string(&other).unwrap_or_default(),
-                };
-                if !text.is_empty() {
-                    keys.push(format!("key:{text}"));
-                }
-            }
-        }
-        if self.recovering {
-            keys.push(format!("hash:{}", content_hash(fields)));
-        }
-        keys
     }
 }
 
