@@ -268,14 +268,21 @@ fn a_recorded_run_replays_offline_without_the_credential() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("recorded into"), "{text}");
 
     let exchanges = std::fs::read_to_string(dir.join("exchanges.jsonl")).unwrap();
     assert!(exchanges.lines().count() > 20, "{exchanges}");
     // The simulator's token: recorded only as its placeholder.
     assert!(!exchanges.contains("acceptance-token"));
-    assert!(exchanges.contains("{{secret:"), "the auth header's placeholder is kept");
+    assert!(
+        exchanges.contains("{{secret:"),
+        "the auth header's placeholder is kept"
+    );
     let fixture = std::fs::read_to_string(dir.join("fixture.json")).unwrap();
     assert!(fixture.contains("\"simulator\": \"notion\""), "{fixture}");
 
@@ -287,7 +294,11 @@ fn a_recorded_run_replays_offline_without_the_credential() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&replay.stdout).into_owned();
-    assert!(replay.status.success(), "{text}{}", String::from_utf8_lossy(&replay.stderr));
+    assert!(
+        replay.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
     assert!(text.contains("checks: 8 passed, 0 failed"), "{text}");
 
     // A cassette cut short: the connector asks what it holds no answer to.

@@ -155,7 +155,11 @@ pub struct Options {
     pub cassette: Option<PathBuf>,
 }
 
-pub async fn run_opts(runtime: &Runtime, wasm: &Path, opts: &Options) -> anyhow::Result<Vec<Check>> {
+pub async fn run_opts(
+    runtime: &Runtime,
+    wasm: &Path,
+    opts: &Options,
+) -> anyhow::Result<Vec<Check>> {
     let connector = runtime.load(wasm).await?;
     let (platform, simulator) = match (&opts.cassette, &opts.simulator) {
         (Some(_), _) if opts.record.is_some() => {
@@ -255,7 +259,10 @@ async fn run_platform(
     }
     let unused = ctx.platform.unused();
     if unused > 0 {
-        tracing::warn!(unused, "recorded exchanges the replayed run did not ask for");
+        tracing::warn!(
+            unused,
+            "recorded exchanges the replayed run did not ask for"
+        );
     }
     Ok(checks)
 }
@@ -463,9 +470,9 @@ async fn hosts(ctx: &Ctx) -> Result<bool, String> {
     let conn = ctx.platform.connection(&ctx.origin(), "valid");
     let declared: Vec<crate::runtime::policy::Origin> =
         crate::runtime::policy::resolve_declared(&ctx.connector.descriptor.hosts, &conn.settings)?
-        .iter()
-        .filter_map(|h| crate::runtime::policy::Origin::parse(h).ok())
-        .collect();
+            .iter()
+            .filter_map(|h| crate::runtime::policy::Origin::parse(h).ok())
+            .collect();
     for call in session.calls() {
         if let Some(error) = &call.error {
             if error.contains("denied") {

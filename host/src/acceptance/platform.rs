@@ -64,7 +64,8 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
-        let bad = |what: &str| anyhow::anyhow!("{}: `{what}` is missing or malformed", path.display());
+        let bad =
+            |what: &str| anyhow::anyhow!("{}: `{what}` is missing or malformed", path.display());
         let strings = |key: &str| -> anyhow::Result<Vec<String>> {
             v[key]
                 .as_array()
@@ -73,7 +74,8 @@ impl Platform {
                 .map(|s| s.as_str().map(String::from).ok_or_else(|| bad(key)))
                 .collect()
         };
-        let settings = serde_json::from_value(v["settings"].clone()).map_err(|_| bad("settings"))?;
+        let settings =
+            serde_json::from_value(v["settings"].clone()).map_err(|_| bad("settings"))?;
         let new_fields = v["new_fields"]
             .as_object()
             .ok_or_else(|| bad("new_fields"))?
@@ -91,7 +93,10 @@ impl Platform {
             cassette: Arc::new(cassette),
             edited: Mutex::new(strings("edited")?.into()),
             meta: Meta {
-                simulator: v["simulator"].as_str().ok_or_else(|| bad("simulator"))?.into(),
+                simulator: v["simulator"]
+                    .as_str()
+                    .ok_or_else(|| bad("simulator"))?
+                    .into(),
                 entity: v["entity"].as_str().ok_or_else(|| bad("entity"))?.into(),
                 settings,
                 allow_private_networks: v["allow_private_networks"].as_bool().unwrap_or(false),
@@ -163,7 +168,9 @@ impl Platform {
 
     pub fn edit_one(&self) -> anyhow::Result<String> {
         match self {
-            Platform::Live { fixture, edited, .. } => {
+            Platform::Live {
+                fixture, edited, ..
+            } => {
                 let id = fixture.edit_one()?;
                 edited.lock().unwrap().push(id.clone());
                 Ok(id)

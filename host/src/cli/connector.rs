@@ -308,7 +308,11 @@ async fn test(args: TestArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
             checks.len() - failed
         );
         if let Some(dir) = &args.record {
-            println!("recorded into {} (replay with --cassette {})", dir.display(), dir.display());
+            println!(
+                "recorded into {} (replay with --cassette {})",
+                dir.display(),
+                dir.display()
+            );
         }
     }
     Ok(if failed == 0 {

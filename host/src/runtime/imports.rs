@@ -248,11 +248,11 @@ impl NetCtx {
             };
             let mut headers = reqwest::header::HeaderMap::new();
             for (name, value) in &req.headers {
-                let value = secrets
-                    .substitute(value)
-                    .map_err(http::HttpError::Denied)?;
-                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| http::HttpError::Denied(format!("`{name}` is not a header name")))?;
+                let value = secrets.substitute(value).map_err(http::HttpError::Denied)?;
+                let name =
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                        http::HttpError::Denied(format!("`{name}` is not a header name"))
+                    })?;
                 if name == reqwest::header::HOST {
                     continue;
                 }
@@ -321,7 +321,13 @@ impl NetCtx {
                 if let Some(oauth) = &self.oauth {
                     refreshed = true;
                     match oauth
-                        .refresh(generation, &secrets, &self.policy, &self.clients, &self.limits)
+                        .refresh(
+                            generation,
+                            &secrets,
+                            &self.policy,
+                            &self.clients,
+                            &self.limits,
+                        )
                         .await
                     {
                         Ok(()) => continue,
@@ -348,16 +354,20 @@ impl NetCtx {
                 mode: super::tape::Mode::Record(recorder),
             }) = &self.tape
             {
-                recorder.append(&super::tape::exchange(
-                    tag,
-                    method.as_str(),
-                    &req.url,
-                    &self.headers_as_written(&req.headers),
-                    req.body.as_deref(),
-                    response.status,
-                    response.headers.clone(),
-                    &response.body,
-                ));
+                recorder.append(
+                    &super::tape::Exchange::request(
+                        tag,
+                        method.as_str(),
+                        &req.url,
+                        &self.headers_as_written(&req.headers),
+                        req.body.as_deref(),
+                    )
+                    .answered(
+                        response.status,
+                        response.headers.clone(),
+                        &response.body,
+                    ),
+                );
             }
             return Ok(response);
         }

@@ -130,7 +130,9 @@ impl Refresher {
         .await
         .map_err(|e| format!("oauth2: the token endpoint could not be reached: {e:?}"))?;
         let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
-        let Some(token) = body["access_token"].as_str().filter(|_| response.status == 200)
+        let Some(token) = body["access_token"]
+            .as_str()
+            .filter(|_| response.status == 200)
         else {
             // RFC 6749 §5.2: `error` and `error_description` say why.
             return Err(format!(

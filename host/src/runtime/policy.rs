@@ -358,16 +358,25 @@ mod tests {
 
     #[test]
     fn a_declared_setting_names_the_origin_of_a_self_hosted_platform() {
-        let declared = vec!["{{setting:url}}".to_string(), "https://api.example.com".into()];
-        let settings = BTreeMap::from([("url".to_string(), "http://127.0.0.1:8055/admin".to_string())]);
+        let declared = vec![
+            "{{setting:url}}".to_string(),
+            "https://api.example.com".into(),
+        ];
+        let settings =
+            BTreeMap::from([("url".to_string(), "http://127.0.0.1:8055/admin".to_string())]);
         assert_eq!(
             resolve_declared(&declared, &settings).unwrap(),
-            vec!["http://127.0.0.1:8055".to_string(), "https://api.example.com".into()]
+            vec![
+                "http://127.0.0.1:8055".to_string(),
+                "https://api.example.com".into()
+            ]
         );
         let err = resolve_declared(&declared, &BTreeMap::new()).unwrap_err();
         assert!(err.contains("setting `url`"), "{err}");
         let bad = BTreeMap::from([("url".to_string(), "not a url".to_string())]);
-        assert!(resolve_declared(&declared, &bad).unwrap_err().contains("not a URL"));
+        assert!(resolve_declared(&declared, &bad)
+            .unwrap_err()
+            .contains("not a URL"));
     }
 
     #[test]

@@ -115,7 +115,11 @@ impl Cassette {
             )
         })?;
         let mut unused = VecDeque::new();
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             unused.push_back(serde_json::from_str(line).map_err(|e| {
                 anyhow::anyhow!("{} line {}: not an exchange: {e}", path.display(), n + 1)
             })?);
@@ -154,32 +158,43 @@ impl Cassette {
     }
 }
 
-/// An exchange to record: the response's headers and body are scrubbed by
-/// the caller, which holds the secrets.
-pub fn exchange(
-    tag: &str,
-    method: &str,
-    url: &str,
-    request_headers: &[(String, String)],
-    request_body: Option<&[u8]>,
-    status: u16,
-    response_headers: Vec<(String, String)>,
-    body: &[u8],
-) -> Exchange {
-    let (response_body, response_body_base64) = match std::str::from_utf8(body) {
-        Ok(text) => (Some(text.to_string()), None),
-        Err(_) => (None, Some(B64.encode(body))),
-    };
-    Exchange {
-        tag: tag.to_string(),
-        method: method.to_string(),
-        url: url.to_string(),
-        request_headers: request_headers.to_vec(),
-        request_body: request_body.map(|b| B64.encode(b)),
-        status,
-        response_headers,
-        response_body,
-        response_body_base64,
+impl Exchange {
+    /// An exchange to record, from the request as the connector wrote it.
+    pub fn request(
+        tag: &str,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Exchange {
+        Exchange {
+            tag: tag.to_string(),
+            method: method.to_string(),
+            url: url.to_string(),
+            request_headers: headers.to_vec(),
+            request_body: body.map(|b| B64.encode(b)),
+            status: 0,
+            response_headers: Vec::new(),
+            response_body: None,
+            response_body_base64: None,
+        }
+    }
+
+    /// With the response the connector got: its headers and body already
+    /// scrubbed by the caller, which holds the secrets.
+    pub fn answered(
+        mut self,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Exchange {
+        self.status = status;
+        self.response_headers = headers;
+        match std::str::from_utf8(body) {
+            Ok(text) => self.response_body = Some(text.to_string()),
+            Err(_) => self.response_body_base64 = Some(B64.encode(body)),
+        }
+        self
     }
 }
 
@@ -191,25 +206,34 @@ mod tests {
     fn replays_in_order_per_request_and_refuses_what_was_not_recorded() {
         let dir = std::env::temp_dir().join(format!("synchost-tape-{}", std::process::id()));
         let rec = Recorder::create(&dir).unwrap();
-        for (n, body) in [b"first".as_slice(), b"second", &[0xff, 0xfe]].iter().enumerate() {
-            rec.append(&exchange(
-                "valid",
-                "GET",
-                "https://api.example.com/v1/items",
-                &[("authorization".into(), "Bearer {{secret:tok}}".into())],
-                None,
-                200 + n as u16,
-                vec![],
-                body,
-            ));
+        for (n, body) in [b"first".as_slice(), b"second", &[0xff, 0xfe]]
+            .iter()
+            .enumerate()
+        {
+            rec.append(
+                &Exchange::request(
+                    "valid",
+                    "GET",
+                    "https://api.example.com/v1/items",
+                    &[("authorization".into(), "Bearer {{secret:tok}}".into())],
+                    None,
+                )
+                .answered(200 + n as u16, vec![], body),
+            );
         }
         drop(rec);
         let tape = Cassette::open(&dir).unwrap();
         let url = "https://api.example.com/v1/items";
-        assert_eq!(tape.answer("valid", "GET", url, None).unwrap().body(), b"first");
+        assert_eq!(
+            tape.answer("valid", "GET", url, None).unwrap().body(),
+            b"first"
+        );
         assert!(tape.answer("wrong-credential", "GET", url, None).is_err());
         assert!(tape.answer("valid", "POST", url, None).is_err());
-        assert_eq!(tape.answer("valid", "GET", url, None).unwrap().body(), b"second");
+        assert_eq!(
+            tape.answer("valid", "GET", url, None).unwrap().body(),
+            b"second"
+        );
         let third = tape.answer("valid", "GET", url, None).unwrap();
         assert_eq!((third.status, third.body()), (202, vec![0xff, 0xfe]));
         let err = tape.answer("valid", "GET", url, None).unwrap_err();
@@ -225,7 +249,9 @@ mod tests {
         std::fs::write(dir.join(EXCHANGES), "{\"tag\":1}\n").unwrap();
         let err = Cassette::open(&dir).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
-        let err = Cassette::open(&dir.join("missing")).unwrap_err().to_string();
+        let err = Cassette::open(&dir.join("missing"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("record one with `--record DIR`"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -40,9 +40,15 @@ async fn build_other_language(name: &str) -> std::path::PathBuf {
     // SAFETY: set before any build reads them, once, on this thread.
     unsafe {
         if name.ends_with("-py") {
-            std::env::set_var("SYNCHOST_COMPONENTIZE_PY", synchost_e2e::python::componentize_py());
+            std::env::set_var(
+                "SYNCHOST_COMPONENTIZE_PY",
+                synchost_e2e::python::componentize_py(),
+            );
         } else {
-            std::env::set_var("SYNCHOST_COMPONENTIZE_JS", synchost_e2e::js::componentize_js());
+            std::env::set_var(
+                "SYNCHOST_COMPONENTIZE_JS",
+                synchost_e2e::js::componentize_js(),
+            );
         }
     }
     use clap::Parser as _;

@@ -49,8 +49,7 @@ async fn seeded(n: usize, daily_limit: Option<u64>) -> (SalesforceSim, Vec<Strin
 
 fn conn_for(sim: &SalesforceSim) -> synchost::runtime::Connection {
     let mut conn = simulated(INSTANCE, &sim.base_url());
-    conn.endpoint_overrides
-        .insert(LOGIN.into(), sim.base_url());
+    conn.endpoint_overrides.insert(LOGIN.into(), sim.base_url());
     conn.settings.insert("instance_url".into(), INSTANCE.into());
     conn.settings
         .insert("object.contacts".into(), "Contact".into());
@@ -344,7 +343,11 @@ async fn the_host_refreshes_an_expired_token_and_retries_once() {
     let mut conn = conn_for(&sim);
     bind_secret(&mut conn, "salesforce_refresh", &defaults.refresh_token);
     bind_secret(&mut conn, "salesforce_client_id", &defaults.client_id);
-    bind_secret(&mut conn, "salesforce_client_secret", &defaults.client_secret);
+    bind_secret(
+        &mut conn,
+        "salesforce_client_secret",
+        &defaults.client_secret,
+    );
     conn.oauth2 = Some(synchost::runtime::oauth::OAuth2 {
         token_url: format!("{LOGIN}/services/oauth2/token"),
         access_token: "salesforce_token".into(),
@@ -373,7 +376,11 @@ async fn the_host_refreshes_an_expired_token_and_retries_once() {
     let mut bad = conn_for(&sim);
     bind_secret(&mut bad, "salesforce_refresh", "revoked-refresh-token");
     bind_secret(&mut bad, "salesforce_client_id", &defaults.client_id);
-    bind_secret(&mut bad, "salesforce_client_secret", &defaults.client_secret);
+    bind_secret(
+        &mut bad,
+        "salesforce_client_secret",
+        &defaults.client_secret,
+    );
     bad.oauth2 = conn.oauth2.clone();
     sim.expire_tokens();
     let (_rt, mut session) = session_for(&bad).await;
