@@ -414,11 +414,11 @@ impl Planner<'_> {
                         .ok()
                         .flatten()
                 };
-                let mut wire = self
-                    .mapper
-                    .to_target(canonical, &resolve)
-                    .map_err(join)?
-                    .fields;
+                let mapped = self.mapper.to_target(canonical, &resolve).map_err(join)?;
+                for warning in &mapped.warnings {
+                    tracing::warn!(job = %self.job, "{warning}");
+                }
+                let mut wire = mapped.fields;
                 wire.retain(|target_name, _| {
                     self.mapper.source_name(target_name).is_some_and(named)
                 });
