@@ -54,7 +54,11 @@ pub fn verify_base64(expected_base64: &str, mac: &[u8]) -> bool {
     if mac.is_empty() || expected.len() != mac.len() {
         return false;
     }
-    expected.iter().zip(mac).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+    expected
+        .iter()
+        .zip(mac)
+        .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+        == 0
 }
 
 fn nibble(c: u8) -> Option<u8> {

@@ -274,8 +274,8 @@ impl Runtime {
             connector: name.to_string(),
             reason,
         };
-        let declared = policy::resolve_declared(&descriptor.hosts, &conn.settings)
-            .map_err(config_err)?;
+        let declared =
+            policy::resolve_declared(&descriptor.hosts, &conn.settings).map_err(config_err)?;
         let policy = policy::Policy::new(
             &declared,
             conn.allowed_hosts.as_deref(),
