@@ -51,11 +51,7 @@ async fn build_other_language(name: &str) -> std::path::PathBuf {
             );
         }
     }
-    use clap::Parser as _;
-    let argv = ["synchost", "connector", "build", &dir.display().to_string()];
-    let cli = synchost::cli::Cli::try_parse_from(argv).unwrap();
-    synchost::cli::run(cli).await.unwrap();
-    dir.join(format!("{name}.wasm"))
+    synchost_e2e::guest::build(&dir, name).await
 }
 
 fn median(mut xs: Vec<Duration>) -> Duration {

@@ -48,7 +48,7 @@ fn install() -> Result<PathBuf, String> {
     if marker.exists() && tool.exists() {
         return Ok(tool);
     }
-    run(
+    crate::guest::run(
         Command::new("node").arg("--version"),
         "`node --version` (is Node.js 20 or later installed? on Debian: `apt-get install nodejs npm`)",
     )?;
@@ -60,7 +60,7 @@ fn install() -> Result<PathBuf, String> {
         ),
     )
     .map_err(|e| format!("writing {}: {e}", dir.join("package.json").display()))?;
-    run(
+    crate::guest::run(
         Command::new("npm")
             .current_dir(&dir)
             .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
@@ -78,22 +78,6 @@ fn install() -> Result<PathBuf, String> {
     std::fs::write(&marker, &version).map_err(|e| format!("writing {}: {e}", marker.display()))?;
     Ok(tool)
     // `lock` is released when dropped here.
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running {what} failed: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 /// Copies the JS project at `from` into `to` (skipping `node_modules` and

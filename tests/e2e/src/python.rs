@@ -32,12 +32,12 @@ fn install() -> Result<PathBuf, String> {
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     if !venv.join("bin/python").exists() {
-        run(
+        crate::guest::run(
             Command::new(&python).args(["-m", "venv"]).arg(&venv),
             &format!("`{python} -m venv` (is python3 with the venv module installed? on Debian: `apt-get install python3 python3-venv`)"),
         )?;
     }
-    run(
+    crate::guest::run(
         Command::new(venv.join("bin/python"))
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
             .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
@@ -56,20 +56,4 @@ fn install() -> Result<PathBuf, String> {
         .map_err(|e| format!("writing {}: {e}", marker.display()))?;
     Ok(tool)
     // `lock` is released when dropped here.
-}
-
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("running {what} failed: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }

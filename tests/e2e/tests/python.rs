@@ -4,9 +4,7 @@
 //! suite against the items simulator; and connectors/directus-py, built from
 //! source, passing it against a real Directus.
 //!
-//! The CLI runs in-process (`synchost::cli::run` on parsed arguments): the
-//! e2e crate cannot name the `synchost` binary, and building one from a test
-//! would wait on the lock `cargo test` holds on the target directory.
+//! The CLI runs in-process (see `synchost_e2e::guest`).
 //!
 //! componentize-py comes from `synchost_e2e::python::componentize_py()`
 //! (a pinned install under target/tools/python).
@@ -16,9 +14,9 @@ use std::process::{Command, ExitCode};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use clap::Parser;
-use synchost::acceptance::{self, Check, Fixture};
+use synchost::acceptance::{self, Fixture};
 use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::guest::{self, assert_all_passed, synchost};
 use synchost_e2e::python::componentize_py;
 
 /// Points `connector build` at the pinned componentize-py, once per process.
@@ -35,67 +33,15 @@ fn tool() -> PathBuf {
     .clone()
 }
 
-/// Runs `synchost ARGS` as the binary would, with the tests' compile cache.
-async fn synchost(args: &[&str]) -> ExitCode {
-    let cache = synchost_e2e::root().join("target/test-cache");
-    let mut argv = vec!["synchost".to_string(), "--cache-dir".into()];
-    argv.push(cache.display().to_string());
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let cli = synchost::cli::Cli::try_parse_from(&argv)
-        .unwrap_or_else(|e| panic!("synchost {}: {e}", args.join(" ")));
-    synchost::cli::run(cli)
-        .await
-        .unwrap_or_else(|e| panic!("synchost {}: {e:#}", args.join(" ")))
+/// `synchost connector build DIR` with the pinned tool.
+async fn build(dir: &Path, name: &str) -> PathBuf {
+    tool();
+    guest::build(dir, name).await
 }
 
 /// A fresh directory under target/tmp for this test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = synchost_e2e::root()
-        .join("target/tmp/python-e2e")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// `synchost connector build DIR`, timed; returns DIR/NAME.wasm.
-async fn build(dir: &Path, name: &str) -> PathBuf {
-    tool();
-    let started = Instant::now();
-    let code = synchost(&["connector", "build", &dir.display().to_string()]).await;
-    assert_eq!(code, ExitCode::SUCCESS, "connector build {}", dir.display());
-    let wasm = dir.join(format!("{name}.wasm"));
-    let size = std::fs::metadata(&wasm)
-        .unwrap_or_else(|e| panic!("{}: {e}", wasm.display()))
-        .len();
-    eprintln!(
-        "built {} ({:.1} MB) in {:.1?}",
-        wasm.display(),
-        size as f64 / 1e6,
-        started.elapsed()
-    );
-    wasm
-}
-
-fn assert_all_passed(checks: &[Check], skipped: &[&str]) {
-    let report: Vec<String> = checks
-        .iter()
-        .map(|c| match (&c.failure, c.skipped) {
-            (Some(why), _) => format!("FAIL {}: {why}", c.name),
-            (None, true) => format!("skip {}", c.name),
-            (None, false) => format!("ok   {}", c.name),
-        })
-        .collect();
-    let report = report.join("\n");
-    assert!(checks.len() >= 8, "{report}");
-    assert!(checks.iter().all(Check::passed), "{report}");
-    let were_skipped: Vec<&str> = checks
-        .iter()
-        .filter(|c| c.skipped)
-        .map(|c| c.name)
-        .collect();
-    assert_eq!(were_skipped, skipped, "{report}");
-    eprintln!("{report}");
+    guest::scratch("python-e2e", name)
 }
 
 /// Runs `python3 -m unittest` on `tests/` of `project`, with the generated
