@@ -55,6 +55,28 @@ pub fn excerpt(body: &[u8]) -> String {
     cut
 }
 
+/// `err`, the same kind with the same details, its message replaced by
+/// `message`: a connector keeps the SDK's status mapping and words the
+/// message from the platform's error body.
+pub fn with_message(err: ConnectorError, message: String) -> ConnectorError {
+    match err {
+        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
+        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
+            retry_after_ms: info.retry_after_ms,
+            message,
+        }),
+        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
+        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
+            id: info.id,
+            current_version: info.current_version,
+            message,
+        }),
+        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
+        ConnectorError::Transient(_) => ConnectorError::Transient(message),
+        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
+    }
+}
+
 /// The error a default trait method returns for a capability not implemented.
 pub fn unsupported(what: &str) -> ConnectorError {
     ConnectorError::Fatal(format!("this connector does not support {what}"))

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 use synchost_sdk::http::{self, Response};
-use synchost_sdk::{errors, ConflictInfo, ConnectorError, RateLimitedInfo};
+use synchost_sdk::{errors, ConnectorError, RateLimitedInfo};
 
 /// Airtable's penalty after a 429: "wait 30 seconds before subsequent
 /// requests will succeed".
@@ -115,25 +115,7 @@ fn retry_after_ms(resp: &Response) -> u64 {
     }
 }
 
-/// `err` with its message replaced by `message`.
-fn with_message(err: ConnectorError, message: String) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
-        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
-            retry_after_ms: info.retry_after_ms,
-            message,
-        }),
-        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
-        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
-            id: info.id,
-            current_version: info.current_version,
-            message,
-        }),
-        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
-        ConnectorError::Transient(_) => ConnectorError::Transient(message),
-        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
-    }
-}
+use synchost_sdk::errors::with_message;
 
 /// One request to Airtable, as plain data: what the write planner produces
 /// and what tests inspect. [`Call::send`] sends it through the host.

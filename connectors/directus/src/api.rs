@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 use synchost_sdk::http::{self, Response};
-use synchost_sdk::{errors, ConflictInfo, ConnectorError, RateLimitedInfo};
+use synchost_sdk::{errors, ConnectorError};
 
 /// The first error of a Directus error body: (code, message).
 pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
@@ -43,24 +43,11 @@ pub fn map_error(resp: &Response) -> Option<ConnectorError> {
     };
     let message = format!("Directus HTTP {status}: {detail}");
     Some(match generic {
-        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
-        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
-            retry_after_ms: info.retry_after_ms,
-            message,
-        }),
-        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
-        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
-            id: info.id,
-            current_version: info.current_version,
-            message,
-        }),
-        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
-        ConnectorError::Transient(_) => ConnectorError::Transient(message),
         // 413 (CONTENT_TOO_LARGE) and 415 are about what was sent.
         ConnectorError::Fatal(_) if matches!(status, 413 | 415) => {
             ConnectorError::InvalidInput(message)
         }
-        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
+        other => errors::with_message(other, message),
     })
 }
 

@@ -56,25 +56,7 @@ pub fn parse_error_body(body: &[u8]) -> Option<ApiError> {
     })
 }
 
-/// `err` with its message replaced by `message`.
-pub fn with_message(err: ConnectorError, message: String) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
-        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
-            retry_after_ms: info.retry_after_ms,
-            message,
-        }),
-        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
-        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
-            id: info.id,
-            current_version: info.current_version,
-            message,
-        }),
-        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
-        ConnectorError::Transient(_) => ConnectorError::Transient(message),
-        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
-    }
-}
+pub use synchost_sdk::errors::with_message;
 
 /// The id in "Contact already exists. Existing ID: 512" (409 on a contact
 /// whose email exists: "Contacts: Create contacts").

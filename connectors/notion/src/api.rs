@@ -7,7 +7,7 @@
 use serde_json::Value;
 use synchost_sdk::errors;
 use synchost_sdk::http::{Request, Response};
-use synchost_sdk::{ConflictInfo, ConnectorError, RateLimitedInfo};
+use synchost_sdk::ConnectorError;
 
 /// The only origin this connector calls. The host may redirect it (to a
 /// simulator, in tests); the connector never takes a base URL.
@@ -59,25 +59,7 @@ pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
     Some((code, message))
 }
 
-/// `err` with its message replaced by `message`.
-pub fn with_message(err: ConnectorError, message: String) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
-        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
-            retry_after_ms: info.retry_after_ms,
-            message,
-        }),
-        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
-        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
-            id: info.id,
-            current_version: info.current_version,
-            message,
-        }),
-        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
-        ConnectorError::Transient(_) => ConnectorError::Transient(message),
-        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
-    }
-}
+pub use synchost_sdk::errors::with_message;
 
 /// The typed error of a non-2xx response, its message taken from Notion's
 /// error body (`code: message`) where there is one; `None` for a success.

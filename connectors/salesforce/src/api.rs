@@ -13,7 +13,7 @@
 use serde_json::Value;
 use synchost_sdk::errors;
 use synchost_sdk::http::{Request, Response};
-use synchost_sdk::{log, ConflictInfo, ConnectorError, RateLimitedInfo};
+use synchost_sdk::{log, ConnectorError, RateLimitedInfo};
 
 /// How long to wait after REQUEST_LIMIT_EXCEEDED on the daily allocation:
 /// Salesforce counts requests over a rolling 24 hours and sends no
@@ -49,25 +49,7 @@ pub fn tidy(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// `err` with its message replaced by `message`.
-pub fn with_message(err: ConnectorError, message: String) -> ConnectorError {
-    match err {
-        ConnectorError::Unauthorized(_) => ConnectorError::Unauthorized(message),
-        ConnectorError::RateLimited(info) => ConnectorError::RateLimited(RateLimitedInfo {
-            retry_after_ms: info.retry_after_ms,
-            message,
-        }),
-        ConnectorError::NotFound(_) => ConnectorError::NotFound(message),
-        ConnectorError::Conflict(info) => ConnectorError::Conflict(ConflictInfo {
-            id: info.id,
-            current_version: info.current_version,
-            message,
-        }),
-        ConnectorError::InvalidInput(_) => ConnectorError::InvalidInput(message),
-        ConnectorError::Transient(_) => ConnectorError::Transient(message),
-        ConnectorError::Fatal(_) => ConnectorError::Fatal(message),
-    }
-}
+pub use synchost_sdk::errors::with_message;
 
 /// The typed error of an error code, where the code decides more than the
 /// HTTP status does.
