@@ -146,6 +146,18 @@ impl Fixture {
         })
     }
 
+    /// The name `--simulator` gives this platform.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fixture::Notion { .. } => "notion",
+            Fixture::Airtable { .. } => "airtable",
+            Fixture::Items { .. } => "items",
+            Fixture::HubSpot { .. } => "hubspot",
+            Fixture::Salesforce { .. } => "salesforce",
+            Fixture::Directus { .. } => "directus",
+        }
+    }
+
     pub fn entity(&self) -> &'static str {
         match self {
             Fixture::Items { .. } => "items",

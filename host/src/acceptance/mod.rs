@@ -161,29 +161,20 @@ pub async fn run_opts(
     opts: &Options,
 ) -> anyhow::Result<Vec<Check>> {
     let connector = runtime.load(wasm).await?;
-    let (platform, simulator) = match (&opts.cassette, &opts.simulator) {
+    let platform = match (&opts.cassette, &opts.simulator) {
         (Some(_), _) if opts.record.is_some() => {
             anyhow::bail!("`--record` and `--cassette` exclude each other: record a live run, replay it offline")
         }
-        (Some(dir), _) => {
-            let platform = Platform::replay(dir)?;
-            let simulator = match &platform {
-                Platform::Replay { meta, .. } => meta.simulator.clone(),
-                Platform::Live { .. } => unreachable!(),
-            };
-            (platform, simulator)
+        (Some(dir), _) => Platform::replay(dir)?,
+        (None, Some(name)) => {
+            Platform::live(Fixture::start(name, RECORDS).await?, opts.record.as_deref())?
         }
-        (None, Some(name)) => (
-            Platform::live(Fixture::start(name, RECORDS).await?, opts.record.as_deref())?,
-            name.clone(),
-        ),
         (None, None) => anyhow::bail!(
             "say what to test against: `--simulator NAME` ({}) or `--cassette DIR`",
             SIMULATORS.join(", ")
         ),
     };
-    let checks = run_platform(runtime, connector.clone(), platform, &simulator).await?;
-    Ok(checks)
+    run_platform(runtime, connector, platform).await
 }
 
 /// Runs the suite on a loaded connector against a fixture already started
@@ -193,14 +184,13 @@ pub async fn run_with(
     connector: Arc<LoadedConnector>,
     fixture: Fixture,
 ) -> anyhow::Result<Vec<Check>> {
-    run_platform(runtime, connector, Platform::live(fixture, None)?, "").await
+    run_platform(runtime, connector, Platform::live(fixture, None)?).await
 }
 
 async fn run_platform(
     runtime: &Runtime,
     connector: Arc<LoadedConnector>,
     platform: Platform,
-    simulator: &str,
 ) -> anyhow::Result<Vec<Check>> {
     let ctx = Ctx {
         runtime: runtime.clone(),
@@ -254,7 +244,7 @@ async fn run_platform(
         },
     );
     record("no request goes to an undeclared host", hosts(&ctx).await);
-    if let Some(dir) = ctx.platform.finish(simulator, &ctx.origin())? {
+    if let Some(dir) = ctx.platform.finish(&ctx.origin())? {
         tracing::info!(dir = %dir.display(), "cassette recorded");
     }
     let unused = ctx.platform.unused();

@@ -35,7 +35,6 @@ pub enum Platform {
 
 /// `fixture.json` of a cassette.
 pub struct Meta {
-    pub simulator: String,
     entity: String,
     settings: BTreeMap<String, String>,
     allow_private_networks: bool,
@@ -93,10 +92,6 @@ impl Platform {
             cassette: Arc::new(cassette),
             edited: Mutex::new(strings("edited")?.into()),
             meta: Meta {
-                simulator: v["simulator"]
-                    .as_str()
-                    .ok_or_else(|| bad("simulator"))?
-                    .into(),
                 entity: v["entity"].as_str().ok_or_else(|| bad("entity"))?.into(),
                 settings,
                 allow_private_networks: v["allow_private_networks"].as_bool().unwrap_or(false),
@@ -114,30 +109,23 @@ impl Platform {
 
     /// The connection of a session; `tag` names the session in a cassette.
     pub fn connection(&self, origin: &str, tag: &str) -> Connection {
-        let mode = match self {
+        let tape = |mode| Tape {
+            tag: tag.into(),
+            mode,
+        };
+        match self {
             Platform::Live {
                 fixture, recorder, ..
-            } => {
-                let mut conn = fixture.connection(origin);
-                conn.tape = recorder.as_ref().map(|r| Tape {
-                    tag: tag.into(),
-                    mode: Mode::Record(r.clone()),
-                });
-                return conn;
-            }
-            Platform::Replay { cassette, .. } => Mode::Replay(cassette.clone()),
-        };
-        let Platform::Replay { meta, .. } = self else {
-            unreachable!()
-        };
-        Connection {
-            settings: meta.settings.clone(),
-            allow_private_networks: meta.allow_private_networks,
-            tape: Some(Tape {
-                tag: tag.into(),
-                mode,
-            }),
-            ..Default::default()
+            } => Connection {
+                tape: recorder.as_ref().map(|r| tape(Mode::Record(r.clone()))),
+                ..fixture.connection(origin)
+            },
+            Platform::Replay { cassette, meta, .. } => Connection {
+                settings: meta.settings.clone(),
+                allow_private_networks: meta.allow_private_networks,
+                tape: Some(tape(Mode::Replay(cassette.clone()))),
+                ..Default::default()
+            },
         }
     }
 
@@ -192,7 +180,7 @@ impl Platform {
 
     /// After a recorded run: writes `fixture.json` beside the exchanges.
     /// After a replay: how many recorded exchanges the connector never asked for.
-    pub fn finish(&self, simulator: &str, origin: &str) -> anyhow::Result<Option<PathBuf>> {
+    pub fn finish(&self, origin: &str) -> anyhow::Result<Option<PathBuf>> {
         match self {
             Platform::Live {
                 fixture,
@@ -206,7 +194,7 @@ impl Platform {
                     .map(|f| (f.name.clone(), rjson::value(&f.value)))
                     .collect();
                 let meta = json!({
-                    "simulator": simulator,
+                    "simulator": fixture.name(),
                     "entity": fixture.entity(),
                     "settings": conn.settings,
                     "allow_private_networks": conn.allow_private_networks,

@@ -377,7 +377,18 @@ impl NetCtx {
     /// placeholder: what a cassette shows of a request.
     fn headers_as_written(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
         let mut out = headers.to_vec();
-        let added = match &self.auth {
+        if let Some((name, value)) = self.auth_placeholder() {
+            if !out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+                out.push((name, value));
+            }
+        }
+        out
+    }
+
+    /// The header the connector's auth scheme adds, with the secret's
+    /// placeholder as its value.
+    fn auth_placeholder(&self) -> Option<(String, String)> {
+        match &self.auth {
             AuthScheme::None => None,
             AuthScheme::Bearer(secret) => Some((
                 "authorization".to_string(),
@@ -387,13 +398,7 @@ impl NetCtx {
                 header.to_ascii_lowercase(),
                 format!("{{{{secret:{secret}}}}}"),
             )),
-        };
-        if let Some((name, value)) = added {
-            if !out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&name)) {
-                out.push((name, value));
-            }
         }
-        out
     }
 
     /// Adds the credential the connector's auth scheme names, unless the
@@ -403,16 +408,8 @@ impl NetCtx {
         secrets: &Secrets,
         headers: &mut reqwest::header::HeaderMap,
     ) -> Result<(), http::HttpError> {
-        let (name, value) = match &self.auth {
-            AuthScheme::None => return Ok(()),
-            AuthScheme::Bearer(secret) => (
-                "authorization".to_string(),
-                format!("Bearer {{{{secret:{secret}}}}}"),
-            ),
-            AuthScheme::Header((header, secret)) => (
-                header.to_ascii_lowercase(),
-                format!("{{{{secret:{secret}}}}}"),
-            ),
+        let Some((name, value)) = self.auth_placeholder() else {
+            return Ok(());
         };
         if headers.contains_key(name.as_str()) {
             return Ok(());

@@ -42,10 +42,11 @@ pub struct TokenCache {
     tokens: Mutex<HashMap<String, Arc<Refreshed>>>,
 }
 
-/// The latest access token of one refresh token, and how many times it changed.
+/// The latest access token of one refresh token, and how many times it
+/// changed; refreshes of it run one at a time.
 #[derive(Default)]
 pub struct Refreshed {
-    state: tokio::sync::Mutex<(u64, Option<String>)>,
+    refreshing: tokio::sync::Mutex<()>,
     latest: Mutex<(u64, Option<String>)>,
 }
 
@@ -87,8 +88,8 @@ impl Refresher {
         clients: &Clients,
         limits: &Limits,
     ) -> Result<(), String> {
-        let mut state = self.shared.state.lock().await;
-        if state.0 != seen {
+        let _one_at_a_time = self.shared.refreshing.lock().await;
+        if self.shared.latest.lock().unwrap().0 != seen {
             return Ok(());
         }
         let secret = |name: &str| {
@@ -142,10 +143,12 @@ impl Refresher {
                 body["error_description"].as_str().unwrap_or("")
             ));
         };
-        state.0 += 1;
-        state.1 = Some(token.to_string());
-        *self.shared.latest.lock().unwrap() = state.clone();
-        tracing::info!(target: "synchost::http", generation = state.0, "oauth2 access token refreshed");
+        let generation = {
+            let mut latest = self.shared.latest.lock().unwrap();
+            *latest = (latest.0 + 1, Some(token.to_string()));
+            latest.0
+        };
+        tracing::info!(target: "synchost::http", generation, "oauth2 access token refreshed");
         Ok(())
     }
 }
