@@ -94,3 +94,38 @@ pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
         ))
     }
 }
+
+/// The tool at `dir/tool` (`dir` = `<repo>/target/tools/NAME`), installed by
+/// `install(dir)` on first use. Idempotent, and safe when several test
+/// processes race: they serialize on a file lock, and the install counts as
+/// done only once a marker naming `version` is written after a good install.
+pub(crate) fn install_once(
+    name: &str,
+    version: &str,
+    tool: &str,
+    install: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<PathBuf, String> {
+    let tools = crate::root().join("target/tools");
+    std::fs::create_dir_all(&tools).map_err(|e| format!("creating {}: {e}", tools.display()))?;
+    let dir = tools.join(name);
+    let tool = dir.join(tool);
+    let marker = dir.join(format!("{name}-{version}.ok"));
+    let lock_path = tools.join(format!("{name}.lock"));
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+    if marker.exists() && tool.exists() {
+        return Ok(tool);
+    }
+    install(&dir)?;
+    if !tool.exists() {
+        return Err(format!(
+            "the {name} install finished but {} is missing",
+            tool.display()
+        ));
+    }
+    std::fs::write(&marker, version).map_err(|e| format!("writing {}: {e}", marker.display()))?;
+    Ok(tool)
+    // `lock` is released when dropped here.
+}

@@ -35,49 +35,32 @@ pub fn componentize_js() -> PathBuf {
 
 fn install() -> Result<PathBuf, String> {
     let version = componentize_js_version();
-    let tools = crate::root().join("target/tools");
-    std::fs::create_dir_all(&tools).map_err(|e| format!("creating {}: {e}", tools.display()))?;
-    let dir = tools.join("js");
-    let tool = dir.join("node_modules/.bin/componentize-js");
-    let marker = dir.join(format!("componentize-js-{version}.ok"));
-    let lock_path = tools.join("js.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
-    if marker.exists() && tool.exists() {
-        return Ok(tool);
-    }
-    crate::guest::run(
-        Command::new("node").arg("--version"),
-        "`node --version` (is Node.js 20 or later installed? on Debian: `apt-get install nodejs npm`)",
-    )?;
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    std::fs::write(
-        dir.join("package.json"),
-        format!(
-            "{{\n  \"private\": true,\n  \"description\": \"componentize-js for synchost's tests\",\n  \"devDependencies\": {{ \"{PACKAGE}\": \"{version}\" }}\n}}\n"
-        ),
-    )
-    .map_err(|e| format!("writing {}: {e}", dir.join("package.json").display()))?;
-    crate::guest::run(
-        Command::new("npm")
-            .current_dir(&dir)
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
-        &format!(
-            "`npm install {PACKAGE}@{version}` in {} (is npm installed? on Debian: `apt-get install npm`)",
-            dir.display()
-        ),
-    )?;
-    if !tool.exists() {
-        return Err(format!(
-            "npm installed {PACKAGE} but {} is missing",
-            tool.display()
-        ));
-    }
-    std::fs::write(&marker, &version).map_err(|e| format!("writing {}: {e}", marker.display()))?;
-    Ok(tool)
-    // `lock` is released when dropped here.
+    crate::guest::install_once("js", &version, "node_modules/.bin/componentize-js", |dir| {
+        crate::guest::run(
+            Command::new("node").arg("--version"),
+            "`node --version` (is Node.js 20 or later installed? on Debian: `apt-get install nodejs npm`)",
+        )?;
+        // npm run over a tree a broken or older install left behind was seen
+        // to prune a package componentize-js needs: start from nothing.
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        std::fs::write(
+            dir.join("package.json"),
+            format!(
+                "{{\n  \"private\": true,\n  \"description\": \"componentize-js for synchost's tests\",\n  \"devDependencies\": {{ \"{PACKAGE}\": \"{version}\" }}\n}}\n"
+            ),
+        )
+        .map_err(|e| format!("writing {}: {e}", dir.join("package.json").display()))?;
+        crate::guest::run(
+            Command::new("npm")
+                .current_dir(dir)
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]),
+            &format!(
+                "`npm install {PACKAGE}@{version}` in {} (is npm installed? on Debian: `apt-get install npm`)",
+                dir.display()
+            ),
+        )
+    })
 }
 
 /// Copies the JS project at `from` into `to` (skipping `node_modules` and

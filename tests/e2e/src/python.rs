@@ -17,43 +17,27 @@ pub fn componentize_py() -> PathBuf {
 }
 
 fn install() -> Result<PathBuf, String> {
-    let tools = crate::root().join("target/tools");
-    std::fs::create_dir_all(&tools).map_err(|e| format!("creating {}: {e}", tools.display()))?;
-    let venv = tools.join("python");
-    let tool = venv.join("bin/componentize-py");
-    let marker = venv.join(format!("componentize-py-{COMPONENTIZE_PY_VERSION}.ok"));
-    let lock_path = tools.join("python.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
-    lock.lock()
-        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
-    if marker.exists() && tool.exists() {
-        return Ok(tool);
-    }
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    if !venv.join("bin/python").exists() {
-        crate::guest::run(
-            Command::new(&python).args(["-m", "venv"]).arg(&venv),
-            &format!("`{python} -m venv` (is python3 with the venv module installed? on Debian: `apt-get install python3 python3-venv`)"),
-        )?;
-    }
-    crate::guest::run(
-        Command::new(venv.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
-        &format!(
-            "`pip install componentize-py=={COMPONENTIZE_PY_VERSION}` into {} (is pip in the venv? on Debian: `apt-get install python3-pip python3-venv`)",
-            venv.display()
-        ),
-    )?;
-    if !tool.exists() {
-        return Err(format!(
-            "pip installed componentize-py but {} is missing",
-            tool.display()
-        ));
-    }
-    std::fs::write(&marker, COMPONENTIZE_PY_VERSION)
-        .map_err(|e| format!("writing {}: {e}", marker.display()))?;
-    Ok(tool)
-    // `lock` is released when dropped here.
+    crate::guest::install_once(
+        "python",
+        COMPONENTIZE_PY_VERSION,
+        "bin/componentize-py",
+        |venv| {
+            let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            if !venv.join("bin/python").exists() {
+                crate::guest::run(
+                Command::new(&python).args(["-m", "venv"]).arg(venv),
+                &format!("`{python} -m venv` (is python3 with the venv module installed? on Debian: `apt-get install python3 python3-venv`)"),
+            )?;
+            }
+            crate::guest::run(
+            Command::new(venv.join("bin/python"))
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
+            &format!(
+                "`pip install componentize-py=={COMPONENTIZE_PY_VERSION}` into {} (is pip in the venv? on Debian: `apt-get install python3-pip python3-venv`)",
+                venv.display()
+            ),
+        )
+        },
+    )
 }
