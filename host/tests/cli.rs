@@ -140,18 +140,23 @@ fn read_prints_every_record_as_json_lines_and_inspect_shows_schemas() {
     );
 }
 
-fn acceptance(package: &str, simulator: &str) -> (bool, String) {
-    let wasm = synchost::dev::build_connector(package).unwrap();
+/// `synchost connector test WASM ARGS`: whether it passed, and what it printed.
+fn connector_test(wasm: &std::path::Path, args: &[&std::ffi::OsStr]) -> (bool, String) {
     let out = synchost()
         .args(["connector", "test"])
-        .arg(&wasm)
-        .args(["--simulator", simulator])
+        .arg(wasm)
+        .args(args)
         .output()
         .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
+}
+
+fn acceptance(package: &str, simulator: &str) -> (bool, String) {
+    let wasm = synchost::dev::build_connector(package).unwrap();
+    connector_test(&wasm, &["--simulator".as_ref(), simulator.as_ref()])
 }
 
 #[test]
@@ -260,19 +265,16 @@ fn a_recorded_run_replays_offline_without_the_credential() {
         .join(format!("cassette-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let wasm = synchost::dev::build_connector("synchost-connector-notion").unwrap();
-    let out = synchost()
-        .args(["connector", "test"])
-        .arg(&wasm)
-        .args(["--simulator", "notion", "--record"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = connector_test(
+        &wasm,
+        &[
+            "--simulator".as_ref(),
+            "notion".as_ref(),
+            "--record".as_ref(),
+            dir.as_ref(),
+        ],
     );
+    assert!(ok, "{text}");
     assert!(text.contains("recorded into"), "{text}");
 
     let exchanges = std::fs::read_to_string(dir.join("exchanges.jsonl")).unwrap();
@@ -286,33 +288,16 @@ fn a_recorded_run_replays_offline_without_the_credential() {
     let fixture = std::fs::read_to_string(dir.join("fixture.json")).unwrap();
     assert!(fixture.contains("\"simulator\": \"notion\""), "{fixture}");
 
-    let replay = synchost()
-        .args(["connector", "test"])
-        .arg(&wasm)
-        .arg("--cassette")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&replay.stdout).into_owned();
-    assert!(
-        replay.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    let replay = ["--cassette".as_ref(), dir.as_os_str()];
+    let (ok, text) = connector_test(&wasm, &replay);
+    assert!(ok, "{text}");
     assert!(text.contains("checks: 8 passed, 0 failed"), "{text}");
 
     // A cassette cut short: the connector asks what it holds no answer to.
     let first: Vec<&str> = exchanges.lines().take(3).collect();
     std::fs::write(dir.join("exchanges.jsonl"), first.join("\n")).unwrap();
-    let replay = synchost()
-        .args(["connector", "test"])
-        .arg(&wasm)
-        .arg("--cassette")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&replay.stdout).into_owned();
-    assert!(!replay.status.success(), "{text}");
+    let (ok, text) = connector_test(&wasm, &replay);
+    assert!(!ok, "{text}");
     assert!(text.contains("has no (further) answer to GET"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
