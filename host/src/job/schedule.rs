@@ -155,17 +155,21 @@ fn standard_day_of_week(field: &str) -> Result<String, ScheduleError> {
             Some((b, s)) => (b, Some(s.parse::<u32>().map_err(|_| bad(item))?)),
             None => (item, None),
         };
-        let numeric = base == "*" || base.split('-').all(|p| p.parse::<u32>().is_ok());
+        let number = |text: &str| text.parse::<u32>().map_err(|_| bad(item));
+        // Digits and dashes are a number or a range, parsed strictly below.
+        let numeric = base == "*"
+            || (!base.is_empty() && base.chars().all(|c| c.is_ascii_digit() || c == '-'));
         if !numeric || (base == "*" && step.is_none()) {
             out.push(item.to_string());
             continue;
         }
+        // `a-b` has exactly one dash between two numbers; `1-2-3` is refused.
         let (lo, hi) = match base {
             "*" => (0, 6),
             _ => match base.split_once('-') {
-                Some((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
+                Some((a, b)) => (number(a)?, number(b)?),
                 None => {
-                    let n = base.parse::<u32>().unwrap();
+                    let n = number(base)?;
                     (n, if step.is_some() { 6 } else { n })
                 }
             },
