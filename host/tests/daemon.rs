@@ -4,179 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::daemon::{blocking, Daemon};
 use common::World;
 use serde_json::{json, Value};
-
-struct Daemon {
-    child: Child,
-    url: String,
-    token: String,
-    data: PathBuf,
-    connectors: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Daemon {
-    /// Starts a daemon on `data` with a copy of the built connectors.
-    fn start(data: &Path, per_platform: usize) -> Daemon {
-        let connectors = data.join("connectors");
-        if !connectors.exists() {
-            std::fs::create_dir_all(&connectors).unwrap();
-            for name in ["notion", "airtable"] {
-                std::fs::copy(
-                    common::connectors().join(format!("{name}.wasm")),
-                    connectors.join(format!("{name}.wasm")),
-                )
-                .unwrap();
-            }
-        }
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_synchost"))
-            .args([
-                "daemon",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--per-platform",
-                &per_platform.to_string(),
-                "--watch-every",
-                "0.2",
-                "--data",
-            ])
-            .arg(data)
-            .arg("--connectors")
-            .arg(&connectors)
-            .env(
-                "SYNCHOST_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while reqwest::blocking::get(format!("{url}/healthz")).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let token = std::fs::read_to_string(data.join("api-token")).unwrap();
-        Daemon {
-            child,
-            url,
-            token,
-            data: data.to_path_buf(),
-            connectors,
-        }
-    }
-
-    fn client() -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let resp = Self::client()
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap();
-        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-        resp.json().unwrap()
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let resp = Self::client()
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .unwrap();
-        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-    }
-
-    fn put_connector(&self, name: &str, wasm: Vec<u8>) -> (u16, Value) {
-        let resp = Self::client()
-            .put(format!("{}/connectors/{name}", self.url))
-            .bearer_auth(&self.token)
-            .body(wasm)
-            .send()
-            .unwrap();
-        (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-    }
-
-    /// The SHA-256 of the loaded connector `name`.
-    fn connector_hash(&self, name: &str) -> String {
-        let list = self.get("/connectors");
-        let found = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap_or_else(|| panic!("no connector {name}: {list}"));
-        found["sha256"].as_str().unwrap().to_string()
-    }
-
-    fn runs(&self, job: &str) -> Vec<Value> {
-        self.get(&format!("/runs?job={job}&limit=1000"))
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// Waits until `job` has a run with one of `statuses`, newest first.
-    fn wait_for_run(&self, job: &str, statuses: &[&str], within: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            if let Some(run) = self
-                .runs(job)
-                .into_iter()
-                .find(|r| statuses.contains(&r["report"]["status"].as_str().unwrap_or("")))
-            {
-                return run;
-            }
-            assert!(
-                started.elapsed() < within,
-                "no {statuses:?} run of {job} within {within:?}: {:?}",
-                self.runs(job)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> impl std::future::Future<Output = T> {
-    async move { tokio::task::spawn_blocking(f).await.unwrap() }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_refuses_calls_without_the_token() {
@@ -289,13 +121,7 @@ async fn scheduled_runs_happen_on_time() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let metrics = Daemon::client()
-            .get(format!("{}/metrics", d.url))
-            .bearer_auth(&d.token)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let metrics = d.metrics();
         assert!(
             metrics.contains("synchost_runs_total{status=\"success\"}"),
             "{metrics}"
@@ -517,22 +343,6 @@ async fn critical_jobs_queued_behind_a_busy_platform_run_first() {
     .await;
 }
 
-fn post_hook(
-    d: &Daemon,
-    sync_id: &str,
-    headers: &[(String, String)],
-    body: Vec<u8>,
-) -> (u16, Value) {
-    let mut req = Daemon::client()
-        .post(format!("{}/hooks/{sync_id}", d.url))
-        .body(body);
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let resp = req.send().unwrap();
-    (resp.status().as_u16(), resp.json().unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refused() {
     let w = World::new("d-hook", "newest_wins").await;
@@ -564,10 +374,9 @@ async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refu
             notion.webhook_delivery(NOTION_SECRET, "page.properties_updated", &page);
         let mut forged = body.clone();
         forged.extend_from_slice(b" ");
-        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, forged);
+        let (status, reply) = d.post_hook("sync-d-hook", &headers, forged);
         assert_eq!(status, 401, "{reply}");
-        let (status, _) = post_hook(
-            &d,
+        let (status, _) = d.post_hook(
             "sync-d-hook",
             &[("content-type".into(), "application/json".into())],
             body.clone(),
@@ -589,7 +398,7 @@ async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refu
         let (headers, body) =
             notion.webhook_delivery(NOTION_SECRET, "page.properties_updated", &page);
         let sent = Instant::now();
-        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, body);
+        let (status, reply) = d.post_hook("sync-d-hook", &headers, body);
         assert_eq!(status, 202, "{reply}");
         assert_eq!(reply["events"][0]["id"], page.as_str());
         loop {
@@ -610,10 +419,9 @@ async fn a_signed_webhook_syncs_the_change_within_a_second_and_a_bad_one_is_refu
 
         // Airtable's notifications carry a MAC over a binary key.
         let (headers, body) = airtable.webhook_notification(&base, AIRTABLE_MAC);
-        let (status, reply) = post_hook(&d, "sync-d-hook", &headers, body.clone());
+        let (status, reply) = d.post_hook("sync-d-hook", &headers, body.clone());
         assert_eq!(status, 202, "{reply}");
-        let (status, _) = post_hook(
-            &d,
+        let (status, _) = d.post_hook(
             "sync-d-hook",
             &[("X-Airtable-Content-MAC".into(), "hmac-sha256=00".into())],
             body,

@@ -204,3 +204,33 @@ fn day_of_week_ranges_with_several_dashes_are_refused_not_a_panic() {
         assert_eq!(err.field(), Some("schedule"), "{err}");
     }
 }
+
+/// Through the CLI, as a user meets it: every refused job exits 2 and names
+/// the field, whatever was put in it.
+#[test]
+fn the_cli_exits_2_naming_the_field() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: &[(&str, Value)] = &[
+        ("schedule", Value::from("0 0 * * 1-2-3")),
+        ("mode", Value::from("\u{0}sideways")),
+        ("page_size", Value::from(u64::MAX)),
+        ("priority", Value::from(vec![1, 2])),
+        ("conflict", Value::from("explode")),
+        ("match_key", Value::from(12)),
+    ];
+    for (field, value) in cases {
+        let mut job: Value = serde_json::from_str(EXAMPLE).unwrap();
+        job[*field] = value.clone();
+        let path = dir.join(format!("{field}.json"));
+        std::fs::write(&path, job.to_string()).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_synchost"))
+            .args(["job", "check"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{field}: {stderr}");
+        assert!(stderr.contains(&format!("`{field}")), "{field}: {stderr}");
+    }
+}

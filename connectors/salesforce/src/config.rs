@@ -12,15 +12,13 @@ use synchost_sdk::{ConnectorError, Settings};
 /// were enforced in Winter '24" (Salesforce Help, "Prepare for and Schedule
 /// a My Domain Change").
 ///
-/// `https://login.salesforce.com` is declared as well, for one reason: the
-/// host accepts an endpoint override (the redirect to a simulator) only for an
-/// origin declared exactly, not for one a wildcard covers, so tests point
-/// `instance_url` there and override it. It is a Salesforce origin, so the
-/// host's bearer token never leaves Salesforce. See README.md.
-pub const HOSTS: [&str; 2] = [
-    "https://*.my.salesforce.com",
-    "https://login.salesforce.com",
-];
+/// The connector declares the job's own org, `{{setting:instance_url}}`,
+/// not the wildcard `https://*.my.salesforce.com`: the host sends the bearer
+/// token only to origins named exactly, so the token reaches this org and no
+/// other customer's. `configure` still checks that the setting is a My
+/// Domain URL. `https://login.salesforce.com` is the OAuth token endpoint's
+/// origin (the host refreshes tokens there). See README.md.
+pub const HOSTS: [&str; 2] = ["{{setting:instance_url}}", "https://login.salesforce.com"];
 
 /// The REST API version used unless the job sets `api_version`.
 pub const DEFAULT_API_VERSION: &str = "59.0";
@@ -55,7 +53,7 @@ pub fn valid_name(name: &str) -> bool {
         && name.len() <= 80
 }
 
-/// Whether `host` is under one of [`HOSTS`].
+/// Whether `host` is a My Domain host (or the login host, which tests use).
 fn declared_host(host: &str) -> bool {
     host == "login.salesforce.com"
         || host

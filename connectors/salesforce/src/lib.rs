@@ -363,10 +363,7 @@ mod tests {
         assert!(d.entities.is_empty());
         assert_eq!(
             d.hosts,
-            [
-                "https://*.my.salesforce.com",
-                "https://login.salesforce.com"
-            ]
+            ["{{setting:instance_url}}", "https://login.salesforce.com"]
         );
         assert!(matches!(&d.auth, AuthScheme::Bearer(s) if s == "salesforce_token"));
         let rate = d.rate.as_ref().unwrap();

@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde_json::{json, Value};
 
@@ -160,12 +162,11 @@ impl Platform {
                 fixture, edited, ..
             } => {
                 let id = fixture.edit_one()?;
-                edited.lock().unwrap().push(id.clone());
+                edited.lock().push(id.clone());
                 Ok(id)
             }
             Platform::Replay { edited, .. } => edited
                 .lock()
-                .unwrap()
                 .pop_front()
                 .ok_or_else(|| anyhow::anyhow!("the cassette recorded no further edit")),
         }
@@ -199,7 +200,7 @@ impl Platform {
                     "settings": conn.settings,
                     "allow_private_networks": conn.allow_private_networks,
                     "new_fields": new_fields,
-                    "edited": *edited.lock().unwrap(),
+                    "edited": *edited.lock(),
                 });
                 let path = recorder.dir.join(FIXTURE);
                 std::fs::write(&path, serde_json::to_string_pretty(&meta)?)

@@ -32,6 +32,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "SYNCHOST_SECRETS_FILE")]
     pub secrets_file: Option<PathBuf>,
 
+    /// An HTTP proxy for connectors' requests (the environment's HTTP_PROXY,
+    /// HTTPS_PROXY and ALL_PROXY are never used for them); destinations are
+    /// still checked against the hosts and address rules before they leave
+    #[arg(long, global = true, env = "SYNCHOST_PROXY")]
+    pub proxy: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +62,36 @@ pub enum Command {
     Job(sync::JobCommand),
     /// Run jobs on their schedules, on webhooks and on request, with an HTTP API
     Daemon(DaemonArgs),
+    /// API tokens scoped to one project (the admin token is DATA/api-token)
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token that sees and touches only one project's jobs, runs and
+    /// conflicts; it is printed once and kept only as a hash
+    Create {
+        /// the project_id the token is scoped to
+        #[arg(long)]
+        project: String,
+        /// the daemon's folder
+        #[arg(long, env = "SYNCHOST_DATA")]
+        data: PathBuf,
+    },
+    /// List project tokens (id, project, created; never the token)
+    List {
+        #[arg(long, env = "SYNCHOST_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a project token by its id; the daemon refuses it at once
+    Revoke {
+        id: String,
+        #[arg(long, env = "SYNCHOST_DATA")]
+        data: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +117,15 @@ pub struct DaemonArgs {
     /// Seconds between scans of the connectors folder
     #[arg(long, default_value_t = 1.0)]
     pub watch_every: f64,
+    /// Largest webhook body read, in bytes (larger deliveries get 413)
+    #[arg(long, default_value_t = 1 << 20)]
+    pub webhook_max_bytes: usize,
+    /// Audit entries older than this many days are pruned
+    #[arg(long, default_value_t = 30)]
+    pub audit_days: u32,
+    /// At most this many audit entries are kept; the oldest go first
+    #[arg(long, default_value_t = 200_000)]
+    pub audit_max_entries: usize,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -89,6 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         secrets: SecretProvider {
             file: cli.secrets_file.clone(),
         },
+        proxy: cli.proxy.clone(),
         ..Default::default()
     })?;
     match cli.command {
@@ -98,6 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => sync::runs(args),
         Command::Conflicts(cmd) => sync::conflicts(cmd),
         Command::Job(cmd) => sync::job(cmd),
+        Command::Token(cmd) => token(cmd),
         Command::Daemon(args) => {
             let config = crate::daemon::Config {
                 data: args.data,
@@ -106,12 +153,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs_dir: args.jobs,
                 per_platform: args.per_platform,
                 monitor_url: args.monitor_url,
-                watch_every: std::time::Duration::from_secs_f64(args.watch_every.max(0.05)),
+                watch_every: std::time::Duration::try_from_secs_f64(args.watch_every.max(0.05))
+                    .unwrap_or(std::time::Duration::from_secs(1)),
+                webhook_max_bytes: args.webhook_max_bytes,
+                audit_days: args.audit_days,
+                audit_max_entries: args.audit_max_entries,
             };
             crate::daemon::serve(config, runtime).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    use crate::daemon::access;
+    match cmd {
+        TokenCommand::Create { project, data } => {
+            let (entry, token) = access::create(&data, &project)?;
+            eprintln!(
+                "token {} for project {} (shown once; only its hash is kept):",
+                entry.id, entry.project
+            );
+            println!("{token}");
+        }
+        TokenCommand::List { data, json } => {
+            let tokens = access::list(&data)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+            } else {
+                for t in tokens {
+                    println!("{}  {}  {}", t.id, t.project, t.created_at);
+                }
+            }
+        }
+        TokenCommand::Revoke { id, data } => {
+            if !access::revoke(&data, &id)? {
+                eprintln!("no token {id}");
+                return Ok(ExitCode::from(2));
+            }
+            eprintln!("token {id} revoked");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn default_cache_dir() -> PathBuf {

@@ -25,7 +25,9 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn open(&self) -> anyhow::Result<State> {
         let dir = self.data.clone().unwrap_or_else(default_data_dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // The state holds every synced record: the user's alone, like the daemon's.
+        crate::daemon::files::private_umask();
+        crate::daemon::files::private_dir(&dir)?;
         Ok(State::open(&dir)?)
     }
 }

@@ -1,11 +1,15 @@
 //! The daemon's HTTP API (axum, JSON). Every route but `/healthz`,
-//! `/openapi.json` and the webhooks needs the bearer token; webhooks carry
-//! the platform's signature instead, checked by the connector.
+//! `/openapi.json` and the webhooks needs a bearer token: the admin's, or one
+//! scoped to a project, which sees and touches only that project's jobs,
+//! runs, conflicts and audit entries ([`super::access`]). Webhooks carry the
+//! platform's signature instead, checked by the connector ([`super::hooks`]).
+//!
+//! A handler that panics answers 500; the daemon goes on.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +18,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::access::Scope;
 use super::registry::{valid_name, Swap};
 use super::scheduler::Reason;
 use super::Core;
@@ -23,6 +28,12 @@ use crate::state::{Resolution, StoredJob};
 
 type Shared = Arc<Core>;
 
+/// Bodies of the API's own routes (jobs, decisions); uploads and webhooks
+/// have limits of their own.
+const MAX_BODY: usize = 1 << 20;
+/// Largest connector upload (a Python or JavaScript component is ~20 MB).
+const MAX_UPLOAD: usize = 64 << 20;
+
 pub fn router(core: Shared) -> Router {
     let open = Router::new()
         .route("/healthz", get(healthz))
@@ -30,7 +41,10 @@ pub fn router(core: Shared) -> Router {
             "/openapi.json",
             get(|| async { Json(super::openapi::document()) }),
         )
-        .route("/hooks/{sync_id}", post(hook));
+        .route(
+            "/hooks/{sync_id}",
+            post(super::hooks::hook).layer(DefaultBodyLimit::max(core.config.webhook_max_bytes)),
+        );
     let guarded = Router::new()
         .route("/jobs", post(create_job).get(list_jobs))
         .route("/jobs/{sync_id}", get(get_job).delete(delete_job))
@@ -40,13 +54,22 @@ pub fn router(core: Shared) -> Router {
         .route("/conflicts", get(list_conflicts))
         .route("/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/connectors", get(list_connectors))
-        .route("/connectors/{name}", put(upload_connector))
+        .route(
+            "/connectors/{name}",
+            put(upload_connector).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
+        )
         .route("/audit", get(audit))
         .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(core.clone(), auth));
     open.merge(guarded)
         .with_state(core)
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("an API handler panicked");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            },
+        ))
 }
 
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -57,25 +80,107 @@ fn internal(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// Finds the caller's scope, or refuses: an unknown token is counted and
+/// audited (throttled: anyone can send one).
 async fn auth(
     State(core): State<Shared>,
     headers: HeaderMap,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if constant_time_eq(token.as_bytes(), core.token.as_bytes()) => next.run(req).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "the bearer token is not this daemon's"),
-        None => error(StatusCode::UNAUTHORIZED, "send `Authorization: Bearer TOKEN`; the token was printed at first start and is kept in DATA/api-token"),
-    }
+    let scope = match given.map(|t| core.tokens.check(t)) {
+        Some(Some(scope)) => scope,
+        refused => {
+            core.metrics.refused("unauthenticated");
+            core.audit_throttled("auth_refused", "");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                if refused.is_some() {
+                    "the bearer token is not one of this daemon's"
+                } else {
+                    "send `Authorization: Bearer TOKEN`; the admin token was printed at first start and is kept in DATA/api-token"
+                },
+            );
+        }
+    };
+    req.extensions_mut().insert(scope);
+    next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// A project token asked for what is not its project's: audited, and
+/// answered as if it did not exist.
+fn hidden(core: &Core, scope: &Scope, what: &str) -> Response {
+    core.metrics.refused("out_of_scope");
+    core.audit(
+        "access_refused",
+        "",
+        json!({"scope": scope.label(), "asked": what}),
+    );
+    error(StatusCode::NOT_FOUND, format!("no {what}"))
+}
+
+/// A project token tried what only the admin may do.
+fn forbidden(core: &Core, scope: &Scope, what: &str, why: String) -> Response {
+    core.metrics.refused("forbidden");
+    core.audit(
+        "access_refused",
+        "",
+        json!({"scope": scope.label(), "asked": what, "why": why}),
+    );
+    error(StatusCode::FORBIDDEN, why)
+}
+
+/// The `project_id` of job `sync_id`, if the job exists.
+fn project_of(core: &Core, sync_id: &str) -> Option<Option<String>> {
+    let stored = core.state.job(sync_id).ok().flatten()?;
+    Some(stored.spec["project_id"].as_str().map(String::from))
+}
+
+/// Whether `scope` may see job `sync_id` (which may no longer exist: then
+/// only the admin sees what remains of it).
+fn sees_job(core: &Core, scope: &Scope, sync_id: &str) -> bool {
+    scope.is_admin() || project_of(core, sync_id).is_some_and(|p| scope.sees(p.as_deref()))
+}
+
+/// The refusal for a job that exists but is not the caller's to see.
+fn out_of_scope(core: &Core, scope: &Scope, sync_id: &str) -> Option<Response> {
+    (project_of(core, sync_id).is_some() && !sees_job(core, scope, sync_id))
+        .then(|| hidden(core, scope, &format!("job {sync_id}")))
+}
+
+/// What a project token may not put in a job: another project, the
+/// daemon's environment, its private networks, files as connectors.
+fn project_job_problems(project: &str, job: &Job) -> Vec<String> {
+    let mut problems = Vec::new();
+    if job.project_id.as_deref() != Some(project) {
+        problems.push(format!(
+            "project_id: a project token of {project} creates jobs of project {project} only"
+        ));
+    }
+    for (name, side) in [("source", &job.source), ("target", &job.target)] {
+        for (secret, source) in &side.connection.secrets {
+            if !source.starts_with("file:") {
+                problems.push(format!(
+                    "{name}.connection.secrets.{secret}: a project token binds only `file:KEY` secrets of its project"
+                ));
+            }
+        }
+        if side.connection.allow_private_networks {
+            problems.push(format!(
+                "{name}.connection.allow_private_networks: only the admin may let a job reach private networks"
+            ));
+        }
+        if side.connector.as_deref().is_some_and(|c| !valid_name(c)) {
+            problems.push(format!(
+                "{name}.connector: a project token names a loaded connector, not a file"
+            ));
+        }
+    }
+    problems
 }
 
 async fn healthz(State(core): State<Shared>) -> Json<Value> {
@@ -84,12 +189,34 @@ async fn healthz(State(core): State<Shared>) -> Json<Value> {
     )
 }
 
-async fn create_job(State(core): State<Shared>, Json(spec): Json<Value>) -> Response {
+async fn create_job(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Json(spec): Json<Value>,
+) -> Response {
     let job = match Job::from_value(spec.clone()).and_then(|j| j.ensure_runnable().map(|_| j)) {
         Ok(job) => job,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let existed = matches!(core.state.job(&job.sync_id), Ok(Some(_)));
+    let existing = core.state.job(&job.sync_id).ok().flatten();
+    let owner = match &scope {
+        Scope::Admin => None,
+        Scope::Project(project) => {
+            let problems = project_job_problems(project, &job);
+            if !problems.is_empty() {
+                return forbidden(&core, &scope, "POST /jobs", problems.join("; "));
+            }
+            if existing.is_some() && !sees_job(&core, &scope, &job.sync_id) {
+                return forbidden(
+                    &core,
+                    &scope,
+                    "POST /jobs",
+                    format!("sync_id {} is taken", job.sync_id),
+                );
+            }
+            Some(project.clone())
+        }
+    };
     let stored = StoredJob {
         sync_id: job.sync_id.clone(),
         spec,
@@ -98,12 +225,17 @@ async fn create_job(State(core): State<Shared>, Json(spec): Json<Value>) -> Resp
         retry_at: None,
         retries: 0,
         last_status: None,
+        owner,
     };
     if let Err(e) = core.state.put_job(&stored) {
         return internal(e);
     }
-    core.audit("job_saved", &job.sync_id, json!({"replaced": existed}));
-    let status = if existed {
+    core.audit(
+        "job_saved",
+        &job.sync_id,
+        json!({"replaced": existing.is_some(), "by": scope.label()}),
+    );
+    let status = if existing.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -111,30 +243,58 @@ async fn create_job(State(core): State<Shared>, Json(spec): Json<Value>) -> Resp
     (status, Json(job_view(&stored))).into_response()
 }
 
+/// A job as the API shows it; `error` says why a stored job cannot run.
 fn job_view(stored: &StoredJob) -> Value {
-    json!({
+    let mut view = json!({
         "sync_id": stored.sync_id, "job": stored.spec, "created_at": stored.created_at,
         "next_run_at": stored.next_run_at, "retry_at": stored.retry_at, "retries": stored.retries,
         "last_status": stored.last_status,
-    })
+    });
+    if let Some(project) = &stored.owner {
+        view["owner"] = json!(format!("project:{project}"));
+    }
+    if let Err(e) = super::job_of(stored) {
+        view["error"] = json!(e.to_string());
+    }
+    view
 }
 
-async fn list_jobs(State(core): State<Shared>) -> Response {
+async fn list_jobs(State(core): State<Shared>, Extension(scope): Extension<Scope>) -> Response {
     match core.state.jobs() {
-        Ok(jobs) => Json(jobs.iter().map(job_view).collect::<Vec<_>>()).into_response(),
+        Ok(jobs) => Json(
+            jobs.iter()
+                .filter(|j| scope.sees(j.spec["project_id"].as_str()))
+                .map(job_view)
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(e) => internal(e),
     }
 }
 
-async fn get_job(State(core): State<Shared>, Path(sync_id): Path<String>) -> Response {
+async fn get_job(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Path(sync_id): Path<String>,
+) -> Response {
     match core.state.job(&sync_id) {
-        Ok(Some(stored)) => Json(job_view(&stored)).into_response(),
+        Ok(Some(stored)) if scope.sees(stored.spec["project_id"].as_str()) => {
+            Json(job_view(&stored)).into_response()
+        }
+        Ok(Some(_)) => hidden(&core, &scope, &format!("job {sync_id}")),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
         Err(e) => internal(e),
     }
 }
 
-async fn delete_job(State(core): State<Shared>, Path(sync_id): Path<String>) -> Response {
+async fn delete_job(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Path(sync_id): Path<String>,
+) -> Response {
+    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
+        return refused;
+    }
     match core.state.remove_job(&sync_id) {
         Ok(true) => {
             core.audit("job_deleted", &sync_id, json!({}));
@@ -153,9 +313,13 @@ struct TriggerQuery {
 
 async fn trigger(
     State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
     Path(sync_id): Path<String>,
     Query(q): Query<TriggerQuery>,
 ) -> Response {
+    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
+        return refused;
+    }
     match core.load_job(&sync_id) {
         Ok(Some(job)) => {
             if core.stopping() {
@@ -187,11 +351,33 @@ fn run_view(run: &crate::state::RunRecord) -> Value {
     json!({"id": run.id, "job": run.job, "started_at": run.started_at, "report": run.report})
 }
 
-async fn list_runs(State(core): State<Shared>, Query(q): Query<RunsQuery>) -> Response {
+/// The jobs a project token sees, by id; `None` for the admin (all).
+fn visible_jobs(core: &Core, scope: &Scope) -> Option<std::collections::HashSet<String>> {
+    match scope {
+        Scope::Admin => None,
+        Scope::Project(_) => Some(
+            core.state
+                .jobs()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|j| scope.sees(j.spec["project_id"].as_str()))
+                .map(|j| j.sync_id)
+                .collect(),
+        ),
+    }
+}
+
+async fn list_runs(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Query(q): Query<RunsQuery>,
+) -> Response {
+    let visible = visible_jobs(&core, &scope);
     match core.state.runs(usize::MAX) {
         Ok(runs) => Json(
             runs.iter()
                 .filter(|r| q.job.as_ref().is_none_or(|j| &r.job == j))
+                .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.job)))
                 .take(q.limit.unwrap_or(50))
                 .map(run_view)
                 .collect::<Vec<_>>(),
@@ -201,17 +387,31 @@ async fn list_runs(State(core): State<Shared>, Query(q): Query<RunsQuery>) -> Re
     }
 }
 
-async fn get_run(State(core): State<Shared>, Path(id): Path<u64>) -> Response {
+async fn get_run(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Path(id): Path<u64>,
+) -> Response {
     match core.state.run(id) {
-        Ok(Some(run)) => Json(run_view(&run)).into_response(),
+        Ok(Some(run)) if sees_job(&core, &scope, &run.job) => Json(run_view(&run)).into_response(),
+        Ok(Some(_)) => hidden(&core, &scope, &format!("run {id}")),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no run {id}")),
         Err(e) => internal(e),
     }
 }
 
-async fn list_conflicts(State(core): State<Shared>) -> Response {
+async fn list_conflicts(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+) -> Response {
+    let visible = visible_jobs(&core, &scope);
     match core.state.conflicts() {
-        Ok(c) => Json(c).into_response(),
+        Ok(c) => Json(
+            c.into_iter()
+                .filter(|c| visible.as_ref().is_none_or(|v| v.contains(&c.job)))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(e) => internal(e),
     }
 }
@@ -225,6 +425,7 @@ struct ResolveBody {
 
 async fn resolve_conflict(
     State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
     Path(id): Path<String>,
     Json(body): Json<ResolveBody>,
 ) -> Response {
@@ -239,6 +440,9 @@ async fn resolve_conflict(
         }
     };
     match core.state.conflict(&id) {
+        Ok(Some(conflict)) if !sees_job(&core, &scope, &conflict.job) => {
+            hidden(&core, &scope, &format!("conflict {id}"))
+        }
         Ok(Some(mut conflict)) => {
             conflict.resolution = Some(resolution);
             if let Err(e) = core.state.put_conflict(&conflict) {
@@ -247,7 +451,7 @@ async fn resolve_conflict(
             core.audit(
                 "conflict_resolved",
                 &conflict.job,
-                json!({"conflict": id, "resolution": conflict.resolution}),
+                json!({"conflict": id, "resolution": conflict.resolution, "by": scope.label()}),
             );
             Json(json!({"id": id, "applied": "on the job's next run"})).into_response()
         }
@@ -262,9 +466,18 @@ async fn list_connectors(State(core): State<Shared>) -> Json<Value> {
 
 async fn upload_connector(
     State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
+    if !scope.is_admin() {
+        return forbidden(
+            &core,
+            &scope,
+            "PUT /connectors",
+            "only the admin token uploads connectors".into(),
+        );
+    }
     if !valid_name(&name) {
         return error(
             StatusCode::BAD_REQUEST,
@@ -294,58 +507,36 @@ struct AuditQuery {
     since: Option<String>,
 }
 
-async fn audit(State(core): State<Shared>, Query(q): Query<AuditQuery>) -> Response {
+async fn audit(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    let visible = visible_jobs(&core, &scope);
     match core.state.audit_since(q.since.as_deref().unwrap_or("")) {
-        Ok(entries) => Json(entries).into_response(),
+        Ok(entries) => Json(
+            entries
+                .into_iter()
+                .filter(|e| visible.as_ref().is_none_or(|v| v.contains(&e.job)))
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
         Err(e) => internal(e),
     }
 }
 
-async fn metrics(State(core): State<Shared>) -> Response {
+async fn metrics(State(core): State<Shared>, Extension(scope): Extension<Scope>) -> Response {
+    if !scope.is_admin() {
+        return forbidden(
+            &core,
+            &scope,
+            "GET /metrics",
+            "metrics cover every project: admin token only".into(),
+        );
+    }
     (
         [("content-type", "text/plain; version=0.0.4")],
         core.metrics.render(&core.runtime),
     )
         .into_response()
-}
-
-/// A platform's webhook delivery: each side's connector that takes webhooks
-/// verifies the signature; a verified delivery queues an incremental run.
-async fn hook(
-    State(core): State<Shared>,
-    Path(sync_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let job = match core.load_job(&sync_id) {
-        Ok(Some(job)) => job,
-        _ => return error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
-    };
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    match core
-        .webhook(&job, format!("/hooks/{sync_id}"), headers, body.to_vec())
-        .await
-    {
-        Ok(events) => {
-            let queued = core.scheduler.enqueue(&job, Reason::Webhook, false);
-            core.wake();
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"events": events, "queued": queued})),
-            )
-                .into_response()
-        }
-        Err(message) => {
-            core.audit("webhook_refused", &sync_id, json!({"reason": message}));
-            error(StatusCode::UNAUTHORIZED, message)
-        }
-    }
 }

@@ -1,9 +1,9 @@
 //! `/metrics`: Prometheus text exposition format, version 0.0.4.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -15,14 +15,31 @@ pub struct Metrics {
     runs: Mutex<BTreeMap<String, u64>>,
     records: AtomicU64,
     conflicts: AtomicU64,
+    /// webhook deliveries by job (or `unknown`) and outcome
+    webhooks: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// API calls refused, by why
+    refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
+    /// One webhook delivery to `job` (an existing job, or `unknown`) and what became of it.
+    pub fn webhook(&self, job: &str, outcome: &'static str) {
+        *self
+            .webhooks
+            .lock()
+            .entry((job.to_string(), outcome))
+            .or_default() += 1;
+    }
+
+    /// One API call refused: `unauthenticated`, `forbidden`, `out_of_scope`.
+    pub fn refused(&self, why: &'static str) {
+        *self.refused.lock().entry(why).or_default() += 1;
+    }
+
     pub fn record_run(&self, status: Status, report: &Value) {
         *self
             .runs
             .lock()
-            .unwrap()
             .entry(format!("{status:?}").to_lowercase())
             .or_default() += 1;
         self.records.fetch_add(
@@ -45,7 +62,7 @@ impl Metrics {
             "counter",
             "Sync runs finished, by status.",
         );
-        let runs = self.runs.lock().unwrap().clone();
+        let runs = self.runs.lock().clone();
         let mut body = String::new();
         for status in ["success", "partial", "queued", "failed"] {
             let _ = writeln!(
@@ -99,6 +116,18 @@ impl Metrics {
         for ((connector, call), (count, sum)) in runtime.stats().call_latency() {
             let labels = format!("connector=\"{}\",call=\"{call}\"", escape(&connector));
             let _ = writeln!(out, "synchost_connector_call_seconds_sum{{{labels}}} {sum}\nsynchost_connector_call_seconds_count{{{labels}}} {count}");
+        }
+        let _ = writeln!(out, "# HELP synchost_webhooks_total Webhook deliveries, by job and outcome (accepted, no_change, refused, replayed, rate_limited, too_large, unknown_job).\n# TYPE synchost_webhooks_total counter");
+        for ((job, outcome), n) in self.webhooks.lock().iter() {
+            let _ = writeln!(
+                out,
+                "synchost_webhooks_total{{job=\"{}\",outcome=\"{outcome}\"}} {n}",
+                escape(job)
+            );
+        }
+        let _ = writeln!(out, "# HELP synchost_api_refused_total API calls refused, by why (unauthenticated, forbidden, out_of_scope).\n# TYPE synchost_api_refused_total counter");
+        for (why, n) in self.refused.lock().iter() {
+            let _ = writeln!(out, "synchost_api_refused_total{{why=\"{why}\"}} {n}");
         }
         out
     }

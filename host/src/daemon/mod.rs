@@ -8,27 +8,39 @@
 //!
 //! - [`scheduler`]: the priority queue, per-platform limits, backoff;
 //! - [`registry`]: connectors, hot-loaded from a folder or an upload;
-//! - [`api`]: the HTTP API (axum), with [`openapi`] and [`metrics`].
+//! - [`api`]: the HTTP API (axum), with [`openapi`] and [`metrics`];
+//! - [`access`]: the admin token and project-scoped tokens;
+//! - [`hooks`]: webhook intake, bounded before any work is done;
+//! - [`files`]: the data folder and secret files, private from the first byte.
+//!
+//! Connector calls (runs, webhook verification) run on a runtime of their
+//! own: a connector that loops or allocates holds those threads, never the
+//! ones that serve the API and the scheduler.
 
+pub mod access;
 pub mod api;
+mod audit;
+pub mod files;
+pub mod hooks;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
 pub mod scheduler;
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 use crate::job::Job;
-use crate::runtime::{ChangeEvent, Runtime, WebhookRequest};
-use crate::state::{AuditEntry, State, StoredJob};
+use crate::runtime::Runtime;
+use crate::state::{State, StoredJob};
 use crate::sync::{self, ConnectorLookup, ConnectorSource, RunOptions, Status};
 use registry::{Registry, Swap};
 use scheduler::{parse_time, Queued, Reason, Scheduler};
@@ -47,6 +59,12 @@ pub struct Config {
     pub monitor_url: Option<String>,
     /// how often the connectors folder is rescanned
     pub watch_every: Duration,
+    /// largest webhook body read
+    pub webhook_max_bytes: usize,
+    /// audit entries older than this many days are pruned
+    pub audit_days: u32,
+    /// at most this many audit entries are kept (the oldest go first)
+    pub audit_max_entries: usize,
 }
 
 /// What the API, the timer and the workers share.
@@ -56,11 +74,21 @@ pub struct Core {
     pub registry: Registry,
     pub scheduler: Scheduler,
     pub metrics: metrics::Metrics,
-    pub token: String,
+    pub tokens: access::Tokens,
+    pub hooks: hooks::Intake,
+    /// the runtime connector calls run on
+    pub work: tokio::runtime::Handle,
     config: Config,
     wake: Notify,
     stopping: AtomicBool,
     http: reqwest::Client,
+    /// (kind, job) -> when a throttled audit entry was last written, and
+    /// how many were left out since
+    throttled: parking_lot::Mutex<HashMap<(String, String), (Instant, u64)>>,
+    /// audit entries written since the last prune, to prune by size promptly
+    audit_writes: AtomicUsize,
+    /// stored jobs reported as unusable, by id and spec, so each is reported once
+    reported: parking_lot::Mutex<HashSet<(String, String)>>,
 }
 
 impl ConnectorLookup for Registry {
@@ -76,20 +104,6 @@ impl Core {
 
     pub fn wake(&self) {
         self.wake.notify_one();
-    }
-
-    /// An audit entry in sled and a JSON log line.
-    pub fn audit(&self, kind: &str, job: &str, detail: Value) {
-        tracing::info!(target: "synchost::audit", kind, job, detail = %detail, "audit");
-        let entry = AuditEntry {
-            at: sync::now(),
-            job: job.into(),
-            kind: kind.into(),
-            detail,
-        };
-        if let Err(e) = self.state.audit(&entry) {
-            tracing::error!("audit entry not saved: {e}");
-        }
     }
 
     pub fn on_swap(&self, swap: Swap) {
@@ -115,8 +129,17 @@ impl Core {
 
     pub fn load_job(&self, sync_id: &str) -> anyhow::Result<Option<Job>> {
         match self.state.job(sync_id)? {
-            Some(stored) => Ok(Some(Job::from_value(stored.spec)?)),
+            Some(stored) => Ok(Some(job_of(&stored)?)),
             None => Ok(None),
+        }
+    }
+
+    /// Says once, in the log and the audit, that a stored job cannot be used.
+    fn report_unusable(&self, stored: &StoredJob, why: &str) {
+        let key = (stored.sync_id.clone(), stored.spec.to_string());
+        if self.reported.lock().insert(key) {
+            tracing::error!(job = %stored.sync_id, "stored job skipped: {why}");
+            self.audit("job_invalid", &stored.sync_id, json!({"error": why}));
         }
     }
 
@@ -132,54 +155,23 @@ impl Core {
         }
     }
 
-    /// Hands a delivery to each side's connector that takes webhooks; the
-    /// first that verifies it gives the events. `Err` says why none did.
-    pub async fn webhook(
-        &self,
-        job: &Job,
-        path: String,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> Result<Vec<Value>, String> {
-        let req = WebhookRequest {
-            method: "POST".into(),
-            path,
-            headers,
-            body,
-        };
-        let mut reasons = Vec::new();
-        for side in [&job.source, &job.target] {
-            let options = self.options(false);
-            let connector = match options.connectors.connector(side, &self.runtime).await {
-                Ok(c) => c,
-                Err(e) => {
-                    reasons.push(format!("{}: {e}", side.platform));
-                    continue;
-                }
-            };
-            if !connector
-                .descriptor
-                .capabilities
-                .contains(crate::runtime::Capabilities::WEBHOOKS)
-            {
-                continue;
+    /// Starts `queued` on the connector runtime. If the run panics, the job
+    /// is still marked finished (it would otherwise stay "running" for ever)
+    /// and the failure booked.
+    fn start(self: &Arc<Self>, queued: Queued) {
+        let core = self.clone();
+        let (sync_id, (a, b)) = (queued.sync_id.clone(), queued.platforms.clone());
+        let run = self.work.spawn(self.clone().run(queued));
+        tokio::spawn(async move {
+            if let Err(e) = run.await {
+                let message = format!("the run stopped unexpectedly: {e}");
+                tracing::error!(job = %sync_id, "{message}");
+                core.audit("run_error", &sync_id, json!({"error": message}));
+                core.metrics.record_run(Status::Failed, &json!({}));
+                core.scheduler.finished(&sync_id, &a, &b);
+                core.wake();
             }
-            let mut session = match self.runtime.session(&connector, &side.connection).await {
-                Ok(s) => s,
-                Err(e) => {
-                    reasons.push(format!("{}: {e}", side.platform));
-                    continue;
-                }
-            };
-            match session.webhook(&req).await {
-                Ok(events) => return Ok(events.iter().map(event_json).collect()),
-                Err(e) => reasons.push(format!("{}: {e}", side.platform)),
-            }
-        }
-        if reasons.is_empty() {
-            reasons.push("neither side's connector takes webhooks".into());
-        }
-        Err(format!("webhook refused: {}", reasons.join("; ")))
+        });
     }
 
     /// Runs one queued job to its end and books the outcome.
@@ -187,9 +179,13 @@ impl Core {
         let sync_id = queued.sync_id.clone();
         let job = match self.load_job(&sync_id) {
             Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(job = %sync_id, "stored job does not parse: {e}");
+            outcome => {
+                // Changed or deleted since it was queued: nothing to run.
+                if let Err(e) = outcome {
+                    tracing::error!(job = %sync_id, "stored job does not parse: {e}");
+                }
+                self.scheduler
+                    .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
                 return;
             }
         };
@@ -204,10 +200,20 @@ impl Core {
                 let message = format!("{e:#}");
                 tracing::error!(job = %sync_id, "run could not start: {message}");
                 self.audit("run_error", &sync_id, json!({"error": message}));
-                (
-                    Status::Failed,
-                    json!({"status": "failed", "error": message}),
-                )
+                let report = json!({"status": "failed", "error": message});
+                // It shows among the job's runs, like any other outcome.
+                let recorded = self.state.next_id().and_then(|id| {
+                    self.state.put_run(&crate::state::RunRecord {
+                        id,
+                        job: sync_id.clone(),
+                        started_at: sync::now(),
+                        report: report.clone(),
+                    })
+                });
+                if let Err(e) = recorded {
+                    tracing::error!(job = %sync_id, "run not recorded: {e}");
+                }
+                (Status::Failed, report)
             }
         };
         self.metrics.record_run(status, &report);
@@ -239,7 +245,7 @@ impl Core {
             }
         }
         self.scheduler
-            .finished(&sync_id, &job.source.platform, &job.target.platform);
+            .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
         self.wake();
     }
 
@@ -248,8 +254,12 @@ impl Core {
         let now = chrono::Utc::now();
         let Ok(jobs) = self.state.jobs() else { return };
         for mut stored in jobs {
-            let Ok(job) = Job::from_value(stored.spec.clone()) else {
-                continue;
+            let job = match job_of(&stored) {
+                Ok(job) => job,
+                Err(e) => {
+                    self.report_unusable(&stored, &e.to_string());
+                    continue;
+                }
             };
             let mut changed = false;
             if let Some(at) = stored.retry_at.as_deref().and_then(parse_time) {
@@ -324,6 +334,7 @@ impl Core {
                         retry_at: None,
                         retries: 0,
                         last_status: existing.and_then(|s| s.last_status),
+                        owner: None,
                     };
                     let _ = self.state.put_job(&stored);
                     self.audit(
@@ -338,24 +349,43 @@ impl Core {
     }
 }
 
-fn event_json(e: &ChangeEvent) -> Value {
-    json!({"entity": e.entity, "id": e.id, "kind": format!("{:?}", e.kind).to_lowercase(), "at": e.at})
+/// A stored job as a runnable [`Job`]: a job made with a project token
+/// binds only its project's secrets.
+pub fn job_of(stored: &StoredJob) -> Result<Job, crate::job::JobError> {
+    let mut job = Job::from_value(stored.spec.clone())?;
+    if stored.owner.is_some() {
+        for side in [&mut job.source, &mut job.target] {
+            side.connection.secret_scope.project_only = true;
+        }
+    }
+    Ok(job)
 }
 
-/// The API token: made at first start, kept with mode 0600, printed once.
+/// Runs `f`, logging a panic instead of letting it end the task that called:
+/// the timer must tick on whatever one job holds.
+fn guarded(what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!("{what} panicked and was skipped: {why}");
+    }
+}
+
+/// The admin API token: made at first start in a file created 0600, printed
+/// once; a token file others can read is narrowed, with a warning.
 fn token(data: &std::path::Path) -> anyhow::Result<String> {
     let path = data.join("api-token");
-    if let Ok(token) = std::fs::read_to_string(&path) {
+    if path.exists() {
+        files::keep_private(&path)?;
+        let token = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         return Ok(token.trim().to_string());
     }
-    let bytes: [u8; 24] = rand::random();
-    let token = hex::encode(bytes);
-    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    files::create_secret(&path, token.as_bytes())?;
     eprintln!(
         "API token (shown once; kept in {}): {token}",
         path.display()
@@ -365,28 +395,47 @@ fn token(data: &std::path::Path) -> anyhow::Result<String> {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data)?;
+    files::private_umask();
+    files::private_dir(&config.data)?;
     std::fs::create_dir_all(&config.connectors)?;
     let state = State::open(&config.data.join("state"))?;
     let token = token(&config.data)?;
     let registry = Registry::new(config.connectors.clone(), runtime.clone());
+    // Connector calls get threads of their own (see the module docs).
+    let work = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        )
+        .thread_name("synchost-connectors")
+        .enable_all()
+        .build()
+        .context("starting the connector runtime")?;
     let core = Arc::new(Core {
         state,
         runtime: runtime.clone(),
         registry: registry.clone(),
         scheduler: Scheduler::new(config.per_platform),
         metrics: metrics::Metrics::default(),
-        token,
+        tokens: access::Tokens::new(token, &config.data),
+        hooks: hooks::Intake::default(),
+        work: work.handle().clone(),
         wake: Notify::new(),
         stopping: AtomicBool::new(false),
         http: reqwest::Client::new(),
         config: config.clone(),
+        throttled: Default::default(),
+        audit_writes: AtomicUsize::new(0),
+        reported: Default::default(),
     });
     for swap in registry.scan().await {
         core.on_swap(swap);
     }
-    core.load_job_files();
-    core.tick(true);
+    guarded("loading job files", || core.load_job_files());
+    guarded("the first tick", || core.tick(true));
+    guarded("pruning the audit log", || core.prune_audit());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     {
@@ -399,18 +448,24 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
                 }),
         );
     }
-    // The timer: schedules, retries, job files.
+    // The timer: schedules, retries, job files, and once a minute the
+    // audit log's age limit.
     {
         let core = core.clone();
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
+            let mut pruned = Instant::now();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
                     _ = stop.changed() => return,
                 }
-                core.load_job_files();
-                core.tick(false);
+                guarded("loading job files", || core.load_job_files());
+                guarded("a tick", || core.tick(false));
+                if pruned.elapsed() > Duration::from_secs(60) {
+                    pruned = Instant::now();
+                    guarded("pruning the audit log", || core.prune_audit());
+                }
                 core.wake();
             }
         });
@@ -436,7 +491,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
                     let Some(queued) = core.scheduler.next(&platforms) else {
                         break;
                     };
-                    tokio::spawn(core.clone().run(queued));
+                    core.start(queued);
                 }
             }
         });
@@ -469,6 +524,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     core.state.flush()?;
+    work.shutdown_background();
     tracing::info!("synchost daemon stopped");
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/healthz", "Liveness, with the jobs running and queued (no token)", "200"),
     ("get", "/openapi.json", "This document (no token)", "200"),
-    ("post", "/hooks/{sync_id}", "A platform's webhook delivery, verified by the connector (the platform's signature, no token)", "202"),
+    ("post", "/hooks/{sync_id}", "A platform's webhook delivery, verified by the connector (the platform's signature, no token); bounded: 1 MiB, 10 a second per job, replays refused", "202"),
     ("post", "/jobs", "Create or replace a job (the job JSON)", "201"),
     ("get", "/jobs", "List jobs with their schedule state", "200"),
     ("get", "/jobs/{sync_id}", "One job", "200"),
@@ -20,9 +20,9 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/conflicts", "Conflicts parked for a person", "200"),
     ("post", "/conflicts/{id}/resolve", "Decide a conflict: {\"take\": \"source\"|\"target\"} or {\"merge\": {...}}", "200"),
     ("get", "/connectors", "Loaded connectors: name, version, contract, hash, loaded at", "200"),
-    ("put", "/connectors/{name}", "Upload a connector (.wasm body); checked, then swapped in", "200"),
+    ("put", "/connectors/{name}", "Upload a connector (.wasm body; admin token only); checked, then swapped in", "200"),
     ("get", "/audit", "Audit entries since `?since=` (RFC 3339)", "200"),
-    ("get", "/metrics", "Prometheus metrics (text)", "200"),
+    ("get", "/metrics", "Prometheus metrics (text; admin token only)", "200"),
 ];
 
 pub fn document() -> Value {
@@ -41,9 +41,19 @@ pub fn document() -> Value {
                 *ok: {"description": "success", "content": {"application/json": {}}},
                 "400": {"description": "bad input", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "401": {"description": "no or wrong token (or, for webhooks, a bad signature)"},
-                "404": {"description": "not found"}
+                "403": {"description": "a project-scoped token asked for what only the admin token may do"},
+                "404": {"description": "not found (or not the project's of a project-scoped token)"}
             }
         });
+        if *path == "/hooks/{sync_id}" {
+            let responses = &mut op["responses"];
+            responses["200"] = json!({"description": "verified, but the delivery names no change: nothing queued"});
+            responses["409"] = json!({"description": "a replay of a delivery accepted before"});
+            responses["413"] =
+                json!({"description": "the body is larger than --webhook-max-bytes"});
+            responses["429"] =
+                json!({"description": "too many deliveries for this job; see Retry-After"});
+        }
         if open {
             op["security"] = json!([]);
         }

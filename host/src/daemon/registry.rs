@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -24,7 +26,7 @@ pub struct Registry {
     /// serializes loads, so two changes to one file never race
     loading: Arc<tokio::sync::Mutex<()>>,
     /// files rejected, by stamp, so that a broken file is not retried every scan
-    rejected: Arc<std::sync::Mutex<HashMap<String, (u64, std::time::SystemTime)>>>,
+    rejected: Arc<parking_lot::Mutex<HashMap<String, (u64, std::time::SystemTime)>>>,
 }
 
 #[derive(Clone)]
@@ -84,18 +86,13 @@ impl Registry {
 
     /// The current version of connector `name`.
     pub fn get(&self, name: &str) -> Option<Arc<LoadedConnector>> {
-        self.loaded
-            .read()
-            .unwrap()
-            .get(name)
-            .map(|e| e.connector.clone())
+        self.loaded.read().get(name).map(|e| e.connector.clone())
     }
 
     pub fn list(&self) -> Vec<ConnectorInfo> {
         let mut list: Vec<ConnectorInfo> = self
             .loaded
             .read()
-            .unwrap()
             .iter()
             .map(|(name, e)| {
                 let c = &e.connector;
@@ -135,10 +132,8 @@ impl Registry {
                 continue;
             }
             let current = stamp(&path);
-            let known = self.loaded.read().unwrap().get(&name).map(|e| e.stamp);
-            if known == Some(current)
-                || self.rejected.lock().unwrap().get(&name).copied() == current
-            {
+            let known = self.loaded.read().get(&name).map(|e| e.stamp);
+            if known == Some(current) || self.rejected.lock().get(&name).copied() == current {
                 continue;
             }
             match tokio::fs::read(&path).await {
@@ -180,7 +175,7 @@ impl Registry {
                     file_stamp = stamp(&path);
                 }
                 let version = connector.descriptor.version.clone();
-                self.loaded.write().unwrap().insert(
+                self.loaded.write().insert(
                     name.to_string(),
                     Entry {
                         connector,
@@ -194,7 +189,7 @@ impl Registry {
             }
             Err(e) => {
                 if let Some(s) = stamp_hint {
-                    self.rejected.lock().unwrap().insert(name.to_string(), s);
+                    self.rejected.lock().insert(name.to_string(), s);
                 }
                 Swap::Rejected {
                     name: name.into(),

@@ -8,7 +8,9 @@
 //! `queued` or `failed` is retried with exponential backoff and jitter.
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +38,8 @@ pub struct Queued {
     pub sync_id: String,
     pub reason: Reason,
     pub full: bool,
+    /// the two platforms whose slots the run holds, set when it starts
+    pub platforms: (String, String),
 }
 
 impl Ord for Queued {
@@ -87,7 +91,7 @@ impl Scheduler {
     /// Queues `job` unless it is queued already (a second ask merges into the
     /// first; a full read asked for sticks).
     pub fn enqueue(&self, job: &Job, reason: Reason, full: bool) -> bool {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         if inner.queued.contains(&job.sync_id) {
             if full {
                 let items: Vec<Queued> = inner
@@ -113,6 +117,7 @@ impl Scheduler {
             sync_id: job.sync_id.clone(),
             reason,
             full,
+            platforms: Default::default(),
         });
         true
     }
@@ -120,7 +125,7 @@ impl Scheduler {
     /// The highest-priority queued job that may start now, marked running.
     /// `platforms` gives a job's two platforms.
     pub fn next(&self, platforms: &dyn Fn(&str) -> Option<(String, String)>) -> Option<Queued> {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let mut held = Vec::new();
         let mut found = None;
         while let Some(q) = inner.queue.pop() {
@@ -135,9 +140,12 @@ impl Scheduler {
                 inner.running.insert(q.sync_id.clone());
                 *inner.busy.entry(a.clone()).or_default() += 1;
                 if b != a {
-                    *inner.busy.entry(b).or_default() += 1;
+                    *inner.busy.entry(b.clone()).or_default() += 1;
                 }
-                found = Some(q);
+                found = Some(Queued {
+                    platforms: (a, b),
+                    ..q
+                });
                 break;
             }
             held.push(q);
@@ -148,7 +156,7 @@ impl Scheduler {
 
     /// A run of `sync_id` on platforms `a` and `b` ended.
     pub fn finished(&self, sync_id: &str, a: &str, b: &str) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         inner.running.remove(sync_id);
         for p in if a == b { vec![a] } else { vec![a, b] } {
             if let Some(n) = inner.busy.get_mut(p) {
@@ -158,18 +166,18 @@ impl Scheduler {
     }
 
     pub fn running(&self) -> Vec<String> {
-        self.inner.lock().unwrap().running.iter().cloned().collect()
+        self.inner.lock().running.iter().cloned().collect()
     }
 
     pub fn queued(&self) -> Vec<String> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         let mut q: Vec<&Queued> = inner.queue.iter().collect();
         q.sort_by(|a, b| b.cmp(a));
         q.into_iter().map(|q| q.sync_id.clone()).collect()
     }
 
     pub fn is_idle(&self) -> bool {
-        self.inner.lock().unwrap().running.is_empty()
+        self.inner.lock().running.is_empty()
     }
 }
 

@@ -172,6 +172,11 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
                 .join("-"),
         )
     });
+    // Each side's `file:KEY` secrets are looked up in the job's project first.
+    let (mut source, mut target) = (source, target);
+    for side in [&mut source, &mut target] {
+        side.connection.secret_scope.project = project_id.clone();
+    }
     Some(Job {
         sync_id,
         project_id,

@@ -5,15 +5,18 @@
 //! job's connection, with its own memory limit and a wall-time deadline per
 //! call. An instance that traps or runs out of time is never called again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use wasmtime::component::Component;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::v0_1_0::{self as v1, synchost::connector::types};
-use super::engine::{Source, EPOCH_TICK};
+use super::engine::Source;
 use super::error::{Limit, RuntimeError};
 use super::imports::{CallRecord, HostState};
+use super::policy::clip;
 
 pub use types::{
     AuthScheme, Capabilities, ChangeEvent, ChangeKind, DeleteOp, Descriptor, EntitySchema, Field,
@@ -83,7 +86,18 @@ impl Session {
         let timeout = state.net.limits.call_timeout;
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(timeout));
+        // Every epoch tick the guest yields to the executor, so a connector
+        // that loops never holds a thread from other tasks; past the call's
+        // deadline the tick interrupts it instead (the wall-time limit).
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if std::time::Instant::now() >= ctx.data().call_deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.data_mut().call_deadline = deadline_after(timeout);
+        store.set_epoch_deadline(1);
         let instantiated =
             tokio::time::timeout(timeout, connector.pre.instantiate_async(&mut store)).await;
         let instance = match instantiated {
@@ -109,7 +123,7 @@ impl Session {
 
     /// Every outbound HTTP call this session made, as logged.
     pub fn calls(&self) -> Vec<CallRecord> {
-        self.calls.lock().unwrap().clone()
+        self.calls.lock().clone()
     }
 
     pub async fn describe(&mut self) -> Result<Descriptor, RuntimeError> {
@@ -152,16 +166,35 @@ impl Session {
         let out = tokio::time::timeout(timeout, fut).await;
         let page = self.finish("read", out)?;
         let max = self.store.data().net.limits.max_record_bytes;
-        if let Some(record) = page.records.iter().find(|r| record_size(r) > max) {
+        let too_big = if page.records.len() > MAX_RECORDS_PER_PAGE {
+            Some(format!(
+                "a page of {} records; the limit is {MAX_RECORDS_PER_PAGE}",
+                page.records.len()
+            ))
+        } else if let Some(record) = page.records.iter().find(|r| record_size(r) > max) {
+            Some(format!(
+                "record {} is {} bytes; the limit is {max}",
+                clip(&record.id, 100),
+                record_size(record)
+            ))
+        } else {
+            [&page.next_cursor, &page.checkpoint]
+                .into_iter()
+                .flatten()
+                .find(|text| text.len() > MAX_VALUE)
+                .map(|text| {
+                    format!(
+                        "a cursor or checkpoint of {} bytes; the limit is {MAX_VALUE}",
+                        text.len()
+                    )
+                })
+        };
+        if let Some(detail) = too_big {
             self.poisoned = true;
             return Err(RuntimeError::LimitExceeded {
                 connector: self.connector.name.clone(),
                 limit: Limit::RecordSize,
-                detail: format!(
-                    "record {} is {} bytes; the limit is {max}",
-                    record.id,
-                    record_size(record)
-                ),
+                detail,
             });
         }
         Ok(page)
@@ -179,6 +212,25 @@ impl Session {
             .call_write(&mut self.store, entity, ops);
         let out = tokio::time::timeout(timeout, fut).await;
         let results = self.finish("write", out)?;
+        let oversized = results.iter().flatten().find(|w| {
+            w.id.len() > MAX_VALUE
+                || [&w.version, &w.updated_at]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v.len() > MAX_VALUE)
+        });
+        if oversized.is_some() {
+            self.poisoned = true;
+            return Err(RuntimeError::LimitExceeded {
+                connector: self.connector.name.clone(),
+                limit: Limit::RecordSize,
+                detail: format!("write returned an id or version over {MAX_VALUE} bytes"),
+            });
+        }
+        let results = results
+            .into_iter()
+            .map(|r| r.map_err(bounded_error))
+            .collect::<Vec<_>>();
         if results.len() != ops.len() {
             return Err(RuntimeError::Trap {
                 connector: self.connector.name.clone(),
@@ -199,7 +251,23 @@ impl Session {
             .synchost_connector_api()
             .call_webhook(&mut self.store, req);
         let out = tokio::time::timeout(timeout, fut).await;
-        self.finish("webhook", out)
+        let events = self.finish("webhook", out)?;
+        let oversized = events.len() > MAX_RECORDS_PER_PAGE
+            || events.iter().any(|e| {
+                e.entity.len() + e.id.len() + e.at.as_ref().map_or(0, String::len) > MAX_VALUE
+            });
+        if oversized {
+            self.poisoned = true;
+            return Err(RuntimeError::LimitExceeded {
+                connector: self.connector.name.clone(),
+                limit: Limit::RecordSize,
+                detail: format!(
+                    "webhook returned {} events, or one over {MAX_VALUE} bytes",
+                    events.len()
+                ),
+            });
+        }
+        Ok(events)
     }
 
     fn timeout(&self) -> std::time::Duration {
@@ -214,7 +282,9 @@ impl Session {
             });
         }
         let timeout = self.timeout();
-        self.store.set_epoch_deadline(deadline_ticks(timeout));
+        self.store.data().net.counters.new_call();
+        self.store.data_mut().call_deadline = deadline_after(timeout);
+        self.store.set_epoch_deadline(1);
         self.call_started = std::time::Instant::now();
         Ok(timeout)
     }
@@ -250,7 +320,7 @@ impl Session {
             }
             Ok(Ok(Err(error))) => Err(RuntimeError::Connector {
                 connector: name,
-                error,
+                error: bounded_error(error),
             }),
             Ok(Ok(Ok(value))) => Ok(value),
         }
@@ -272,8 +342,42 @@ impl Session {
     }
 }
 
-fn deadline_ticks(timeout: std::time::Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1
+/// `timeout` from now; a job may set an absurd timeout, which means "a year".
+fn deadline_after(timeout: std::time::Duration) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(365 * 86_400))
+}
+
+/// Most records in one page (and events in one webhook delivery).
+const MAX_RECORDS_PER_PAGE: usize = 10_000;
+/// Largest id, version, cursor or checkpoint a connector may return, bytes.
+const MAX_VALUE: usize = 64 << 10;
+/// Longest message of a connector's error or trap the host keeps, bytes.
+const MAX_MESSAGE: usize = 4096;
+
+/// The connector's error with its message cut to [`MAX_MESSAGE`]: it is
+/// logged, stored in run reports and shown to people.
+fn bounded_error(error: types::ConnectorError) -> types::ConnectorError {
+    use types::ConnectorError as E;
+    let cut = |m: String| clip(&m, MAX_MESSAGE);
+    match error {
+        E::Unauthorized(m) => E::Unauthorized(cut(m)),
+        E::RateLimited(mut info) => {
+            info.message = cut(info.message);
+            E::RateLimited(info)
+        }
+        E::NotFound(m) => E::NotFound(cut(m)),
+        E::Conflict(mut info) => {
+            info.message = cut(info.message);
+            info.id = clip(&info.id, MAX_MESSAGE);
+            info.current_version = info.current_version.map(|v| clip(&v, MAX_MESSAGE));
+            E::Conflict(info)
+        }
+        E::InvalidInput(m) => E::InvalidInput(cut(m)),
+        E::Transient(m) => E::Transient(cut(m)),
+        E::Fatal(m) => E::Fatal(cut(m)),
+    }
 }
 
 fn classify_trap(
@@ -307,6 +411,7 @@ fn classify_trap(
         .trim()
         .to_string();
     let output = store.data().net.secrets.scrub_str(&output);
+    let output = clip(&output, MAX_MESSAGE);
     let detail = if output.is_empty() {
         format!("{error:#}")
     } else {

@@ -25,6 +25,16 @@ pub struct Limits {
     #[serde(with = "secs")]
     #[schemars(with = "f64")]
     pub http_timeout: Duration,
+    /// longest URL a connector may request, bytes
+    pub max_url_bytes: usize,
+    /// most bytes of header names and values in one request
+    pub max_header_bytes: usize,
+    /// largest request body, bytes
+    pub max_request_bytes: usize,
+    /// most HTTP requests during one call into the connector (one page, one write batch)
+    pub max_requests_per_call: u64,
+    /// most HTTP requests of one session (one side of one run)
+    pub max_requests_per_session: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +45,11 @@ impl Default for Limits {
             max_response_bytes: 16 << 20,
             max_record_bytes: 1 << 20,
             http_timeout: Duration::from_secs(30),
+            max_url_bytes: 64 << 10,
+            max_header_bytes: 64 << 10,
+            max_request_bytes: 16 << 20,
+            max_requests_per_call: 10_000,
+            max_requests_per_session: 1_000_000,
         }
     }
 }

@@ -23,17 +23,21 @@ mod error;
 mod imports;
 pub mod json;
 mod limits;
+mod net;
 pub mod oauth;
 mod outbound;
 pub mod policy;
 pub mod rate;
+mod scrub;
 pub mod secrets;
 pub mod stats;
 pub mod tape;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -46,7 +50,7 @@ pub use error::{describe as describe_error, ConnectorError, Limit, RuntimeError}
 pub use imports::CallRecord;
 pub use limits::Limits;
 pub use rate::{Rate, RateLimiter, RateStats};
-pub use secrets::{SecretProvider, Secrets};
+pub use secrets::{SecretProvider, SecretScope, Secrets};
 
 use bindings::v0_1_0 as v1;
 use imports::{HostState, NetCtx};
@@ -63,6 +67,11 @@ pub struct Connection {
     pub settings: BTreeMap<String, String>,
     /// secret name the connector uses -> `env:VAR` or `file:KEY`
     pub secrets: BTreeMap<String, String>,
+    /// secrets, besides the one its auth scheme names, that the connector may
+    /// write into request headers as `{{secret:NAME}}`; every other secret
+    /// only keys the `crypto` import (webhook signatures)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub header_secrets: Vec<String>,
     /// narrows the connector's declared hosts; it cannot widen them
     pub allowed_hosts: Option<Vec<String>>,
     /// declared origin -> where its requests really go (a simulator, a proxy)
@@ -78,6 +87,10 @@ pub struct Connection {
     #[serde(skip)]
     #[schemars(skip)]
     pub tape: Option<tape::Tape>,
+    /// whose secrets `secrets` may name (set from the job, never from JSON)
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub secret_scope: secrets::SecretScope,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,6 +100,8 @@ pub struct RuntimeOptions {
     pub secrets: SecretProvider,
     /// default limits for sessions whose connection sets none
     pub limits: Limits,
+    /// an HTTP proxy for connector requests; the environment's are never used
+    pub proxy: Option<String>,
 }
 
 struct Inner {
@@ -117,7 +132,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 cache: engine::ComponentCache::new(&engine, options.cache_dir.clone()),
                 _ticker: engine::EpochTicker::start(&engine),
-                clients: outbound::Clients::new()?,
+                clients: outbound::Clients::new(options.proxy.as_deref())?,
                 rate_limiter: RateLimiter::default(),
                 stats: Default::default(),
                 tokens: Default::default(),
@@ -256,7 +271,7 @@ impl Runtime {
         self.inner
             .options
             .secrets
-            .resolve(&conn.secrets)
+            .resolve(&conn.secrets, &conn.secret_scope)
             .map_err(|e| RuntimeError::Config {
                 connector: name.to_string(),
                 reason: e.to_string(),
@@ -287,10 +302,30 @@ impl Runtime {
             .oauth2
             .as_ref()
             .and_then(|o| secrets.fingerprint(&o.refresh_token));
-        let credential = match &descriptor.auth {
-            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => secrets.fingerprint(s),
+        let auth_secret = match &descriptor.auth {
+            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => Some(s.clone()),
             AuthScheme::None => None,
         };
+        let credential = auth_secret.as_ref().and_then(|s| secrets.fingerprint(s));
+        // Each secret serves one purpose: the auth scheme's (and those the
+        // connection lists) go into headers; OAuth's refresh token and client
+        // credentials stay with the host; the rest only key HMACs.
+        let host_only = conn.oauth2.iter().flat_map(|o| {
+            [
+                Some(&o.refresh_token),
+                o.client_id.as_ref(),
+                o.client_secret.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|name| Some(*name) != auth_secret.as_ref())
+            .cloned()
+            .collect::<Vec<_>>()
+        });
+        let secrets = secrets.grant(
+            auth_secret.iter().chain(&conn.header_secrets).cloned(),
+            host_only,
+        );
         // A connector's hint is the platform's documented limit; the host keeps
         // 10% under it, since its clock and the platform's never tick together.
         // A job's own rate is taken as given.
@@ -316,6 +351,7 @@ impl Runtime {
                 .clone()
                 .unwrap_or_else(|| self.inner.options.limits.clone()),
             calls: Arc::new(Mutex::new(Vec::new())),
+            counters: Default::default(),
             stats: self.inner.stats.clone(),
             tape: conn.tape.clone(),
             oauth: conn.oauth2.clone().map(|config| {

@@ -8,7 +8,9 @@
 //! written to disk: after a restart the first 401 refreshes once more.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::outbound::{self, Clients};
 use super::policy::Policy;
@@ -52,7 +54,7 @@ pub struct Refreshed {
 
 impl TokenCache {
     pub fn entry(&self, key: String) -> Arc<Refreshed> {
-        self.tokens.lock().unwrap().entry(key).or_default().clone()
+        self.tokens.lock().entry(key).or_default().clone()
     }
 }
 
@@ -67,7 +69,7 @@ impl Refresher {
     /// `secrets` with the access token replaced by the latest refreshed one,
     /// and the generation of that token.
     pub fn current(&self, secrets: &Secrets) -> (u64, Secrets) {
-        let (generation, token) = self.shared.latest.lock().unwrap().clone();
+        let (generation, token) = self.shared.latest.lock().clone();
         match token {
             Some(token) => (
                 generation,
@@ -89,7 +91,7 @@ impl Refresher {
         limits: &Limits,
     ) -> Result<(), String> {
         let _one_at_a_time = self.shared.refreshing.lock().await;
-        if self.shared.latest.lock().unwrap().0 != seen {
+        if self.shared.latest.lock().0 != seen {
             return Ok(());
         }
         let secret = |name: &str| {
@@ -114,6 +116,13 @@ impl Refresher {
         let routed = policy
             .route(&self.config.token_url)
             .map_err(|e| format!("oauth2 token_url: {e}"))?;
+        if let Some(why) = routed.no_credentials {
+            return Err(format!("oauth2 token_url: {why}"));
+        }
+        clients
+            .check_destination(&routed.target, policy)
+            .await
+            .map_err(|e| format!("oauth2 token_url: {e}"))?;
         let client = clients.get(policy.allow_private_networks);
         let request = client
             .post(routed.target)
@@ -136,15 +145,19 @@ impl Refresher {
             .filter(|_| response.status == 200)
         else {
             // RFC 6749 §5.2: `error` and `error_description` say why.
-            return Err(format!(
-                "oauth2: the token endpoint answered {} {} {}",
-                response.status,
+            let said = format!(
+                "{} {}",
                 body["error"].as_str().unwrap_or("(no error code)"),
                 body["error_description"].as_str().unwrap_or("")
+            );
+            return Err(format!(
+                "oauth2: the token endpoint answered {} {}",
+                response.status,
+                super::policy::clip(&secrets.scrub_str(&said), 512)
             ));
         };
         let generation = {
-            let mut latest = self.shared.latest.lock().unwrap();
+            let mut latest = self.shared.latest.lock();
             *latest = (latest.0 + 1, Some(token.to_string()));
             latest.0
         };

@@ -1,6 +1,13 @@
 //! The HTTP client every connector request goes through: no redirects
 //! followed (a redirect to an undeclared host must come back through the
-//! policy), an address check inside DNS resolution, and a cap on body size.
+//! policy), an address check inside DNS resolution, a cap on body size, and
+//! content coding decided by the host.
+//!
+//! The environment's proxies (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are
+//! ignored: through a proxy, the resolver that checks addresses would see the
+//! proxy's, and a connector could reach loopback. A proxy is an explicit
+//! setting (`--proxy`), and then the host resolves and checks each
+//! destination itself before the request leaves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,22 +53,64 @@ impl Resolve for FilteringResolver {
 pub struct Clients {
     public: reqwest::Client,
     private: reqwest::Client,
+    /// requests go through this proxy (an explicit setting, never the environment)
+    proxied: bool,
 }
 
 impl Clients {
-    pub fn new() -> anyhow::Result<Self> {
+    /// `proxy`: an explicit proxy URL; the environment's are never used.
+    pub fn new(proxy: Option<&str>) -> anyhow::Result<Self> {
+        let proxy = proxy
+            .map(|p| {
+                reqwest::Proxy::all(p).map_err(|e| anyhow::anyhow!("proxy `{p}` is not a URL: {e}"))
+            })
+            .transpose()?;
         let build = |allow_private| {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .dns_resolver(Arc::new(FilteringResolver { allow_private }))
                 .connect_timeout(Duration::from_secs(10))
-                .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")))
-                .build()
+                .user_agent(concat!("synchost/", env!("CARGO_PKG_VERSION")));
+            if let Some(proxy) = &proxy {
+                builder = builder.proxy(proxy.clone());
+            }
+            builder.build()
         };
         Ok(Clients {
             public: build(false)?,
             private: build(true)?,
+            proxied: proxy.is_some(),
         })
+    }
+
+    /// Through a proxy, the client's resolver sees only the proxy's name:
+    /// the destination's addresses are resolved and checked here instead,
+    /// before the request leaves. Without a proxy this is the resolver's job.
+    pub async fn check_destination(
+        &self,
+        target: &url::Url,
+        policy: &super::policy::Policy,
+    ) -> Result<(), String> {
+        if !self.proxied || policy.allow_private_networks {
+            return Ok(());
+        }
+        let Some(url::Host::Domain(host)) = target.host() else {
+            // literal addresses were checked by the policy
+            return Ok(());
+        };
+        let port = target.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?
+            .collect();
+        match addrs.iter().find(|a| !is_public(a.ip())) {
+            Some(private) => Err(format!(
+                "{host} resolves to {}: a private, loopback, link-local or otherwise non-public address, which the job does not allow",
+                private.ip()
+            )),
+            None => Ok(()),
+        }
     }
 
     pub fn get(&self, allow_private: bool) -> &reqwest::Client {
@@ -101,6 +150,18 @@ pub async fn send(
         if let Some(len) = resp.content_length() {
             if len > max_body as u64 {
                 return Err(SendError::TooLarge(max_body as u64));
+            }
+        }
+        // The client decodes the codings it asked for (gzip, deflate, br) and
+        // drops the header. A coding it did not ask for is one the host
+        // cannot read, so cannot scrub: refused.
+        if let Some(coding) = resp.headers().get(reqwest::header::CONTENT_ENCODING) {
+            let coding = String::from_utf8_lossy(coding.as_bytes());
+            if !coding.trim().eq_ignore_ascii_case("identity") {
+                return Err(SendError::Network(format!(
+                    "the platform answered in content coding `{}`, which the host did not ask for and cannot decode",
+                    super::policy::clip(&coding, 64)
+                )));
             }
         }
         let status = resp.status().as_u16();

@@ -114,12 +114,26 @@ pub fn resolve_declared(
 }
 
 /// The outbound policy of one session.
+///
+/// Credentials go only to origins named exactly: a concrete origin the
+/// connector declares (or its `{{setting:...}}` resolves to), or one the
+/// connection lists in `allowed_hosts`. An origin reached only through a
+/// declared wildcard (`https://*.my.salesforce.com`) can be called, but a
+/// request carrying a secret to it is refused: a wildcard alone would let a
+/// connector send the token to any customer's subdomain.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    allowed: Vec<Origin>,
+    allowed: Vec<Allowed>,
     /// declared origin -> where requests to it really go (a simulator, a proxy)
     overrides: Vec<(Origin, Url)>,
     pub allow_private_networks: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Allowed {
+    origin: Origin,
+    /// whether requests to it may carry credentials: named exactly, never by a wildcard
+    credentials: bool,
 }
 
 /// A request the policy let through, and where it really goes.
@@ -129,6 +143,29 @@ pub struct Routed {
     pub declared: Url,
     /// the URL actually requested
     pub target: Url,
+    /// `None` when the destination may receive credentials; otherwise why not
+    pub no_credentials: Option<String>,
+}
+
+/// Longest part of a URL quoted in a message: a connector may send URLs of
+/// megabytes, and every message about one is logged.
+const SHOWN_URL: usize = 200;
+
+/// A URL as messages show it: no query string, at most [`SHOWN_URL`] bytes.
+pub fn shown(url: &str) -> String {
+    clip(strip_query(url), SHOWN_URL)
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…`.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
 }
 
 impl Policy {
@@ -143,8 +180,13 @@ impl Policy {
             .iter()
             .map(|d| Origin::parse(d))
             .collect::<Result<_, _>>()?;
+        // A named origin may receive credentials; a wildcard never does.
+        let allowed_as = |origin: Origin| Allowed {
+            credentials: !origin.host.starts_with("*."),
+            origin,
+        };
         let allowed = match narrowed {
-            None => declared.clone(),
+            None => declared.iter().cloned().map(allowed_as).collect(),
             Some(list) => {
                 let mut allowed = Vec::new();
                 for entry in list {
@@ -154,7 +196,7 @@ impl Policy {
                             "allowed_hosts lists {origin}, which the connector does not declare; a job can narrow the connector's hosts, never widen them"
                         ));
                     }
-                    allowed.push(origin);
+                    allowed.push(allowed_as(origin));
                 }
                 allowed
             }
@@ -187,19 +229,37 @@ impl Policy {
     /// Checks a URL the connector asked for and routes it.
     pub fn route(&self, url: &str) -> Result<Routed, String> {
         let declared =
-            Url::parse(url).map_err(|e| format!("`{}` is not a URL: {e}", strip_query(url)))?;
+            Url::parse(url).map_err(|e| format!("`{}` is not a URL: {e}", shown(url)))?;
         let origin =
-            Origin::of(&declared).ok_or_else(|| format!("`{}` has no host", strip_query(url)))?;
+            Origin::of(&declared).ok_or_else(|| format!("`{}` has no host", shown(url)))?;
         if !matches!(origin.scheme.as_str(), "http" | "https") {
-            return Err(format!("scheme {} is not allowed", origin.scheme));
-        }
-        if !self.allowed.iter().any(|a| a.covers(&origin)) {
-            let allowed: Vec<String> = self.allowed.iter().map(|a| a.to_string()).collect();
             return Err(format!(
-                "{origin} is not among the hosts this connector may reach ({})",
+                "scheme {} is not allowed",
+                clip(&origin.scheme, 20)
+            ));
+        }
+        let covering: Vec<&Allowed> = self
+            .allowed
+            .iter()
+            .filter(|a| a.origin.covers(&origin))
+            .collect();
+        if covering.is_empty() {
+            let allowed: Vec<String> = self.allowed.iter().map(|a| a.origin.to_string()).collect();
+            return Err(format!(
+                "{} is not among the hosts this connector may reach ({})",
+                clip(&origin.to_string(), SHOWN_URL),
                 allowed.join(", ")
             ));
         }
+        let no_credentials = if covering.iter().any(|a| a.credentials) {
+            None
+        } else {
+            Some(format!(
+                "{origin} is covered only by the wildcard {}: credentials go only to origins \
+                 named exactly; list {origin} in the connection's allowed_hosts to send them there",
+                covering[0].origin
+            ))
+        };
         let mut target = declared.clone();
         if let Some((_, to)) = self.overrides.iter().find(|(from, _)| *from == origin) {
             target
@@ -226,7 +286,11 @@ impl Policy {
                 .map_err(|_| "bad IP".to_string())?;
             self.check_ip(ip)?;
         }
-        Ok(Routed { declared, target })
+        Ok(Routed {
+            declared,
+            target,
+            no_credentials,
+        })
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), String> {
@@ -377,6 +441,58 @@ mod tests {
         assert!(resolve_declared(&declared, &bad)
             .unwrap_err()
             .contains("not a URL"));
+    }
+
+    #[test]
+    fn credentials_go_only_to_origins_named_exactly() {
+        let declared = [
+            "https://login.example.com".to_string(),
+            "https://*.my.example.com".into(),
+        ];
+        let none = BTreeMap::new();
+        let p = Policy::new(&declared, None, &none, false).unwrap();
+        assert!(p
+            .route("https://login.example.com/x")
+            .unwrap()
+            .no_credentials
+            .is_none());
+        let why = p
+            .route("https://victim.my.example.com/x")
+            .unwrap()
+            .no_credentials
+            .unwrap();
+        assert!(
+            why.contains("wildcard") && why.contains("allowed_hosts"),
+            "{why}"
+        );
+        let named = Policy::new(
+            &declared,
+            Some(&["https://acme.my.example.com".into()]),
+            &none,
+            false,
+        )
+        .unwrap();
+        assert!(named
+            .route("https://acme.my.example.com/x")
+            .unwrap()
+            .no_credentials
+            .is_none());
+        assert!(named.route("https://victim.my.example.com/x").is_err());
+    }
+
+    #[test]
+    fn messages_about_a_huge_url_stay_short() {
+        let p = policy(false);
+        let url = format!("https://evil.test/{}", "a".repeat(1 << 20));
+        assert!(p.route(&url).unwrap_err().len() < 1024);
+        let url = format!("https://{}.test/", "a".repeat(1 << 20));
+        assert!(p.route(&url).unwrap_err().len() < 1024);
+        assert!(
+            p.route(&format!("::{}", "a".repeat(1 << 20)))
+                .unwrap_err()
+                .len()
+                < 1024
+        );
     }
 
     #[test]

@@ -1,10 +1,20 @@
 //! Rate limits per platform and credential, shared by every session that uses
 //! that credential: a token bucket filled at the platform's documented rate,
 //! paused as a whole when the platform answers 429 with `Retry-After`.
+//!
+//! A pause is capped at [`MAX_PAUSE`], whatever the platform says, and a
+//! request never waits longer than its caller can afford: past that it is
+//! told how long the wait is, so the run can end `queued` and be retried.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
+
+/// Longest a platform's `Retry-After` pauses a credential. A platform that
+/// asks for more gets this; the runs that meet the pause end `queued`.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3600);
 
 /// A sustained rate, a burst, and a daily budget where the platform sets one.
 #[derive(
@@ -37,13 +47,21 @@ impl Bucket {
         }
     }
 
+    /// The rest of a pause the platform asked for, if one is on.
+    fn paused(&mut self, now: Instant) -> Option<Duration> {
+        match self.paused_until {
+            Some(until) if until > now => Some(until - now),
+            _ => {
+                self.paused_until = None;
+                None
+            }
+        }
+    }
+
     /// Takes a token, or says how long to wait for one.
     fn take(&mut self, now: Instant) -> Option<Duration> {
-        if let Some(until) = self.paused_until {
-            if until > now {
-                return Some(until - now);
-            }
-            self.paused_until = None;
+        if let Some(rest) = self.paused(now) {
+            return Some(rest);
         }
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens =
@@ -54,9 +72,12 @@ impl Bucket {
             None
         } else {
             let missing = 1.0 - self.tokens;
-            Some(Duration::from_secs_f64(
-                missing / self.rate.per_second.max(1e-6),
-            ))
+            let secs = missing / self.rate.per_second.max(1e-6);
+            Some(
+                Duration::try_from_secs_f64(secs)
+                    .unwrap_or(MAX_PAUSE)
+                    .min(MAX_PAUSE),
+            )
         }
     }
 }
@@ -80,24 +101,37 @@ pub struct RateStats {
 }
 
 impl RateLimiter {
-    /// Waits until `key` may send one request. `rate` is applied the first
-    /// time a key is seen and whenever it changes.
-    pub async fn acquire(&self, key: &str, rate: Rate) {
+    /// Waits until `key` may send one request, or, when that would take
+    /// longer than `max_wait`, says how long it would take. `rate` is applied
+    /// the first time a key is seen and whenever it changes; with no rate,
+    /// only a pause the platform asked for holds the request.
+    pub async fn acquire(
+        &self,
+        key: &str,
+        rate: Option<Rate>,
+        max_wait: Duration,
+    ) -> Result<(), Duration> {
         let mut waited = Duration::ZERO;
         loop {
             let wait = {
-                let mut buckets = self.buckets.lock().unwrap();
+                let mut buckets = self.buckets.lock();
                 let now = Instant::now();
-                let bucket = buckets
-                    .entry(key.to_string())
-                    .or_insert_with(|| Bucket::new(rate, now));
-                if bucket.rate != rate {
-                    bucket.rate = rate;
+                match rate {
+                    Some(rate) => {
+                        let bucket = buckets
+                            .entry(key.to_string())
+                            .or_insert_with(|| Bucket::new(rate, now));
+                        if bucket.rate != rate {
+                            bucket.rate = rate;
+                        }
+                        bucket.take(now)
+                    }
+                    None => buckets.get_mut(key).and_then(|b| b.paused(now)),
                 }
-                bucket.take(now)
             };
             match wait {
                 None => break,
+                Some(d) if waited + d > max_wait => return Err(d),
                 Some(d) => {
                     waited += d;
                     tokio::time::sleep(d).await;
@@ -105,10 +139,11 @@ impl RateLimiter {
             }
         }
         if !waited.is_zero() {
-            let mut stats = self.stats.lock().unwrap();
+            let mut stats = self.stats.lock();
             stats.waits += 1;
             stats.waited += waited;
         }
+        Ok(())
     }
 
     /// Spends one request of `key`'s daily budget, or says how long until
@@ -116,7 +151,7 @@ impl RateLimiter {
     pub fn spend(&self, key: &str, budget: u64) -> Result<(), Duration> {
         let now = chrono::Utc::now();
         let today = now.date_naive();
-        let mut budgets = self.budgets.lock().unwrap();
+        let mut budgets = self.budgets.lock();
         let spent = budgets.entry(key.to_string()).or_insert((today, 0));
         if spent.0 != today {
             *spent = (today, 0);
@@ -134,21 +169,22 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// The platform answered 429: nobody using `key` sends before `retry_after` has passed.
+    /// The platform answered 429: nobody using `key` sends before
+    /// `retry_after` (at most [`MAX_PAUSE`]) has passed.
     pub fn pause(&self, key: &str, rate: Rate, retry_after: Duration) {
-        let mut buckets = self.buckets.lock().unwrap();
+        let mut buckets = self.buckets.lock();
         let now = Instant::now();
         let bucket = buckets
             .entry(key.to_string())
             .or_insert_with(|| Bucket::new(rate, now));
-        let until = now + retry_after;
+        let until = now.checked_add(retry_after.min(MAX_PAUSE)).unwrap_or(now);
         bucket.paused_until = Some(bucket.paused_until.map_or(until, |u| u.max(until)));
         bucket.tokens = 0.0;
-        self.stats.lock().unwrap().throttled += 1;
+        self.stats.lock().throttled += 1;
     }
 
     pub fn stats(&self) -> RateStats {
-        *self.stats.lock().unwrap()
+        *self.stats.lock()
     }
 }
 
@@ -184,6 +220,32 @@ mod tests {
         let wait = limiter.spend("k", 3).unwrap_err();
         assert!(wait <= Duration::from_secs(86_400));
         assert!(limiter.spend("other", 3).is_ok(), "budgets are per key");
+    }
+
+    #[tokio::test]
+    async fn a_pause_is_capped_and_never_waited_out_past_what_the_caller_affords() {
+        let limiter = RateLimiter::default();
+        let rate = Rate {
+            per_second: 100.0,
+            burst: 10,
+            daily_budget: None,
+        };
+        limiter.pause("k", rate, Duration::MAX);
+        let told = limiter
+            .acquire("k", Some(rate), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            told <= MAX_PAUSE && told > MAX_PAUSE - Duration::from_secs(5),
+            "{told:?}"
+        );
+        // Without a rate of its own, a key still honours the pause.
+        let told = limiter
+            .acquire("k", None, Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert!(told <= MAX_PAUSE);
+        assert!(limiter.acquire("other", None, Duration::ZERO).await.is_ok());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Counters the runtime keeps for monitoring: outbound HTTP calls by
 //! connector and status, and the latency of calls into connectors.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Default)]
@@ -17,14 +17,13 @@ impl Stats {
         *self
             .http
             .lock()
-            .unwrap()
             .entry((connector.to_string(), status))
             .or_default() += 1;
     }
 
     /// One call into `connector`'s export `call`, and how long it took.
     pub fn call(&self, connector: &str, call: &str, took: Duration) {
-        let mut calls = self.calls.lock().unwrap();
+        let mut calls = self.calls.lock();
         let entry = calls
             .entry((connector.to_string(), call.to_string()))
             .or_default();
@@ -33,11 +32,11 @@ impl Stats {
     }
 
     pub fn http_counts(&self) -> BTreeMap<(String, u16), u64> {
-        self.http.lock().unwrap().clone()
+        self.http.lock().clone()
     }
 
     /// (connector, call) -> (count, total seconds)
     pub fn call_latency(&self) -> BTreeMap<(String, String), (u64, f64)> {
-        self.calls.lock().unwrap().clone()
+        self.calls.lock().clone()
     }
 }

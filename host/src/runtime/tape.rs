@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -92,7 +94,7 @@ impl Recorder {
         line.push(b'\n');
         // A cassette that cannot be written is reported by the run's end,
         // which checks the file; the connector's call is not failed for it.
-        if let Err(e) = self.file.lock().unwrap().write_all(&line) {
+        if let Err(e) = self.file.lock().write_all(&line) {
             tracing::error!(error = %e, dir = %self.dir.display(), "cannot write the cassette");
         }
     }
@@ -139,7 +141,7 @@ impl Cassette {
         body: Option<&[u8]>,
     ) -> Result<Exchange, String> {
         let body = body.map(|b| B64.encode(b));
-        let mut unused = self.unused.lock().unwrap();
+        let mut unused = self.unused.lock();
         let at = unused
             .iter()
             .position(|e| e.matches(tag, method, url, &body))
@@ -154,7 +156,7 @@ impl Cassette {
 
     /// How many recorded exchanges were not asked for.
     pub fn left(&self) -> usize {
-        self.unused.lock().unwrap().len()
+        self.unused.lock().len()
     }
 }
 

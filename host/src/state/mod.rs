@@ -346,19 +346,57 @@ impl State {
             .transpose()
     }
 
+    /// Every stored job. An entry that does not decode is reported and
+    /// left out: one bad job never stops the others (nor the daemon).
     pub fn jobs(&self) -> Result<Vec<StoredJob>> {
-        self.jobs
-            .iter()
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect()
+        let mut jobs = Vec::new();
+        for item in self.jobs.iter() {
+            let (k, v) = item?;
+            match decode(&k, &v) {
+                Ok(job) => jobs.push(job),
+                Err(e) => tracing::error!("stored job skipped: {e}"),
+            }
+        }
+        Ok(jobs)
     }
 
     pub fn remove_job(&self, sync_id: &str) -> Result<bool> {
         let removed = self.jobs.remove(sync_id.as_bytes())?.is_some();
         self.db.flush()?;
+        Ok(removed)
+    }
+
+    /// Number of audit entries (a scan: for pruning, not for hot paths).
+    pub fn audit_len(&self) -> usize {
+        self.audit.len()
+    }
+
+    /// Removes audit entries older than `before` (RFC 3339), and then the
+    /// oldest until at most `keep` remain; returns how many went.
+    pub fn prune_audit(&self, before: &str, keep: usize) -> Result<usize> {
+        let mut removed = 0;
+        let old: Vec<sled::IVec> = self
+            .audit
+            .range(..before.as_bytes())
+            .keys()
+            .collect::<std::result::Result<_, _>>()?;
+        for k in old {
+            self.audit.remove(k)?;
+            removed += 1;
+        }
+        let len = self.audit.len();
+        if len > keep {
+            let excess: Vec<sled::IVec> = self
+                .audit
+                .iter()
+                .keys()
+                .take(len - keep)
+                .collect::<std::result::Result<_, _>>()?;
+            for k in excess {
+                self.audit.remove(k)?;
+                removed += 1;
+            }
+        }
         Ok(removed)
     }
 

@@ -101,4 +101,8 @@ pub struct StoredJob {
     pub retry_at: Option<String>,
     pub retries: u32,
     pub last_status: Option<String>,
+    /// the project whose token created the job; `None` for the admin's
+    /// (and job files'). Such a job binds only its project's secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }

@@ -9,6 +9,7 @@ use synchost::runtime::{Connection, Runtime, RuntimeOptions, SecretProvider};
 
 pub mod directus;
 pub mod guest;
+pub mod hostile;
 pub mod js;
 pub mod python;
 

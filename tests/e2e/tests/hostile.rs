@@ -1,130 +1,10 @@
 //! A hostile connector against the sandbox: every attack is contained with a
 //! typed error that names what stopped it, and the host goes on serving.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::Router;
-use synchost::runtime::{
-    Connection, FieldValue, Limit, Limits, LoadedConnector, ReadRequest, Runtime, RuntimeError,
-};
-use synchost_e2e::{bind_secret, build_connector, runtime, simulated};
-use synchost_sim::server::Served;
-
-const SECRET: &str = "sk-live-very-secret-value-42";
-
-fn req(entity: &str) -> ReadRequest {
-    ReadRequest {
-        entity: entity.into(),
-        cursor: None,
-        since: None,
-        page_size: 10,
-    }
-}
-
-/// A declared host that echoes every request back, and serves a large body.
-async fn echo_server() -> Served {
-    let app = Router::new()
-        .route(
-            "/echo",
-            post(
-                |headers: HeaderMap, uri: axum::http::Uri, body: Bytes| async move {
-                    let headers: Vec<String> = headers
-                        .iter()
-                        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
-                        .collect();
-                    format!(
-                        "uri={uri}\nheaders={headers:?}\nbody={}",
-                        String::from_utf8_lossy(&body)
-                    )
-                },
-            ),
-        )
-        .route("/big", get(|| async { vec![b'x'; 4 << 20] }));
-    Served::start(app).await.unwrap()
-}
-
-struct Setup {
-    rt: Runtime,
-    hostile: Arc<LoadedConnector>,
-    echo: Served,
-}
-
-async fn setup() -> Setup {
-    let rt = runtime();
-    let hostile = rt
-        .load(&build_connector("synchost-connector-hostile"))
-        .await
-        .unwrap();
-    Setup {
-        rt,
-        hostile,
-        echo: echo_server().await,
-    }
-}
-
-fn conn(s: &Setup, allow_private: bool) -> Connection {
-    let mut c = simulated("https://echo.example.com", &s.echo.base_url());
-    c.allow_private_networks = allow_private;
-    c.limits = Some(Limits {
-        call_timeout: Duration::from_secs(2),
-        memory_bytes: 64 << 20,
-        max_response_bytes: 1 << 20,
-        ..Limits::default()
-    });
-    bind_secret(&mut c, "token", SECRET);
-    c
-}
-
-async fn attack(
-    s: &Setup,
-    entity: &str,
-    allow_private: bool,
-) -> Result<synchost::runtime::Page, RuntimeError> {
-    let mut session =
-        s.rt.session(&s.hostile, &conn(s, allow_private))
-            .await
-            .unwrap();
-    session.read(&req(entity)).await
-}
-
-/// After an attack, a fresh session of the same host still works.
-async fn host_still_serves(s: &Setup) {
-    let page = attack(s, "wasi", false)
-        .await
-        .expect("the host keeps serving after an attack");
-    assert_eq!(page.records.len(), 1);
-}
-
-fn observed(page: &synchost::runtime::Page) -> String {
-    match &page.records[0].fields[0].value {
-        FieldValue::Text(t) => t.clone(),
-        other => panic!("unexpected {other:?}"),
-    }
-}
-
-fn assert_limit(err: RuntimeError, limit: Limit) {
-    match err {
-        RuntimeError::LimitExceeded {
-            limit: got,
-            ref detail,
-            ..
-        } if got == limit => {
-            assert!(!err.to_string().is_empty(), "{detail}");
-        }
-        other => panic!("expected the {limit}, got: {other}"),
-    }
-}
-
-fn assert_denied(err: RuntimeError, needle: &str) {
-    let text = err.to_string();
-    assert!(matches!(err, RuntimeError::Connector { .. }), "{text}");
-    assert!(text.contains("denied") && text.contains(needle), "{text}");
-    assert!(!text.contains(SECRET), "an error leaked the secret: {text}");
-}
+use synchost::runtime::{Limit, RuntimeError};
+use synchost_e2e::hostile::*;
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_by_the_wall_time_limit() {
@@ -281,4 +161,194 @@ async fn other_connectors_keep_working_while_one_loops() {
         "the others were served while the loop still ran"
     );
     assert_limit(looping.await.unwrap().unwrap_err(), Limit::WallTime);
+}
+
+// The attacks of the outside review (issue 8), one test each.
+
+/// A connector asks a declared echo host for gzip and inflates the answer
+/// itself: the host decides content coding, and scrubs the decoded body.
+#[tokio::test]
+async fn gzip_echo_cannot_reveal_the_token() {
+    let s = setup().await;
+    let seen = observed(&attack(&s, "gzip", true).await.unwrap());
+    assert_no_trace_of(SECRET, &seen);
+    assert!(seen.contains("Bearer {{secret:token}}"), "{seen}");
+    // A platform that compresses unasked is decoded all the same.
+    let mut c = conn(&s, true);
+    c.settings
+        .insert("path".into(), "/forced?coding=gzip".into());
+    let seen = observed(&attack_with(&s, "gzip", &c).await.unwrap());
+    assert_no_trace_of(SECRET, &seen);
+    assert!(seen.contains("Bearer {{secret:token}}"), "{seen}");
+}
+
+/// A content coding the host cannot decode cannot be scrubbed: refused.
+#[tokio::test]
+async fn a_body_in_a_coding_the_host_cannot_read_is_refused() {
+    let s = setup().await;
+    let mut c = conn(&s, true);
+    c.settings
+        .insert("path".into(), "/forced?coding=x-private".into());
+    let err = attack_with(&s, "gzip", &c).await.unwrap_err().to_string();
+    assert!(err.contains("x-private"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+}
+
+/// The echo re-encodes the credential: base64 (at every offset), URL
+/// encoding, hex, JSON, and Basic's `user:pass` decoded.
+#[tokio::test]
+async fn re_encoded_echoes_cannot_reveal_the_credential() {
+    let s = setup().await;
+    let seen = observed(&attack(&s, "encoded", true).await.unwrap());
+    assert_no_trace_of(SECRET, &seen);
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:correct-horse-battery")
+    );
+    let mut c = conn(&s, true);
+    synchost_e2e::bind_secret(&mut c, "token", &basic);
+    let seen = observed(&attack_with(&s, "encoded", &c).await.unwrap());
+    assert_no_trace_of(&basic, &seen);
+    assert!(!seen.contains("correct-horse-battery"), "{seen}");
+}
+
+/// `Retry-After: 10000000000000000000` panicked the host (instant overflow)
+/// and poisoned the rate limiter for every job; `1e18` paused the
+/// credential until a restart. Waits are capped and a later session of the
+/// same credential is answered at once, with a wait it can report.
+#[tokio::test]
+async fn an_absurd_retry_after_neither_panics_nor_stalls_the_credential() {
+    let s = setup().await;
+    for after in [
+        "10000000000000000000",
+        "1e18",
+        "-5",
+        "NaN",
+        "inf",
+        "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let mut c = conn(&s, true);
+        c.settings.insert("retry_after".into(), after.into());
+        let started = Instant::now();
+        let seen = observed(&attack_with(&s, "throttle", &c).await.unwrap());
+        assert_eq!(seen, "429", "Retry-After: {after}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "Retry-After: {after} held the call {:?}",
+            started.elapsed()
+        );
+    }
+    // The credential is paused for at most the cap: the next session is
+    // told so at once (a 429 it can report as rate-limited), not stalled.
+    let c = conn(&s, true);
+    let mut session = s.rt.session(&s.hostile, &c).await.unwrap();
+    let started = Instant::now();
+    let seen = observed(&session.read(&req("throttle")).await.unwrap());
+    assert_eq!(seen, "429");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    host_still_serves(&s).await;
+}
+
+/// A URL of 4 MiB to a denied host, 50 times: refused, and what the host
+/// keeps of it (call log, log lines) stays small.
+#[tokio::test]
+async fn a_url_of_megabytes_is_refused_and_never_held_whole() {
+    let s = setup().await;
+    let logs = CapturedLogs::install();
+    let mut c = conn(&s, true);
+    // copying 200 MiB of URLs in and out of the sandbox takes a while
+    c.limits.as_mut().unwrap().call_timeout = Duration::from_secs(60);
+    let mut session = s.rt.session(&s.hostile, &c).await.unwrap();
+    let seen = observed(&session.read(&req("long-url")).await.unwrap());
+    assert_eq!(seen, "refused=50");
+    let calls = session.calls();
+    let held: usize = calls
+        .iter()
+        .map(|c| c.path.len() + c.host.len())
+        .sum::<usize>()
+        + calls
+            .iter()
+            .filter_map(|c| c.error.as_ref())
+            .map(String::len)
+            .sum::<usize>();
+    assert!(held < 256 << 10, "the call log holds {held} bytes");
+    let longest = logs.longest_line();
+    assert!(longest < 16 << 10, "a log line of {longest} bytes");
+}
+
+/// A thousand headers of 4 KiB: refused before anything is sent.
+#[tokio::test]
+async fn a_flood_of_headers_is_refused() {
+    let s = setup().await;
+    assert_denied(attack(&s, "headers", true).await.unwrap_err(), "header");
+}
+
+/// Requests without end in one call: the host stops them at the limit.
+#[tokio::test]
+async fn requests_per_call_are_bounded() {
+    let s = setup().await;
+    let mut c = conn(&s, true);
+    c.limits.as_mut().unwrap().call_timeout = Duration::from_secs(60);
+    let mut session = s.rt.session(&s.hostile, &c).await.unwrap();
+    let seen = observed(&session.read(&req("many-calls")).await.unwrap());
+    assert!(seen.starts_with("10000: "), "{seen}");
+    assert!(session.calls().len() <= 10_001, "{}", session.calls().len());
+}
+
+/// Salesforce-style `https://*.wild.example.com`: a subdomain the job never
+/// named gets no credential; the one the job names does.
+#[tokio::test]
+async fn a_wildcard_host_never_receives_the_credential() {
+    let s = setup().await;
+    let mut c = conn(&s, true);
+    c.endpoint_overrides
+        .insert("https://victim.wild.example.com".into(), s.echo.base_url());
+    let err = attack_with(&s, "wildcard", &c).await.unwrap_err();
+    assert_denied(err, "wildcard");
+
+    let mut c = conn(&s, true);
+    c.endpoint_overrides
+        .insert("https://acme.wild.example.com".into(), s.echo.base_url());
+    c.allowed_hosts = Some(vec![
+        "https://echo.example.com".into(),
+        "https://acme.wild.example.com".into(),
+    ]);
+    c.settings.insert("victim".into(), "acme".into());
+    let seen = observed(&attack_with(&s, "wildcard", &c).await.unwrap());
+    assert!(seen.contains("Bearer {{secret:token}}"), "{seen}");
+}
+
+/// A refresh token, a client secret or a webhook key in a header of the
+/// connector's choosing: refused. Only the auth scheme's secret goes out.
+#[tokio::test]
+async fn only_the_auth_schemes_secret_goes_into_headers() {
+    let s = setup().await;
+    for other in ["refresh", "hook"] {
+        let mut c = conn(&s, true);
+        synchost_e2e::bind_secret(&mut c, "refresh", "rt-refresh-token-value");
+        synchost_e2e::bind_secret(&mut c, "hook", "webhook-key-value");
+        c.oauth2 = Some(synchost::runtime::oauth::OAuth2 {
+            token_url: "https://echo.example.com/token".into(),
+            access_token: "token".into(),
+            refresh_token: "refresh".into(),
+            ..Default::default()
+        });
+        c.settings.insert("other".into(), other.into());
+        let err = attack_with(&s, "other-secret", &c).await.unwrap_err();
+        assert_denied(err, other);
+    }
+}
+
+/// `crypto` keys are the job's webhook secrets, never the bearer token.
+#[tokio::test]
+async fn the_bearer_token_is_no_hmac_key() {
+    let s = setup().await;
+    let mut c = conn(&s, true);
+    synchost_e2e::bind_secret(&mut c, "hook", "webhook-key-value");
+    let seen = observed(&attack_with(&s, "hmac-token", &c).await.unwrap());
+    assert!(seen.starts_with("Err("), "{seen}");
+    let seen = observed(&attack_with(&s, "hmac-webhook", &c).await.unwrap());
+    assert_eq!(seen, "Ok(32)");
 }

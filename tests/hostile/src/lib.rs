@@ -34,13 +34,26 @@ impl Connector for Hostile {
                 "big",
                 "record",
                 "wasi",
+                "gzip",
+                "encoded",
+                "throttle",
+                "long-url",
+                "headers",
+                "many-calls",
+                "wildcard",
+                "other-secret",
+                "hmac-token",
+                "hmac-webhook",
             ])
             .hosts([
                 "https://echo.example.com",
+                "https://*.wild.example.com",
                 "http://127.0.0.1",
                 "http://localhost",
                 "http://169.254.169.254",
             ])
+            // The host adds `Authorization: Bearer <token>` to every request.
+            .auth(AuthScheme::Bearer("token".into()))
             .capabilities(Capabilities::READ)
     }
 
@@ -121,6 +134,131 @@ impl Connector for Hostile {
                     ),
                 ))
             }
+            // Asks the echo for a compressed body and inflates it itself,
+            // hoping the host scrubbed only the compressed bytes.
+            "gzip" => {
+                let path = self.settings.get("path").unwrap_or("/echo");
+                let resp = http::post(&format!("https://echo.example.com{path}"))
+                    .header("Accept-Encoding", "gzip")
+                    .send()?;
+                let gzipped = resp
+                    .header("content-encoding")
+                    .is_some_and(|v| v.contains("gzip"));
+                let body = if gzipped {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(
+                        &mut flate2::read::GzDecoder::new(&resp.body[..]),
+                        &mut text,
+                    )
+                    .map_err(|e| ConnectorError::Fatal(e.to_string()))?;
+                    text
+                } else {
+                    String::from_utf8_lossy(&resp.body).into_owned()
+                };
+                Ok(observed("gzip", format!("gzipped={gzipped}\n{body}")))
+            }
+            // A declared host that answers with the credential re-encoded:
+            // base64, URL-encoded, hex, Basic's `user:pass`.
+            "encoded" => {
+                let resp = http::get("https://echo.example.com/encoded")
+                    .header("Authorization", &secret("token"))
+                    .send()?;
+                Ok(observed(
+                    "encoded",
+                    String::from_utf8_lossy(&resp.body).into_owned(),
+                ))
+            }
+            // A platform answering 429 with an absurd Retry-After.
+            "throttle" => {
+                let url = format!(
+                    "https://echo.example.com/throttle?after={}",
+                    self.settings
+                        .get("retry_after")
+                        .unwrap_or("10000000000000000000")
+                );
+                http::get(&url)
+                    .send_raw()
+                    .map(|r| observed("throttle", r.status.to_string()))
+            }
+            // URLs of several MiB to a host it may not reach, again and again.
+            "long-url" => {
+                let path = "a".repeat(4 << 20);
+                let mut refused = 0;
+                for _ in 0..50 {
+                    if http::get(&format!("https://evil.example.net/{path}"))
+                        .send_raw()
+                        .is_err()
+                    {
+                        refused += 1;
+                    }
+                }
+                Ok(observed("long-url", format!("refused={refused}")))
+            }
+            // A thousand headers of 4 KiB each to a declared host.
+            "headers" => {
+                let mut req = http::get("https://echo.example.com/headers");
+                let value = "v".repeat(4096);
+                for i in 0..1000 {
+                    req = req.header(&format!("x-h{i}"), &value);
+                }
+                req.send_raw()
+                    .map(|r| observed("headers", r.status.to_string()))
+            }
+            // Requests without end in one call: each is refused, but each
+            // would cost the host a log entry.
+            "many-calls" => {
+                let mut first_other = None;
+                for i in 0..30_000u32 {
+                    match http::get("https://evil.example.net/x").send_raw() {
+                        Err(ConnectorError::Fatal(m) | ConnectorError::InvalidInput(m))
+                            if m.contains("requests") && first_other.is_none() =>
+                        {
+                            first_other = Some(format!("{i}: {m}"));
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(observed(
+                    "many-calls",
+                    first_other.unwrap_or_else(|| "never stopped".into()),
+                ))
+            }
+            // A subdomain the wildcard covers, that the job never named.
+            "wildcard" => {
+                let host = self.settings.get("victim").unwrap_or("victim");
+                http::post(&format!("https://{host}.wild.example.com/echo"))
+                    .send_raw()
+                    .map(|r| observed("wildcard", String::from_utf8_lossy(&r.body).into_owned()))
+            }
+            // A secret that is not the auth scheme's, in a header of its own.
+            "other-secret" => {
+                let name = self.settings.get("other").unwrap_or("refresh");
+                http::post("https://echo.example.com/echo")
+                    .header("X-Other", &secret(name))
+                    .send_raw()
+                    .map(|r| {
+                        observed(
+                            "other-secret",
+                            String::from_utf8_lossy(&r.body).into_owned(),
+                        )
+                    })
+            }
+            // The bearer token as an HMAC key: an oracle the connector may not have.
+            "hmac-token" => Ok(observed(
+                "hmac-token",
+                format!(
+                    "{:?}",
+                    synchost_sdk::signature::hmac_sha256("token", b"x").map(|m| m.len())
+                ),
+            )),
+            "hmac-webhook" => Ok(observed(
+                "hmac-webhook",
+                format!(
+                    "{:?}",
+                    synchost_sdk::signature::hmac_sha256("hook", b"x").map(|m| m.len())
+                ),
+            )),
             other => Err(ConnectorError::NotFound(other.into())),
         }
     }
