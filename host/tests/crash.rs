@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use common::World;
 
@@ -32,34 +31,6 @@ async fn seeded(tag: &str) -> World {
         );
     }
     w
-}
-
-/// Runs the binary on the world's job; returns its exit code.
-fn run_binary(w: &World, fault_after: Option<usize>) -> i32 {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_synchost"));
-    cmd.arg("run")
-        .arg(w.job_file())
-        .arg("--data")
-        .arg(w.dir.join("state"))
-        .arg("--connectors")
-        .arg(common::connectors());
-    cmd.env(
-        "SYNCHOST_CACHE_DIR",
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
-    );
-    match fault_after {
-        Some(n) => cmd.env("SYNCHOST_FAULT_EXIT_AFTER_WRITES", n.to_string()),
-        None => cmd.env_remove("SYNCHOST_FAULT_EXIT_AFTER_WRITES"),
-    };
-    let out = cmd.output().unwrap();
-    if fault_after.is_none() {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out.status.code().unwrap_or(-1)
 }
 
 /// Edits on both sides after a first sync: updates, a delete, new records.
@@ -102,9 +73,9 @@ fn edit(w: &World) {
 async fn uninterrupted() -> (Rows, Rows) {
     let mut w = seeded("crash-reference").await;
     w.state.take();
-    run_binary(&w, None);
+    w.run_binary(None);
     edit(&w);
-    run_binary(&w, None);
+    w.run_binary(None);
     (w.notion_rows(), w.airtable_rows())
 }
 
@@ -126,18 +97,14 @@ async fn resumes_after_kill_without_duplicate_writes() {
             seeded(&format!("crash-{first:?}-{second:?}").replace(['(', ')', ' '], "")).await;
         w.state.take();
         if let Some(n) = first {
-            assert_eq!(
-                run_binary(&w, Some(n)),
-                99,
-                "the fault switch stops the run"
-            );
+            assert_eq!(w.run_binary(Some(n)), 99, "the fault switch stops the run");
         }
-        run_binary(&w, None);
+        w.run_binary(None);
         edit(&w);
         if let Some(n) = second {
-            assert_eq!(run_binary(&w, Some(n)), 99);
+            assert_eq!(w.run_binary(Some(n)), 99);
         }
-        run_binary(&w, None);
+        w.run_binary(None);
         let (notion, airtable) = (w.notion_rows(), w.airtable_rows());
         assert_eq!(
             notion, ref_notion,

@@ -12,7 +12,7 @@ fn synchost(w: &World) -> Command {
         "SYNCHOST_CACHE_DIR",
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
     )
-    .env("SYNCHOST_DATA", w.dir.join("state"))
+    .env("SYNCHOST_DATA", &w.dir)
     .env("SYNCHOST_CONNECTORS", common::connectors())
     .env_remove("SYNCHOST_FAULT_EXIT_AFTER_WRITES");
     cmd

@@ -63,8 +63,13 @@ class errors:
 
     @staticmethod
     def bad_body(context, why):
-        """A response body that is not what the platform documents."""
-        return errors.fatal(f"unexpected response body from {context}: {why}")
+        """A response body that is not what the platform documents (cut short,
+        not JSON, the wrong shape). It proves nothing about what the platform
+        did, so it is `transient`: the host keeps a write pending and
+        reconciles by reading, never re-sending it blindly."""
+        return errors.transient(
+            f"unexpected response body from {context}: {why} (the outcome is unknown)"
+        )
 
     @staticmethod
     def unsupported(what):

@@ -82,7 +82,12 @@ pub fn unsupported(what: &str) -> ConnectorError {
     ConnectorError::Fatal(format!("this connector does not support {what}"))
 }
 
-/// A response body that is not what the platform documents.
+/// A response body that is not what the platform documents: cut short,
+/// not JSON, the wrong shape. It proves nothing about what the platform did
+/// (a write may have landed), so it is `transient`: the host keeps a write
+/// pending and reconciles by reading, never re-sending it blindly.
 pub fn bad_body(context: &str, err: impl std::fmt::Display) -> ConnectorError {
-    ConnectorError::Fatal(format!("unexpected response body from {context}: {err}"))
+    ConnectorError::Transient(format!(
+        "unexpected response body from {context}: {err} (the outcome is unknown)"
+    ))
 }

@@ -187,9 +187,13 @@ pub fn parse_written(
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    // An answer without the record proves nothing about the write: the
+    // outcome is unknown (transient), so the host reconciles by reading.
     let written = |record: &Value| -> OpResult {
         let id = record.get("id").and_then(Value::as_str).ok_or_else(|| {
-            ConnectorError::Fatal("Airtable confirmed a write without a record id".into())
+            ConnectorError::Transient(
+                "Airtable confirmed a write without a record id (the outcome is unknown)".into(),
+            )
         })?;
         let at = modified_time(record, table, modified_field);
         Ok(Written {
@@ -199,8 +203,9 @@ pub fn parse_written(
         })
     };
     let missing = || {
-        Err(ConnectorError::Fatal(
-            "Airtable's answer to a batch write is missing a record".into(),
+        Err(ConnectorError::Transient(
+            "Airtable's answer to a batch write is missing a record (the outcome is unknown)"
+                .into(),
         ))
     };
     ops.iter()

@@ -94,7 +94,7 @@ pub fn execute(
     }
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(ConnectorError::Fatal("op was not processed".into()))))
+        .map(|r| r.unwrap_or_else(|| Err(ConnectorError::Transient("op was not sent".into()))))
         .collect())
 }
 

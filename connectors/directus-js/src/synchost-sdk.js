@@ -55,7 +55,9 @@ export const errors = {
   unsupported: (what) => new ConnectorError('fatal', `this connector does not support ${what}`),
 
   /** A response body that is not what the platform documents. */
-  badBody: (context, what) => new ConnectorError('fatal', `unexpected response body from ${context}: ${what}`),
+  // A body that is not what the platform documents proves nothing about what
+  // it did: transient, so the host keeps a write pending and reconciles by reading.
+  badBody: (context, what) => new ConnectorError('transient', `unexpected response body from ${context}: ${what} (the outcome is unknown)`),
 
   /**
    * The typed error for a non-2xx response; `undefined` for a success.

@@ -129,7 +129,7 @@ pub async fn run(args: DemoArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> 
         "conflict": {"policy": "newest_wins"}
     }))?;
     let data = std::env::temp_dir().join(format!("synchost-demo-{}", std::process::id()));
-    let state = State::open(&data)?;
+    let state = State::open(&super::data::state_dir(&data))?;
     let options = RunOptions {
         full: false,
         connectors: ConnectorSource {

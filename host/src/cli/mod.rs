@@ -2,6 +2,7 @@
 //! print results on stdout and logs on stderr.
 
 mod connector;
+pub mod data;
 mod demo;
 mod scaffold;
 mod sync;
@@ -141,8 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connector(cmd) => connector::run(cmd, &runtime).await,
         Command::Demo(args) => demo::run(args, &runtime).await,
         Command::Run(args) => sync::run(args, &runtime).await,
-        Command::Runs(args) => sync::runs(args),
-        Command::Conflicts(cmd) => sync::conflicts(cmd),
+        Command::Runs(args) => sync::runs(args).await,
+        Command::Conflicts(cmd) => sync::conflicts(cmd).await,
         Command::Job(cmd) => sync::job(cmd),
         Command::Token(cmd) => token(cmd),
         Command::Daemon(args) => {

@@ -11,34 +11,11 @@ use crate::core::merge::Side;
 use crate::core::value::Fields;
 use crate::job::Job;
 use crate::runtime::Runtime;
-use crate::state::{Resolution, State};
+use crate::state::Resolution;
 use crate::sync::{self, ConnectorSource, RunOptions, Status};
 
-/// Where state lives, shared by the commands that touch it.
-#[derive(Args, Debug, Clone)]
-pub struct DataArgs {
-    /// The state folder (sled)
-    #[arg(long, env = "SYNCHOST_DATA", global = true)]
-    pub data: Option<PathBuf>,
-}
-
-impl DataArgs {
-    pub fn open(&self) -> anyhow::Result<State> {
-        let dir = self.data.clone().unwrap_or_else(default_data_dir);
-        // The state holds every synced record: the user's alone, like the daemon's.
-        crate::daemon::files::private_umask();
-        crate::daemon::files::private_dir(&dir)?;
-        Ok(State::open(&dir)?)
-    }
-}
-
-fn default_data_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("synchost")
-}
+pub use super::data::DataArgs;
+use super::data::{DaemonLink, Opened};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -117,7 +94,11 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         Ok(job) => job,
         Err(code) => return Ok(code),
     };
-    let state = args.data.open()?;
+    let state = match args.data.open(true)? {
+        Opened::Local(state) => state,
+        Opened::Daemon(daemon) => return run_on_daemon(&daemon, &job, &args).await,
+        Opened::Empty(_) => unreachable!("opened to create"),
+    };
     let options = RunOptions {
         full: args.full,
         connectors: ConnectorSource {
@@ -129,20 +110,81 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     };
     let report = sync::run(&job, runtime, &state, &options).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(match report.status {
-        Status::Failed => ExitCode::FAILURE,
-        _ => ExitCode::SUCCESS,
-    })
+    Ok(exit_code(report.status))
 }
 
-pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
-    let state = args.data.open()?;
-    let runs = state.runs(args.limit)?;
+fn exit_code(status: Status) -> ExitCode {
+    match status {
+        Status::Failed => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// The daemon holds the state: its job of the same id is triggered there
+/// (two processes must never sync one job at once), and its report printed.
+async fn run_on_daemon(daemon: &DaemonLink, job: &Job, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let id = &job.sync_id;
+    if daemon.get(&format!("/jobs/{id}")).await.is_err() {
+        eprintln!(
+            "error: {} is held by {}, which has no job `{id}`: add the job to the daemon \
+             (POST /jobs, or its --jobs folder) and trigger it there",
+            args.data.dir().display(),
+            daemon.describe()
+        );
+        return Ok(ExitCode::from(INVALID_JOB));
+    }
+    let latest = |runs: &serde_json::Value| runs[0]["id"].as_u64().unwrap_or(0);
+    let before = latest(&daemon.get(&format!("/runs?job={id}&limit=1")).await?);
+    let full = if args.full { "?full=true" } else { "" };
+    daemon
+        .post(&format!("/jobs/{id}/trigger{full}"), &serde_json::json!({}))
+        .await?;
+    eprintln!(
+        "{} holds this data folder: job `{id}` triggered there",
+        daemon.describe()
+    );
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let runs = daemon.get(&format!("/runs?job={id}&limit=1")).await?;
+        if latest(&runs) > before {
+            let report = runs[0]["report"].clone();
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            let status: Status =
+                serde_json::from_value(report["status"].clone()).unwrap_or(Status::Failed);
+            return Ok(exit_code(status));
+        }
+    }
+}
+
+pub async fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
+    let runs: Vec<(String, String, serde_json::Value)> = match args.data.open(false)? {
+        Opened::Local(state) => state
+            .runs(args.limit)?
+            .into_iter()
+            .map(|r| (r.job, r.started_at, r.report))
+            .collect(),
+        Opened::Daemon(daemon) => daemon
+            .get(&format!("/runs?limit={}", args.limit))
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (s("job"), s("started_at"), r["report"].clone())
+            })
+            .collect(),
+        Opened::Empty(dir) => {
+            eprintln!("no state in {} yet: no run has used it", dir.display());
+            Vec::new()
+        }
+    };
     if args.json {
-        for run in &runs {
+        for (job, started_at, report) in &runs {
             println!(
                 "{}",
-                serde_json::json!({"job": run.job, "started_at": run.started_at, "report": run.report})
+                serde_json::json!({"job": job, "started_at": started_at, "report": report})
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -151,12 +193,11 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
         "{:<26} {:<24} {:<8} {:>7} {:>9}  {}",
         "started", "job", "status", "synced", "conflicts", "resolution"
     );
-    for run in &runs {
-        let r = &run.report;
+    for (job, started_at, r) in &runs {
         println!(
             "{:<26} {:<24} {:<8} {:>7} {:>9}  {}",
-            run.started_at,
-            run.job,
+            started_at,
+            job,
             r["status"].as_str().unwrap_or("?"),
             r["synced_items"],
             r["conflicts_detected"],
@@ -169,11 +210,14 @@ pub fn runs(args: RunsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn conflicts(cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
+pub async fn conflicts(cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ConflictsCommand::List { data, json } => {
-            let state = data.open()?;
-            let conflicts = state.conflicts()?;
+            let conflicts: Vec<crate::state::ParkedConflict> = match data.open(false)? {
+                Opened::Local(state) => state.conflicts()?,
+                Opened::Daemon(daemon) => serde_json::from_value(daemon.get("/conflicts").await?)?,
+                Opened::Empty(_) => Vec::new(),
+            };
             for c in &conflicts {
                 if json {
                     println!("{}", serde_json::to_string(c)?);
@@ -211,10 +255,6 @@ pub fn conflicts(cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
             merge,
             data,
         } => {
-            let state = data.open()?;
-            let mut conflict = state.conflict(&id)?.ok_or_else(|| {
-                anyhow::anyhow!("no conflict with id {id}; `synchost conflicts list` shows them")
-            })?;
             let resolution = match (take.as_deref(), merge) {
                 (Some("source"), None) => Resolution::Take(Side::Source),
                 (Some("target"), None) => Resolution::Take(Side::Target),
@@ -230,16 +270,41 @@ pub fn conflicts(cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
                     "say how to resolve it: --take source, --take target, or --merge FILE"
                 ),
             };
-            conflict.resolution = Some(resolution);
-            state.put_conflict(&conflict)?;
-            state.flush()?;
+            let job = match data.open(false)? {
+                Opened::Local(state) => {
+                    let mut conflict = state.conflict(&id)?.ok_or_else(|| no_conflict(&id))?;
+                    conflict.resolution = Some(resolution);
+                    state.put_conflict(&conflict)?;
+                    state.flush()?;
+                    conflict.job
+                }
+                Opened::Daemon(daemon) => {
+                    let body = match resolution {
+                        Resolution::Take(side) => serde_json::json!({"take": side}),
+                        Resolution::Merge(fields) => serde_json::json!({"merge": fields}),
+                    };
+                    daemon
+                        .post(&format!("/conflicts/{id}/resolve"), &body)
+                        .await?;
+                    let all: Vec<crate::state::ParkedConflict> =
+                        serde_json::from_value(daemon.get("/conflicts").await?)?;
+                    all.into_iter()
+                        .find(|c| c.id == id)
+                        .map(|c| c.job)
+                        .unwrap_or_default()
+                }
+                Opened::Empty(_) => return Err(no_conflict(&id)),
+            };
             println!(
-                "conflict {id} resolved; the decision is applied on the next run of job {}",
-                conflict.job
+                "conflict {id} resolved; the decision is applied on the next run of job {job}"
             );
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn no_conflict(id: &str) -> anyhow::Error {
+    anyhow::anyhow!("no conflict with id {id}; `synchost conflicts list` shows them")
 }
 
 fn show(v: &Option<crate::core::value::Value>) -> String {

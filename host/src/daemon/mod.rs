@@ -398,7 +398,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     files::private_umask();
     files::private_dir(&config.data)?;
     std::fs::create_dir_all(&config.connectors)?;
-    let state = State::open(&config.data.join("state"))?;
+    let state = State::open(&crate::cli::data::state_dir(&config.data))?;
     let token = token(&config.data)?;
     let registry = Registry::new(config.connectors.clone(), runtime.clone());
     // Connector calls get threads of their own (see the module docs).
@@ -505,6 +505,15 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         "synchost daemon listening on http://{}",
         listener.local_addr()?
     );
+    // The CLI finds the daemon holding this folder here (`synchost runs --data`).
+    let announce = crate::cli::data::daemon_file(&config.data);
+    std::fs::write(
+        &announce,
+        serde_json::to_vec(&crate::cli::data::DaemonFile {
+            listen: listener.local_addr()?.to_string(),
+            pid: std::process::id(),
+        })?,
+    )?;
     let app = api::router(core.clone());
     let shutdown = {
         let core = core.clone();
@@ -524,6 +533,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     core.state.flush()?;
+    let _ = std::fs::remove_file(&announce);
     work.shutdown_background();
     tracing::info!("synchost daemon stopped");
     Ok(())

@@ -14,6 +14,13 @@ pub struct Shadow {
     pub source_hash: String,
     pub target_hash: String,
     pub synced_at: String,
+    /// each side's version when last synced (the platform's, for optimistic
+    /// concurrency: a write carries it, and a platform holding a newer one
+    /// answers `conflict`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
 }
 
 /// Where a side's next incremental read starts.
@@ -34,6 +41,24 @@ pub struct OutboxEntry {
     /// the pair's source id (for a create on the source: the target id it mirrors)
     pub pair: String,
     pub planned_at: String,
+    /// the pair as it will be once every write of it lands: what recovery
+    /// compares the platforms with to tell a write that landed from one that
+    /// did not (and a record deleted since from one never written)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<PlannedPair>,
+}
+
+/// A pair as planned: ids (none for a record being created) and each side's
+/// canonical content once the writes land.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedPair {
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    pub source: Fields,
+    pub target: Fields,
+    /// which sides the plan writes
+    pub writes_source: bool,
+    pub writes_target: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 mod convert;
 pub mod plan;
 pub mod push;
+mod replan;
 pub mod report;
 pub mod side;
 
@@ -81,9 +82,10 @@ fn bar(multi: &MultiProgress, show: bool, len: Option<u64>) -> ProgressBar {
     multi.add(bar)
 }
 
-/// Runs `job` once and records it. A run that fails before writing returns
-/// a `failed` report (and the error in its details) rather than an error, so
-/// that it is recorded like any other; configuration errors are errors.
+/// Runs `job` once and records it. Every run that starts ends with a
+/// recorded report: one that fails (a platform down, a schema that cannot be
+/// read, a mapping that does not fit) is a `failed` or `queued` report with
+/// the error in its details. Only a job that cannot run at all is an error.
 pub async fn run(
     job: &Job,
     runtime: &Runtime,
@@ -93,36 +95,51 @@ pub async fn run(
     job.ensure_runnable()?;
     let started = Instant::now();
     let started_at = now();
+    match run_once(job, runtime, state, options, &started_at, started).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            // A platform that is down or throttling: the run waits for a retry.
+            let retry = e
+                .chain()
+                .filter_map(|c| c.downcast_ref::<crate::runtime::RuntimeError>())
+                .any(|e| e.is_retryable());
+            failed(
+                job,
+                state,
+                &started_at,
+                started,
+                options,
+                (&job.source.platform, &job.target.platform),
+                format!("{e:#}"),
+                retry,
+            )
+        }
+    }
+}
+
+/// Times a pair refused as stale is re-read and re-planned in one run.
+const MAX_REPLANS: usize = 3;
+
+async fn run_once(
+    job: &Job,
+    runtime: &Runtime,
+    state: &State,
+    options: &RunOptions,
+    started_at: &str,
+    started: Instant,
+) -> anyhow::Result<Report> {
     let multi = MultiProgress::with_draw_target(if options.progress {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     });
 
-    let platforms = (job.source.platform.as_str(), job.target.platform.as_str());
     let mut opened = Vec::new();
     for (side, spec) in [(Side::Source, &job.source), (Side::Target, &job.target)] {
-        match side::open(side, spec, runtime, &options.connectors).await {
-            Ok(open) => opened.push(open),
-            // A platform that is down or throttling: the run waits for a retry.
-            Err(e)
-                if e.downcast_ref::<crate::runtime::RuntimeError>()
-                    .is_some_and(|e| e.is_retryable()) =>
-            {
-                let error = format!("opening the {}: {e:#}", side.as_str());
-                return failed(
-                    job,
-                    state,
-                    &started_at,
-                    started,
-                    options,
-                    platforms,
-                    error,
-                    true,
-                );
-            }
-            Err(e) => return Err(e.context(format!("opening the {}", side.as_str()))),
-        }
+        let open = side::open(side, spec, runtime, &options.connectors)
+            .await
+            .with_context(|| format!("opening the {}", side.as_str()))?;
+        opened.push(open);
     }
     let mut target = opened.pop().expect("two sides");
     let mut source = opened.pop().expect("two sides");
@@ -137,12 +154,12 @@ pub async fn run(
         );
     }
 
-    // Left-over ops from a run that died: re-plan from a full read, matching
-    // new records by content too, so that nothing is created twice.
+    // Left-over ops from a run that died, or whose outcome was unknown:
+    // re-plan from a full read, which first settles the writes that landed.
     let leftover = state.outbox(&job.sync_id)?;
     let recovering = !leftover.is_empty();
     if recovering {
-        tracing::warn!(job = %job.sync_id, ops = leftover.len(), "the last run did not finish: recovering with a full read");
+        tracing::warn!(job = %job.sync_id, ops = leftover.len(), "the last run did not finish all its writes: recovering with a full read");
     }
 
     let mut reads = Vec::new();
@@ -165,22 +182,8 @@ pub async fn run(
         let progress = bar(&multi, options.progress, None);
         let outcome = side::read(open, since, job.page_size, &progress).await;
         progress.finish_and_clear();
-        match outcome {
-            Ok(read) => reads.push((read, checkpoint)),
-            Err(e) => {
-                let retry = e.is_retryable();
-                return failed(
-                    job,
-                    state,
-                    &started_at,
-                    started,
-                    options,
-                    (&job.source.platform, &job.target.platform),
-                    e.to_string(),
-                    retry,
-                );
-            }
-        }
+        let read = outcome.with_context(|| format!("reading the {}", open.side.as_str()))?;
+        reads.push((read, checkpoint));
     }
     let (target_read, target_cp) = reads.pop().expect("two reads");
     let (source_read, source_cp) = reads.pop().expect("two reads");
@@ -197,8 +200,11 @@ pub async fn run(
         match_key: job.match_key.as_ref().map(|k| k.source.clone()),
         state,
         recovering,
-        now: started_at.clone(),
+        now: started_at.to_string(),
     };
+    if recovering {
+        planner.settle_landed(&leftover, &source_read, &target_read)?;
+    }
     let mut plan = planner.plan(&source_read, &target_read)?;
     if recovering {
         state.outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
@@ -219,13 +225,52 @@ pub async fn run(
     let mut pusher = push::Pusher {
         job: &job.sync_id,
         state,
-        now: started_at.clone(),
+        now: started_at.to_string(),
         fault_after: push::fault_limit(),
         confirmed: 0,
     };
-    let pushed = pusher
-        .push(&mut plan, &mut source, &mut target, &progress)
+    let result = pusher
+        .push(&mut plan, &mut source, &mut target, &progress, &[])
         .await?;
+    let mut pushed = result.sides;
+    let mut stale = result.stale;
+    let mut given_up = Vec::new();
+    // Records that changed between our read and our write: read again,
+    // merged again with the job's policy, written again, in this run.
+    for _ in 0..MAX_REPLANS {
+        if stale.is_empty() {
+            break;
+        }
+        let mut replan = plan::Plan::default();
+        let (replaces, unknown) = replan::replan(
+            &planner,
+            &mut replan,
+            &mut stale,
+            [(&mut source, &source_read), (&mut target, &target_read)],
+            job.page_size,
+        )
+        .await?;
+        given_up.extend(unknown);
+        for parked in &replan.parked {
+            state.put_conflict(parked)?;
+        }
+        let result = pusher
+            .push(&mut replan, &mut source, &mut target, &progress, &replaces)
+            .await?;
+        plan.conflicts.extend(replan.conflicts);
+        plan.parked.extend(replan.parked);
+        plan.skipped.extend(replan.skipped);
+        for (side, more) in result.sides {
+            pushed.entry(side).or_default().add(more);
+        }
+        stale.extend(result.stale);
+    }
+    // Still stale: left in the outbox, reconciled by the next run's read.
+    for s in stale.iter().chain(&given_up) {
+        for side in &s.sides {
+            pushed.entry(*side).or_default().pending += 1;
+        }
+    }
     progress.finish_and_clear();
 
     // Checkpoints move only after the run's writes are planned and stored.
@@ -240,7 +285,7 @@ pub async fn run(
                 .clone()
                 .or_else(|| old.as_ref().and_then(|c| c.since.clone())),
             full_scan_at: if read.complete {
-                Some(started_at.clone())
+                Some(started_at.to_string())
             } else {
                 old.as_ref().and_then(|c| c.full_scan_at.clone())
             },
@@ -274,7 +319,7 @@ pub async fn run(
     };
     let details = report::Details {
         job: job.sync_id.clone(),
-        started_at: started_at.clone(),
+        started_at: started_at.to_string(),
         seconds: started.elapsed().as_secs_f64(),
         source: side_details(
             &source,
@@ -301,7 +346,7 @@ pub async fn run(
         last_sync: now(),
         details: Some(details),
     };
-    record(job, state, &started_at, &report)?;
+    record(job, state, started_at, &report)?;
     for conflict in &plan.conflicts {
         state.audit(&AuditEntry {
             at: now(),

@@ -1,6 +1,15 @@
-//! Pushing a plan: every op is stored in the outbox before anything is sent;
-//! a pair's link, shadow and outbox entries change in one transaction once
-//! all of its ops are confirmed.
+//! Pushing a plan: every op is stored in the outbox (with the pair as it is
+//! planned) before anything is sent; a pair's link, shadow and outbox entries
+//! change in one transaction once all of its ops are confirmed.
+//!
+//! Each op's answer is one of four things:
+//! - **confirmed**: the platform says what it holds now (id, version);
+//! - **stale**: `conflict`, or an update of a record that is gone: the record
+//!   changed since it was read; the caller re-reads and re-plans the pair;
+//! - **unknown**: a timeout, a 5xx, a rate limit, a trap, an answer that
+//!   proves nothing (a create without an id): the op stays in the outbox, is
+//!   never re-sent blindly, and the next run reconciles by reading first;
+//! - **refused**: invalid input, unauthorized, fatal: it will not land.
 
 use std::collections::BTreeMap;
 
@@ -9,10 +18,10 @@ use indicatif::ProgressBar;
 use crate::core::merge::Side;
 use crate::core::value::content_hash;
 use crate::runtime::{describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp};
-use crate::state::{OutboxEntry, OutboxOp, Shadow, State, StateError};
+use crate::state::{OutboxEntry, OutboxOp, PlannedPair, Shadow, State, StateError};
 
 use super::convert::fields_to_wire;
-use super::plan::{OpKind, Plan};
+use super::plan::{OpKind, PairPlan, Plan};
 use super::side::OpenSide;
 
 /// Ops sent in one `write` call; the connector batches further as its platform allows.
@@ -31,16 +40,85 @@ pub struct Pushed {
     pub created: u64,
     pub updated: u64,
     pub deleted: u64,
-    /// ops the platform refused for good (invalid input, not found…)
+    /// ops the platform refused for good (invalid input, unauthorized, fatal)
     pub failed: u64,
-    /// ops left in the outbox for a later run (transient errors, rate limits)
+    /// ops whose outcome is unknown or that wait for a later run (transient
+    /// errors, rate limits, answers that prove nothing): kept in the outbox
     pub pending: u64,
+    /// ops refused as stale (`conflict`): their pairs were re-read and re-planned
+    pub stale: u64,
     pub errors: Vec<String>,
 }
 
 impl Pushed {
     pub fn written(&self) -> u64 {
         self.created + self.updated + self.deleted
+    }
+
+    pub fn add(&mut self, other: Pushed) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.pending += other.pending;
+        self.stale += other.stale;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// A pair one of whose writes was refused as stale: the pair as far as its
+/// other writes got, and its outbox entries (kept until it is re-planned).
+#[derive(Debug, Clone)]
+pub struct Stale {
+    pub pair: PairPlan,
+    /// the sides whose write was refused as stale
+    pub sides: Vec<Side>,
+    /// the sides whose write was confirmed
+    pub landed: Vec<Side>,
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// What became of a plan's writes.
+#[derive(Debug, Default)]
+pub struct PushResult {
+    pub sides: BTreeMap<Side, Pushed>,
+    pub stale: Vec<Stale>,
+}
+
+/// How the platform's answer to one op is taken.
+enum Answer {
+    Confirmed(crate::runtime::Written),
+    Stale(String),
+    Unknown(String),
+    Refused(String),
+}
+
+fn classify(
+    op: &super::plan::PlannedOp,
+    outcome: Result<crate::runtime::Written, (ConnectorError, String)>,
+) -> Answer {
+    match outcome {
+        // A create confirmed without an id proves nothing about what landed.
+        Ok(w) if op.kind == OpKind::Create && w.id.trim().is_empty() => {
+            Answer::Unknown("the platform confirmed a create without an id".into())
+        }
+        Ok(w) => Answer::Confirmed(w),
+        // A delete of what is already gone has done its job.
+        Err((ConnectorError::NotFound(_), _)) if op.kind == OpKind::Delete => {
+            Answer::Confirmed(crate::runtime::Written {
+                id: op.id.clone().unwrap_or_default(),
+                version: None,
+                updated_at: None,
+            })
+        }
+        Err((ConnectorError::Conflict(_), text)) => Answer::Stale(text),
+        Err((ConnectorError::NotFound(_), text)) if op.kind == OpKind::Update => {
+            Answer::Stale(text)
+        }
+        Err((ConnectorError::Transient(_) | ConnectorError::RateLimited(_), text)) => {
+            Answer::Unknown(text)
+        }
+        Err((_, text)) => Answer::Refused(text),
     }
 }
 
@@ -53,40 +131,58 @@ pub struct Pusher<'a> {
 }
 
 impl Pusher<'_> {
-    /// Pushes `plan` to both sides. Returns what landed, per side.
+    /// Pushes `plan` to both sides; `replaces` are outbox entries of an
+    /// earlier plan of the same pairs, removed once this one is stored.
     pub async fn push(
         &mut self,
         plan: &mut Plan,
         source: &mut OpenSide,
         target: &mut OpenSide,
         progress: &ProgressBar,
-    ) -> Result<BTreeMap<Side, Pushed>, StateError> {
+        replaces: &[Vec<u8>],
+    ) -> Result<PushResult, StateError> {
         let entries: Vec<OutboxEntry> = plan
             .ops
             .iter()
-            .map(|op| OutboxEntry {
-                side: op.side,
-                op: match op.kind {
-                    OpKind::Create => OutboxOp::Create,
-                    OpKind::Update => OutboxOp::Update,
-                    OpKind::Delete => OutboxOp::Delete,
-                },
-                pair: plan.pairs[op.pair]
-                    .source_id
-                    .clone()
-                    .or_else(|| plan.pairs[op.pair].target_id.clone())
-                    .unwrap_or_default(),
-                planned_at: self.now.clone(),
+            .map(|op| {
+                let pair = &plan.pairs[op.pair];
+                let writes = |side| plan.ops.iter().any(|o| o.pair == op.pair && o.side == side);
+                OutboxEntry {
+                    side: op.side,
+                    op: match op.kind {
+                        OpKind::Create => OutboxOp::Create,
+                        OpKind::Update => OutboxOp::Update,
+                        OpKind::Delete => OutboxOp::Delete,
+                    },
+                    pair: pair
+                        .source_id
+                        .clone()
+                        .or_else(|| pair.target_id.clone())
+                        .unwrap_or_default(),
+                    planned_at: self.now.clone(),
+                    planned: Some(PlannedPair {
+                        source_id: pair.source_id.clone(),
+                        target_id: pair.target_id.clone(),
+                        source: pair.shadow_source.clone(),
+                        target: pair.shadow_target.clone(),
+                        writes_source: writes(Side::Source),
+                        writes_target: writes(Side::Target),
+                    }),
+                }
             })
             .collect();
         let keys = self.state.outbox_put(self.job, &entries)?;
+        if !replaces.is_empty() {
+            self.state.outbox_remove(replaces)?;
+        }
         let mut open: Vec<usize> = vec![0; plan.pairs.len()];
         let mut failed = vec![false; plan.pairs.len()];
         let mut done_keys: Vec<Vec<Vec<u8>>> = vec![Vec::new(); plan.pairs.len()];
+        let mut stale: BTreeMap<usize, Stale> = BTreeMap::new();
         for op in &plan.ops {
             open[op.pair] += 1;
         }
-        let mut pushed: BTreeMap<Side, Pushed> = BTreeMap::new();
+        let mut result = PushResult::default();
         // Pairs with nothing to write (a new link, a moved shadow) commit now.
         for (i, pair) in plan.pairs.iter().enumerate() {
             if open[i] == 0 {
@@ -95,7 +191,7 @@ impl Pusher<'_> {
         }
         progress.set_length(plan.ops.len() as u64);
         for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
-            let result = pushed.entry(side).or_default();
+            let pushed = result.sides.entry(side).or_default();
             // Creates first, so that deletes of one run never race creates of another.
             for kind in [OpKind::Create, OpKind::Update, OpKind::Delete] {
                 let indices: Vec<usize> = (0..plan.ops.len())
@@ -112,20 +208,12 @@ impl Pusher<'_> {
                     };
                     for (&i, outcome) in chunk.iter().zip(outcomes) {
                         let op = &plan.ops[i];
-                        // A delete of what is already gone has done its job.
-                        let outcome = match outcome {
-                            Err((ConnectorError::NotFound(_), _)) if op.kind == OpKind::Delete => {
-                                Ok(crate::runtime::Written {
-                                    id: op.id.clone().unwrap_or_default(),
-                                    version: None,
-                                    updated_at: None,
-                                })
-                            }
-                            other => other,
-                        };
                         progress.inc(1);
-                        match outcome {
-                            Ok(written) => {
+                        let id = op.id.clone().unwrap_or_else(|| "(new)".into());
+                        let note =
+                            |text: &str| format!("{} {:?} {id}: {text}", side.as_str(), op.kind);
+                        match classify(op, outcome) {
+                            Answer::Confirmed(written) => {
                                 self.confirmed += 1;
                                 if self.fault_after == Some(self.confirmed) {
                                     tracing::error!(
@@ -140,44 +228,43 @@ impl Pusher<'_> {
                                     kind: "write".into(),
                                     detail: serde_json::json!({"side": side, "op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}),
                                 })?;
-                                self.state.audit(&crate::state::AuditEntry {
-                                    at: super::now(),
-                                    job: self.job.to_string(),
-                                    kind: "write".into(),
-                                    detail: serde_json::json!({"side": side, "op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}),
-                                })?;
                                 let pair = &mut plan.pairs[op.pair];
+                                *pair.version_mut(side) = written.version.clone();
                                 match op.kind {
                                     OpKind::Create => {
-                                        result.created += 1;
+                                        pushed.created += 1;
                                         match side {
                                             Side::Source => pair.source_id = Some(written.id),
                                             Side::Target => pair.target_id = Some(written.id),
                                         }
                                     }
-                                    OpKind::Update => result.updated += 1,
-                                    OpKind::Delete => result.deleted += 1,
+                                    OpKind::Update => pushed.updated += 1,
+                                    OpKind::Delete => pushed.deleted += 1,
                                 }
                                 done_keys[op.pair].push(keys[i].clone());
                             }
-                            Err((error, text)) => {
+                            Answer::Stale(text) => {
                                 failed[op.pair] = true;
-                                let retry = matches!(
-                                    error,
-                                    ConnectorError::Transient(_) | ConnectorError::RateLimited(_)
-                                );
-                                if retry {
-                                    result.pending += 1;
-                                } else {
-                                    result.failed += 1;
-                                    self.state.outbox_remove(std::slice::from_ref(&keys[i]))?;
-                                }
-                                let id = op.id.clone().unwrap_or_else(|| "(new)".into());
-                                result.errors.push(format!(
-                                    "{} {:?} {id}: {text}",
-                                    side.as_str(),
-                                    op.kind
-                                ));
+                                pushed.stale += 1;
+                                tracing::info!(job = %self.job, "{}; the pair is re-read and re-planned", note(&text));
+                                let entry = stale.entry(op.pair).or_insert_with(|| Stale {
+                                    pair: plan.pairs[op.pair].clone(),
+                                    sides: Vec::new(),
+                                    landed: Vec::new(),
+                                    keys: Vec::new(),
+                                });
+                                entry.sides.push(side);
+                            }
+                            Answer::Unknown(text) => {
+                                failed[op.pair] = true;
+                                pushed.pending += 1;
+                                pushed.errors.push(note(&text));
+                            }
+                            Answer::Refused(text) => {
+                                failed[op.pair] = true;
+                                pushed.failed += 1;
+                                self.state.outbox_remove(std::slice::from_ref(&keys[i]))?;
+                                pushed.errors.push(note(&text));
                             }
                         }
                         open[op.pair] -= 1;
@@ -188,10 +275,31 @@ impl Pusher<'_> {
                 }
             }
         }
-        Ok(pushed)
+        // A stale pair keeps all its outbox entries until it is re-planned;
+        // its ids and versions are as far as its other writes got.
+        for (index, mut s) in stale {
+            let pair = &plan.pairs[index];
+            s.pair = pair.clone();
+            s.keys = plan
+                .ops
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.pair == index)
+                .map(|(i, _)| keys[i].clone())
+                .collect();
+            s.landed = plan
+                .ops
+                .iter()
+                .enumerate()
+                .filter(|(i, o)| o.pair == index && done_keys[index].contains(&keys[*i]))
+                .map(|(_, o)| o.side)
+                .collect();
+            result.stale.push(s);
+        }
+        Ok(result)
     }
 
-    fn commit(&self, pair: &super::plan::PairPlan, done: &[Vec<u8>]) -> Result<(), StateError> {
+    fn commit(&self, pair: &PairPlan, done: &[Vec<u8>]) -> Result<(), StateError> {
         if let Some(id) = &pair.settles {
             self.state.remove_conflict(id)?;
         }
@@ -207,6 +315,8 @@ impl Pusher<'_> {
                     source: pair.shadow_source.clone(),
                     target: pair.shadow_target.clone(),
                     synced_at: self.now.clone(),
+                    source_version: pair.source_version.clone(),
+                    target_version: pair.target_version.clone(),
                 };
                 self.state.commit_pair(self.job, sid, tid, &shadow, done)
             }
@@ -221,21 +331,23 @@ fn wire_op(op: &super::plan::PlannedOp) -> WriteOp {
         OpKind::Create => WriteOp::Create(fields_to_wire(&op.fields)),
         OpKind::Update => WriteOp::Update(UpdateOp {
             id: op.id.clone().unwrap_or_default(),
-            expected_version: None,
+            expected_version: op.expected_version.clone(),
             fields: fields_to_wire(&op.fields),
         }),
         OpKind::Delete => WriteOp::Delete(DeleteOp {
             id: op.id.clone().unwrap_or_default(),
-            expected_version: None,
+            expected_version: op.expected_version.clone(),
         }),
     }
 }
 
-/// A whole write call failed: every op in it shares the error.
+/// A whole write call failed. A typed error of the connector is every op's;
+/// anything else (a trap, a limit, a broken answer) leaves each op's outcome
+/// unknown: some may have landed.
 fn call_error(e: &RuntimeError) -> (ConnectorError, String) {
     let error = match e.connector_error() {
         Some(err) => err.clone(),
-        None => ConnectorError::Fatal(e.to_string()),
+        None => ConnectorError::Transient(format!("outcome unknown: {e}")),
     };
     (error, e.to_string())
 }

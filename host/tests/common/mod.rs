@@ -181,6 +181,40 @@ impl World {
             .unwrap()
     }
 
+    /// Runs `synchost run` on the world's job (its state closed first);
+    /// returns the exit code. `fault_after` makes it exit after that many
+    /// confirmed writes, before their state is saved.
+    pub fn run_binary(&self, fault_after: Option<usize>) -> i32 {
+        assert!(
+            self.state.is_none(),
+            "close the state first: w.state.take()"
+        );
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_synchost"));
+        cmd.arg("run")
+            .arg(self.job_file())
+            .arg("--data")
+            .arg(&self.dir)
+            .arg("--connectors")
+            .arg(connectors());
+        cmd.env(
+            "SYNCHOST_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
+        );
+        match fault_after {
+            Some(n) => cmd.env("SYNCHOST_FAULT_EXIT_AFTER_WRITES", n.to_string()),
+            None => cmd.env_remove("SYNCHOST_FAULT_EXIT_AFTER_WRITES"),
+        };
+        let out = cmd.output().unwrap();
+        if fault_after.is_none() {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out.status.code().unwrap_or(-1)
+    }
+
     /// Writes the job to a file, for the binary.
     pub fn job_file(&self) -> PathBuf {
         let path = self.dir.join("job.json");
@@ -300,5 +334,23 @@ impl World {
     pub fn tick(&self) {
         self.notion.clock().advance(chrono::Duration::minutes(3));
         self.airtable.clock().advance(chrono::Duration::minutes(3));
+    }
+
+    /// Puts a fault proxy between the host and `side`'s simulator.
+    pub async fn proxy(&mut self, side: &str) -> synchost_sim::fault::FaultProxy {
+        let (origin, upstream) = match side {
+            "source" => ("https://api.notion.com", self.notion.base_url()),
+            _ => ("https://api.airtable.com", self.airtable.base_url()),
+        };
+        let proxy = synchost_sim::fault::FaultProxy::start(&upstream)
+            .await
+            .unwrap();
+        self.job[side]["connection"]["endpoint_overrides"][origin] = json!(proxy.base_url());
+        proxy
+    }
+
+    /// Airtable's records carry versions (its "Last Modified" field).
+    pub fn with_airtable_versions(&mut self) {
+        self.job["target"]["connection"]["settings"]["modified_field"] = json!("Last Modified");
     }
 }

@@ -43,10 +43,11 @@ class Errors(unittest.TestCase):
         self.assertTrue(e.value.value.endswith("…"))
         self.assertLess(len(e.value.value), 320)
 
-    def test_a_body_that_is_not_json_is_fatal(self):
+    def test_a_body_that_is_not_json_is_an_unknown_outcome(self):
         with self.assertRaises(Err) as caught:
             resp(200, body=b"<html>").json()
-        self.assertIsInstance(caught.exception.value, t.ConnectorError_Fatal)
+        self.assertIsInstance(caught.exception.value, t.ConnectorError_Transient)
+        self.assertIn("outcome is unknown", caught.exception.value.value)
         self.assertIn("GET /x", caught.exception.value.value)
 
 

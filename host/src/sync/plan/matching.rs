@@ -9,15 +9,10 @@ use crate::core::merge::{self, Action, Now};
 use crate::core::value::{content_hash, Fields, Value};
 use crate::state::Shadow;
 
-use super::{Plan, Planner};
+use super::{New, Plan, Planner};
 
 impl Planner<'_> {
-    pub(super) fn plan_new(
-        &self,
-        plan: &mut Plan,
-        new_source: Vec<(String, Fields)>,
-        new_target: Vec<(String, Fields)>,
-    ) {
+    pub(super) fn plan_new(&self, plan: &mut Plan, new_source: Vec<New>, new_target: Vec<New>) {
         let empty = Shadow {
             target_id: String::new(),
             source: Fields::new(),
@@ -25,16 +20,21 @@ impl Planner<'_> {
             source_hash: String::new(),
             target_hash: String::new(),
             synced_at: String::new(),
+            source_version: None,
+            target_version: None,
         };
-        let mut unmatched_target: BTreeMap<String, Fields> = new_target.into_iter().collect();
+        let mut unmatched_target: BTreeMap<String, (Fields, Option<String>)> = new_target
+            .into_iter()
+            .map(|(id, fields, version)| (id, (fields, version)))
+            .collect();
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (tid, fields) in &unmatched_target {
+        for (tid, (fields, _)) in &unmatched_target {
             for k in self.keys(fields) {
                 by_key.entry(k).or_default().push(tid.clone());
             }
         }
         let mut taken = BTreeSet::new();
-        for (sid, fields) in new_source {
+        for (sid, fields, source_version) in new_source {
             plan.source_changes.added += 1;
             let found = self.keys(&fields).into_iter().find_map(|k| {
                 by_key
@@ -44,7 +44,8 @@ impl Planner<'_> {
             match found {
                 Some(tid) => {
                     taken.insert(tid.clone());
-                    let tfields = unmatched_target.remove(&tid).unwrap_or_default();
+                    let (tfields, target_version) =
+                        unmatched_target.remove(&tid).unwrap_or_default();
                     plan.target_changes.added += 1;
                     // First sight of an existing pair: no base, so every
                     // difference is a conflict decided by policy.
@@ -79,6 +80,7 @@ impl Planner<'_> {
                         false,
                         None,
                         &empty,
+                        (source_version, target_version),
                     );
                 }
                 None if self.flow.to_target => self.apply(
@@ -92,11 +94,12 @@ impl Planner<'_> {
                     false,
                     None,
                     &empty,
+                    (source_version, None),
                 ),
                 None => {}
             }
         }
-        for (tid, fields) in unmatched_target {
+        for (tid, (fields, target_version)) in unmatched_target {
             plan.target_changes.added += 1;
             if self.flow.to_source {
                 self.apply(
@@ -110,6 +113,7 @@ impl Planner<'_> {
                     false,
                     None,
                     &empty,
+                    (None, target_version),
                 );
             }
         }

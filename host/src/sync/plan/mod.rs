@@ -15,6 +15,7 @@ use crate::state::{ParkedConflict, Resolution, Shadow, State, StateError};
 use super::side::ReadOutcome;
 
 mod matching;
+mod recovery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -30,6 +31,9 @@ pub struct PlannedOp {
     pub kind: OpKind,
     /// the record's id on that side (none for a create)
     pub id: Option<String>,
+    /// the version the plan was made from: the platform refuses the write
+    /// (`conflict`) if the record changed since
+    pub expected_version: Option<String>,
     /// field values in that side's own names and types
     pub fields: Fields,
     /// index into `Plan::pairs`
@@ -47,6 +51,18 @@ pub struct PairPlan {
     pub forget: bool,
     /// a parked conflict this plan settles
     pub settles: Option<String>,
+    /// each side's version now (a write's answer replaces it), kept in the shadow
+    pub source_version: Option<String>,
+    pub target_version: Option<String>,
+}
+
+impl PairPlan {
+    pub fn version_mut(&mut self, side: Side) -> &mut Option<String> {
+        match side {
+            Side::Source => &mut self.source_version,
+            Side::Target => &mut self.target_version,
+        }
+    }
 }
 
 /// A record that could not be synced this run, and why.
@@ -88,36 +104,49 @@ pub struct Planner<'a> {
     pub now: String,
 }
 
-/// A side's record now, in canonical form, or why it could not be read as one.
-enum Seen {
-    Fields(Fields, Option<String>),
+/// A record new on one side: its id, canonical fields and version.
+pub(crate) type New = (String, Fields, Option<String>);
+
+/// A side's record as read now, in canonical form.
+#[derive(Debug, Clone)]
+pub enum Seen {
+    /// its fields, the platform's modification time and version
+    Fields(Fields, Option<String>, Option<String>),
+    /// gone: a tombstone (with its time) or absent from a complete scan
     Deleted(Option<String>),
 }
 
+impl Seen {
+    fn version(&self) -> Option<String> {
+        match self {
+            Seen::Fields(_, _, version) => version.clone(),
+            Seen::Deleted(_) => None,
+        }
+    }
+}
+
 impl Planner<'_> {
-    pub fn plan(&self, source: &ReadOutcome, target: &ReadOutcome) -> Result<Plan, StateError> {
-        let mut plan = Plan::default();
-        // Parked pairs of this job, read once: every touched pair is checked against them.
-        let parked: BTreeMap<String, ParkedConflict> = self
+    /// This job's parked conflicts, by source id.
+    pub fn parked_conflicts(&self) -> Result<BTreeMap<String, ParkedConflict>, StateError> {
+        Ok(self
             .state
             .conflicts()?
             .into_iter()
             .filter(|c| c.job == self.job)
             .map(|c| (c.source_id.clone(), c))
-            .collect();
+            .collect())
+    }
+
+    pub fn plan(&self, source: &ReadOutcome, target: &ReadOutcome) -> Result<Plan, StateError> {
+        let mut plan = Plan::default();
+        // Parked pairs of this job, read once: every touched pair is checked against them.
+        let parked = self.parked_conflicts()?;
         let mut touched: BTreeMap<String, (String, Option<Seen>, Option<Seen>)> = BTreeMap::new();
-        let mut new_source: Vec<(String, Fields)> = Vec::new();
-        let mut new_target: Vec<(String, Fields)> = Vec::new();
+        let mut new_source: Vec<New> = Vec::new();
+        let mut new_target: Vec<New> = Vec::new();
 
         for record in source.records.values() {
-            let seen = if record.deleted {
-                Seen::Deleted(record.updated_at.clone())
-            } else {
-                Seen::Fields(
-                    self.mapper.canonical_from_source(&record.fields),
-                    record.updated_at.clone(),
-                )
-            };
+            let seen = self.seen_source(record);
             match self.state.linked(self.job, Side::Source, &record.id)? {
                 Some(tid) => {
                     touched
@@ -126,26 +155,22 @@ impl Planner<'_> {
                         .1 = Some(seen)
                 }
                 None => {
-                    if let Seen::Fields(f, _) = seen {
-                        new_source.push((record.id.clone(), f));
+                    if let Seen::Fields(f, _, version) = seen {
+                        new_source.push((record.id.clone(), f, version));
                     }
                 }
             }
         }
         for record in target.records.values() {
-            let seen = if record.deleted {
-                Seen::Deleted(record.updated_at.clone())
-            } else {
-                match self.canonical_target(record) {
-                    Ok(f) => Seen::Fields(f, record.updated_at.clone()),
-                    Err(reason) => {
-                        plan.skipped.push(Skipped {
-                            side: Side::Target,
-                            id: record.id.clone(),
-                            reason,
-                        });
-                        continue;
-                    }
+            let seen = match self.seen_target(record) {
+                Ok(seen) => seen,
+                Err(reason) => {
+                    plan.skipped.push(Skipped {
+                        side: Side::Target,
+                        id: record.id.clone(),
+                        reason,
+                    });
+                    continue;
                 }
             };
             match self.state.linked(self.job, Side::Target, &record.id)? {
@@ -156,8 +181,8 @@ impl Planner<'_> {
                         .2 = Some(seen)
                 }
                 None => {
-                    if let Seen::Fields(f, _) = seen {
-                        new_target.push((record.id.clone(), f));
+                    if let Seen::Fields(f, _, version) = seen {
+                        new_target.push((record.id.clone(), f, version));
                     }
                 }
             }
@@ -191,6 +216,31 @@ impl Planner<'_> {
         Ok(plan)
     }
 
+    /// A source record as the plan sees it.
+    pub fn seen_source(&self, record: &Record) -> Seen {
+        if record.deleted {
+            return Seen::Deleted(record.updated_at.clone());
+        }
+        Seen::Fields(
+            self.mapper.canonical_from_source(&record.fields),
+            record.updated_at.clone(),
+            record.version.clone(),
+        )
+    }
+
+    /// A target record as the plan sees it, or why its fields do not map.
+    pub fn seen_target(&self, record: &Record) -> Result<Seen, String> {
+        if record.deleted {
+            return Ok(Seen::Deleted(record.updated_at.clone()));
+        }
+        let fields = self.canonical_target(record)?;
+        Ok(Seen::Fields(
+            fields,
+            record.updated_at.clone(),
+            record.version.clone(),
+        ))
+    }
+
     fn canonical_target(&self, record: &Record) -> Result<Fields, String> {
         let resolve = |tid: &str| {
             self.state
@@ -209,7 +259,9 @@ impl Planner<'_> {
             })
     }
 
-    fn plan_pair(
+    /// Plans one linked pair from what each side holds now (`None`: not
+    /// read this run, so unchanged) against its shadow.
+    pub fn plan_pair(
         &self,
         plan: &mut Plan,
         parked: &BTreeMap<String, ParkedConflict>,
@@ -221,6 +273,13 @@ impl Planner<'_> {
         let Some(shadow) = self.state.shadow(self.job, &sid)? else {
             return Ok(());
         };
+        // The version each side holds now: the one just read, else the shadow's.
+        let versions = (
+            s.as_ref()
+                .map_or(shadow.source_version.clone(), Seen::version),
+            t.as_ref()
+                .map_or(shadow.target_version.clone(), Seen::version),
+        );
         let now_s = now(s, &shadow.source);
         let now_t = now(t, &shadow.target);
         if let Some(mut parked) = parked.get(&sid).cloned() {
@@ -276,6 +335,7 @@ impl Planner<'_> {
             outcome.forget,
             None,
             &shadow,
+            versions,
         );
         Ok(())
     }
@@ -294,6 +354,7 @@ impl Planner<'_> {
         forget: bool,
         settles: Option<String>,
         _old: &Shadow,
+        (source_version, target_version): (Option<String>, Option<String>),
     ) {
         let index = plan.pairs.len();
         let mut pair = PairPlan {
@@ -303,6 +364,8 @@ impl Planner<'_> {
             shadow_target: cur_t,
             forget,
             settles,
+            source_version,
+            target_version,
         };
         let mut ops = Vec::new();
         for (side, action) in [(Side::Source, on_source), (Side::Target, on_target)] {
@@ -310,12 +373,14 @@ impl Planner<'_> {
                 Side::Source => sid.clone(),
                 Side::Target => tid.clone(),
             };
+            let expected_version = pair.version_mut(side).clone();
             match action {
                 Action::None => {}
                 Action::Delete => ops.push(PlannedOp {
                     side,
                     kind: OpKind::Delete,
                     id,
+                    expected_version,
                     fields: Fields::new(),
                     pair: index,
                 }),
@@ -328,6 +393,7 @@ impl Planner<'_> {
                                 side,
                                 kind: OpKind::Update,
                                 id,
+                                expected_version,
                                 fields: wire,
                                 pair: index,
                             });
@@ -349,10 +415,12 @@ impl Planner<'_> {
                             side,
                             kind: OpKind::Create,
                             id: None,
+                            expected_version: None,
                             fields: wire,
                             pair: index,
                         });
                         *shadow_of(&mut pair, side) = after;
+                        *pair.version_mut(side) = None;
                         match side {
                             Side::Source => pair.source_id = None,
                             Side::Target => pair.target_id = None,
@@ -460,6 +528,8 @@ impl Planner<'_> {
                 source_hash: String::new(),
                 target_hash: String::new(),
                 synced_at: self.now.clone(),
+                source_version: None,
+                target_version: None,
             };
             let cur_s = parked.source.clone().unwrap_or_default();
             let cur_t = parked.target.clone().unwrap_or_default();
@@ -494,6 +564,7 @@ impl Planner<'_> {
                 forget,
                 Some(parked.id.clone()),
                 &shadow,
+                (None, None),
             );
         }
         Ok(())
@@ -504,8 +575,8 @@ fn now(seen: Option<Seen>, base: &Fields) -> Now {
     match seen {
         None => Now::Same,
         Some(Seen::Deleted(at)) => Now::Deleted { at },
-        Some(Seen::Fields(f, _)) if &f == base => Now::Same,
-        Some(Seen::Fields(fields, updated_at)) => Now::Changed { fields, updated_at },
+        Some(Seen::Fields(f, _, _)) if &f == base => Now::Same,
+        Some(Seen::Fields(fields, updated_at, _)) => Now::Changed { fields, updated_at },
     }
 }
 
