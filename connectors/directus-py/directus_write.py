@@ -37,7 +37,7 @@ class Target:
 def _written(c, item):
     record = schema.to_record(c, item)
     if record is None:
-        raise errors.fatal(f"Directus confirmed a write to `{c.name}` without the item's key")
+        raise errors.bad_body(f"a write to `{c.name}`", "an item without its key")
     return sdk.written(record.id, record.version, record.updated_at)
 
 
@@ -112,16 +112,17 @@ def _create_batch(tg, bodies):
     try:
         answer = tg.send("POST", url, bodies)
     except Err as e:
-        if isinstance(e.value, (t.ConnectorError_RateLimited, t.ConnectorError_Transient,
-                                t.ConnectorError_Unauthorized)) or n == 1:
+        # Refused as invalid: nothing of the batch was written (Directus
+        # validates a batch whole), so find which items are refused. Any
+        # other failure may have written some: each op shares it, and an
+        # unknown outcome (transient) is reconciled by the host, never re-sent.
+        if not isinstance(e.value, t.ConnectorError_InvalidInput) or n == 1:
             return [e] * n
-        # Nothing of the batch was written: find which items are refused.
         return [_outcome(lambda b: _written(tg.c, (tg.send("POST", url, b) or {}).get("data")), b)
                 for b in bodies]
     items = (answer or {}).get("data")
     if not isinstance(items, list) or len(items) != n:
-        err = errors.fatal(
-            f"Directus answered a create of {n} items in `{tg.c.name}` without {n} items")
+        err = errors.bad_body(f"a create of {n} items in `{tg.c.name}`", f"an answer without {n} items")
         return [err] * n
     return [_outcome(_written, tg.c, item) for item in items]
 

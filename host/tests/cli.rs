@@ -181,7 +181,7 @@ fn the_four_platform_connectors_pass_the_acceptance_suite() {
         let (ok, out) = acceptance(package, simulator);
         assert!(ok, "{package}: {out}");
         assert!(
-            out.contains("checks: 8 passed, 0 failed"),
+            out.contains("checks: 9 passed, 0 failed"),
             "{package}: {out}"
         );
     }
@@ -291,7 +291,7 @@ fn a_recorded_run_replays_offline_without_the_credential() {
     let replay = ["--cassette".as_ref(), dir.as_os_str()];
     let (ok, text) = connector_test(&wasm, &replay);
     assert!(ok, "{text}");
-    assert!(text.contains("checks: 8 passed, 0 failed"), "{text}");
+    assert!(text.contains("checks: 9 passed, 0 failed"), "{text}");
 
     // A cassette cut short: the connector asks what it holds no answer to.
     let first: Vec<&str> = exchanges.lines().take(3).collect();

@@ -217,3 +217,36 @@ async fn a_failed_schema_read_is_a_recorded_run() {
         .to_string();
     assert!(error.contains("schema"), "{error}");
 }
+
+/// The same on Notion (`last_edited_time` as its version): a person's edit
+/// to the page between our read and our write is seen, and the policy
+/// decides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrent_edit_on_notion_is_seen_too() {
+    let mut w = World::new("cc-notion", "source_wins").await;
+    w.with_airtable_versions();
+    let proxy = w.proxy("source").await;
+    let page = w.add_notion("Task C", "c@example.com", "Todo", 1.0);
+    w.sync().await;
+    w.tick();
+    let record = w.airtable_id("c@example.com");
+    w.airtable
+        .update(&w.base, "Tasks", &record, json!({"Name": "From Airtable"}))
+        .unwrap();
+    let notion = w.notion.clone();
+    let edited = page.clone();
+    proxy.add(Rule::new(
+        Some("GET"),
+        &format!("/v1/pages/{page}"),
+        Fault::Before(Arc::new(move || {
+            notion.clock().advance(chrono::Duration::minutes(2));
+            notion.update_page(&edited, title("From Notion")).unwrap();
+        })),
+    ));
+    let report = w.sync().await;
+    assert!(!proxy.fired().is_empty(), "the concurrent edit happened");
+    assert_eq!(report.conflicts_detected, 1, "{report:?}");
+    for rows in [w.notion_rows(), w.airtable_rows()] {
+        assert_eq!(rows["c@example.com"].0, "From Notion", "source wins");
+    }
+}

@@ -191,7 +191,7 @@ mod tests {
         let state = CursorState::default();
         assert!(matches!(
             build_page(&json!({}), &sample_table(), "Last Modified", state),
-            Err(ConnectorError::Fatal(_))
+            Err(ConnectorError::Transient(_))
         ));
     }
 }

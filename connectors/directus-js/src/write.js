@@ -27,7 +27,7 @@ function call(method, url, body) {
 /** What Directus confirmed for a created or updated item. */
 function written(c, item) {
   const r = item && toRecord(c, item);
-  if (!r) throw errors.fatal(`Directus confirmed a write to \`${c.name}\` without the item's key`);
+  if (!r) throw errors.badBody(`a write to \`${c.name}\``, 'an item without its key');
   return confirmed(r.id, { version: r.version, updatedAt: r.updatedAt });
 }
 
@@ -101,13 +101,16 @@ function createBatch(t, bodies) {
     answer = call('POST', url, bodies);
   } catch (e) {
     if (!(e instanceof ConnectorError)) throw e;
-    if (['rate-limited', 'transient', 'unauthorized'].includes(e.kind) || n === 1) return bodies.map(() => e);
-    // Nothing of the batch was written: find which items are refused.
+    // Refused as invalid: nothing of the batch was written (Directus validates
+    // a batch whole), so find which items are refused. Any other failure may
+    // have written some: each op shares it, and an unknown outcome
+    // (transient) is reconciled by the host, never re-sent.
+    if (e.kind !== 'invalid-input' || n === 1) return bodies.map(() => e);
     return bodies.map((body) => attempt(() => written(t.collection, call('POST', url, body).data)));
   }
   const items = answer && Array.isArray(answer.data) ? answer.data : undefined;
   if (!items || items.length !== n) {
-    const err = errors.fatal(`Directus answered a create of ${n} items in \`${t.collection.name}\` without ${n} items`);
+    const err = errors.badBody(`a create of ${n} items in \`${t.collection.name}\``, `an answer without ${n} items`);
     return bodies.map(() => err);
   }
   return items.map((item) => attempt(() => written(t.collection, item)));

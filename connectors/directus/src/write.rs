@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 use synchost_sdk::{
-    ConflictInfo, ConnectorError, Field, OpResult, RateLimitedInfo, WriteOp, Written,
+    errors, ConflictInfo, ConnectorError, Field, OpResult, RateLimitedInfo, WriteOp, Written,
 };
 
 use crate::convert;
@@ -40,10 +40,10 @@ pub struct Target<'a> {
 /// What Directus confirmed for a created or updated item.
 fn written(c: &Collection, item: &Value) -> Result<Written, ConnectorError> {
     let record = convert::to_record(c, item).ok_or_else(|| {
-        ConnectorError::Fatal(format!(
-            "Directus confirmed a write to `{}` without the item's key",
-            c.name
-        ))
+        errors::bad_body(
+            &format!("a write to `{}`", c.name),
+            "an item without its key",
+        )
     })?;
     Ok(Written {
         id: record.id,
@@ -155,18 +155,18 @@ fn create_batch(t: &Target, bodies: Vec<Map<String, Value>>, send: Send) -> Vec<
                 .map(|item| written(t.collection, item))
                 .collect(),
             _ => {
-                let err = ConnectorError::Fatal(format!(
-                    "Directus answered a create of {n} items in `{}` without {n} items",
-                    t.collection.name
-                ));
+                let err = errors::bad_body(
+                    &format!("a create of {n} items in `{}`", t.collection.name),
+                    format!("an answer without {n} items"),
+                );
                 (0..n).map(|_| Err(err.clone())).collect()
             }
         },
-        Err(e @ ConnectorError::RateLimited(_))
-        | Err(e @ ConnectorError::Transient(_))
-        | Err(e @ ConnectorError::Unauthorized(_)) => (0..n).map(|_| Err(e.clone())).collect(),
-        // Nothing of the batch was written: find which items are refused.
-        Err(_) if n > 1 => bodies
+        // Refused as invalid: nothing of the batch was written (Directus
+        // validates a batch whole), so find which items are refused. Any
+        // other failure may have written some: each op shares it, and an
+        // unknown outcome (transient) is reconciled by the host, never re-sent.
+        Err(ConnectorError::InvalidInput(_)) if n > 1 => bodies
             .into_iter()
             .map(|body| {
                 let answer = send(Call {
@@ -177,7 +177,7 @@ fn create_batch(t: &Target, bodies: Vec<Map<String, Value>>, send: Send) -> Vec<
                 written(t.collection, &answer["data"])
             })
             .collect(),
-        Err(e) => vec![Err(e)],
+        Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
     }
 }
 

@@ -15,7 +15,7 @@
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use synchost_sdk::http::Response;
-use synchost_sdk::{ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
+use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
 
 use crate::api;
 
@@ -224,11 +224,10 @@ pub fn interpret(batch: &Batch, prepared: &[Prepared], resp: &Response, context:
             let outcome = match (found, op.id.as_ref().and_then(|id| failed.get(id))) {
                 (Some(w), _) => Ok(w),
                 (None, Some(err)) => Err(err.clone()),
-                (None, None) => Err(first_error.clone().unwrap_or_else(|| {
-                    ConnectorError::Fatal(format!(
-                        "{context}: HubSpot returned no result for this op"
-                    ))
-                })),
+                // No result for the op proves nothing about it: unknown.
+                (None, None) => Err(first_error
+                    .clone()
+                    .unwrap_or_else(|| errors::bad_body(context, "no result for this op"))),
             };
             (op.index, outcome)
         })

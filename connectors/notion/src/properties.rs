@@ -51,36 +51,84 @@ fn date_value(date: &Value) -> FieldValue {
     }
 }
 
-/// The field value of one page property value object (`{"id", "type", <type>: ..}`).
-pub fn field_value(prop: &Value) -> FieldValue {
-    let notion_type = prop["type"].as_str().unwrap_or_default();
+/// The field value of one page property value object (`{"id", "type", <type>: ..}`),
+/// or why it is not one: a property without a `type`, or whose value does
+/// not have the shape its type documents, is an error, never a null (a page
+/// read as all-null would be synced as all-null).
+pub fn field_value(prop: &Value) -> Result<FieldValue, String> {
+    let notion_type = prop["type"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .ok_or("has no `type`")?;
     let inner = &prop[notion_type];
-    match PropKind::from_type(notion_type) {
-        PropKind::Title | PropKind::RichText => FieldValue::Text(plain_text(inner)),
-        PropKind::Email | PropKind::Url | PropKind::PhoneNumber => opt_text(inner),
-        PropKind::Number => match inner.as_f64() {
-            Some(n) => FieldValue::Number(n),
-            None => FieldValue::Null,
-        },
-        PropKind::Checkbox => FieldValue::Boolean(inner.as_bool().unwrap_or(false)),
-        PropKind::Select | PropKind::Status => match inner["name"].as_str() {
-            Some(name) => FieldValue::Select(name.to_string()),
-            None => FieldValue::Null,
-        },
-        PropKind::MultiSelect => FieldValue::MultiSelect(option_names(inner)),
-        PropKind::Date => date_value(inner),
-        PropKind::Relation => FieldValue::Reference(
-            inner
+    let shape = |what: &str| {
+        format!(
+            "is a `{notion_type}` property whose value is not {what}: {}",
+            excerpt(inner)
+        )
+    };
+    let nullable = |ok: bool, what: &str| {
+        if ok || inner.is_null() {
+            Ok(())
+        } else {
+            Err(shape(what))
+        }
+    };
+    Ok(match PropKind::from_type(notion_type) {
+        PropKind::Title | PropKind::RichText => {
+            if !inner.is_array() {
+                return Err(shape("a rich-text array"));
+            }
+            FieldValue::Text(plain_text(inner))
+        }
+        PropKind::Email | PropKind::Url | PropKind::PhoneNumber => {
+            nullable(inner.is_string(), "a string or null")?;
+            opt_text(inner)
+        }
+        PropKind::Number => {
+            nullable(inner.is_number(), "a number or null")?;
+            match inner.as_f64() {
+                Some(n) => FieldValue::Number(n),
+                None => FieldValue::Null,
+            }
+        }
+        PropKind::Checkbox => {
+            FieldValue::Boolean(inner.as_bool().ok_or_else(|| shape("true or false"))?)
+        }
+        PropKind::Select | PropKind::Status => {
+            nullable(inner["name"].is_string(), "an option with a name, or null")?;
+            match inner["name"].as_str() {
+                Some(name) => FieldValue::Select(name.to_string()),
+                None => FieldValue::Null,
+            }
+        }
+        PropKind::MultiSelect => {
+            if !inner.is_array() {
+                return Err(shape("an array of options"));
+            }
+            FieldValue::MultiSelect(option_names(inner))
+        }
+        PropKind::Date => {
+            nullable(inner["start"].is_string(), "a date with a start, or null")?;
+            date_value(inner)
+        }
+        PropKind::Relation => {
+            let refs = inner
                 .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["id"].as_str().map(String::from))
-                .collect(),
-        ),
-        PropKind::CreatedTime | PropKind::LastEditedTime => match inner.as_str() {
-            Some(at) => FieldValue::Datetime(at.to_string()),
-            None => FieldValue::Null,
-        },
+                .ok_or_else(|| shape("an array of page references"))?;
+            FieldValue::Reference(
+                refs.iter()
+                    .filter_map(|r| r["id"].as_str().map(String::from))
+                    .collect(),
+            )
+        }
+        PropKind::CreatedTime | PropKind::LastEditedTime => {
+            nullable(inner.is_string(), "a time")?;
+            match inner.as_str() {
+                Some(at) => FieldValue::Datetime(at.to_string()),
+                None => FieldValue::Null,
+            }
+        }
         PropKind::People => json_value(inner),
         PropKind::ReadOnlyJson(t) => match t.as_str() {
             // the computed value, not Notion's envelope around it
@@ -90,6 +138,15 @@ pub fn field_value(prop: &Value) -> FieldValue {
             },
             _ => json_value(inner),
         },
+    })
+}
+
+/// A value as messages show it: at most 80 characters.
+fn excerpt(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -353,7 +410,11 @@ mod tests {
             ),
         ];
         for (input, expected) in cases {
-            assert_eq!(show(&field_value(&input)), show(&expected), "{input}");
+            assert_eq!(
+                show(&field_value(&input).unwrap()),
+                show(&expected),
+                "{input}"
+            );
         }
     }
 
@@ -518,6 +579,23 @@ mod tests {
         for name in ["Created", "Edited", "Author", "Score", "Total", "Ref"] {
             let err = write(name, FieldValue::Text("x".into())).unwrap_err();
             assert!(err.contains("read-only"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_property_is_an_error_not_a_null() {
+        for prop in [
+            json!({ "id": "x", "title": [] }),
+            json!({ "type": "", "title": [] }),
+            json!({ "type": "title", "title": "not an array" }),
+            json!({ "type": "number", "number": "3" }),
+            json!({ "type": "checkbox" }),
+            json!({ "type": "select", "select": "High" }),
+            json!({ "type": "date", "date": { "end": "2023-01-01" } }),
+            json!({ "type": "relation", "relation": { "id": "p1" } }),
+        ] {
+            let err = field_value(&prop).unwrap_err();
+            assert!(!err.is_empty(), "{prop}");
         }
     }
 }

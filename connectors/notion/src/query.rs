@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use synchost_sdk::{cursor, ConnectorError, Field, FieldValue, Page, Record};
+use synchost_sdk::{cursor, errors, ConnectorError, Field, FieldValue, Page, Record};
 
 use crate::properties::field_value;
 
@@ -128,11 +128,19 @@ pub fn page_to_record(page: &Value) -> Result<Record, ConnectorError> {
         names.sort();
         record.fields = names
             .into_iter()
-            .map(|name| Field {
-                name: name.clone(),
-                value: field_value(&props[name]),
+            .map(|name| {
+                let value = field_value(&props[name]).map_err(|why| {
+                    errors::bad_body(
+                        "the database query",
+                        format!("property `{name}` of page {id} {why}"),
+                    )
+                })?;
+                Ok(Field {
+                    name: name.clone(),
+                    value,
+                })
             })
-            .collect();
+            .collect::<Result<_, ConnectorError>>()?;
     }
     Ok(record)
 }
@@ -153,9 +161,9 @@ pub fn truncated_relations(page: &Value) -> Vec<(String, String)> {
 /// Translates a query response. Results that are not pages (a wiki database
 /// may list databases) are skipped.
 pub fn parse_query_response(body: &Value) -> Result<QueryPage, ConnectorError> {
-    let results = body["results"].as_array().ok_or_else(|| {
-        ConnectorError::Fatal("database query response has no `results` array".into())
-    })?;
+    let results = body["results"]
+        .as_array()
+        .ok_or_else(|| errors::bad_body("the database query", "no `results` array"))?;
     let mut records = Vec::with_capacity(results.len());
     let mut max_edited = None;
     let mut truncated = Vec::new();

@@ -6,7 +6,7 @@
 //! in the Notion API reference (version 2022-06-28).
 
 use serde_json::{json, Map, Value};
-use synchost_sdk::{ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
+use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
 
 /// The body of `POST /v1/pages` for a new row of database `database_id`.
 pub fn create_body(database_id: &str, properties: Map<String, Value>) -> Value {
@@ -29,7 +29,7 @@ pub fn trash_body() -> Value {
 pub fn written(page: &Value) -> Result<Written, ConnectorError> {
     let id = page["id"]
         .as_str()
-        .ok_or_else(|| ConnectorError::Fatal("Notion returned a page without an id".into()))?;
+        .ok_or_else(|| errors::bad_body("a page write", "a page without an id"))?;
     let edited = page["last_edited_time"].as_str().map(String::from);
     Ok(Written {
         id: id.to_string(),

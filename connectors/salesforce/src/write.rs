@@ -16,7 +16,7 @@
 //! "fields"}]}`.
 
 use serde_json::{json, Map, Value};
-use synchost_sdk::{ConflictInfo, ConnectorError, OpResult, UpdateOp, WriteOp, Written};
+use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, UpdateOp, WriteOp, Written};
 
 use crate::api::{encode_query, error_for_code, tidy, with_message};
 use crate::schema::ObjectSchema;
@@ -159,19 +159,19 @@ pub fn item_error(context: &str, id: Option<&str>, errors: &Value) -> ConnectorE
 }
 
 /// The outcomes of one call, in order: `ids` are the records of an update
-/// or delete (none for a create). A result list of the wrong length is
-/// `fatal` for every op of the call.
+/// or delete (none for a create). A result list of the wrong length proves
+/// nothing about any op of the call: `transient` (unknown) for each.
 pub fn parse_results(context: &str, body: &Value, ids: &[Option<&str>]) -> Vec<OpResult> {
     let Some(results) = body.as_array().filter(|r| r.len() == ids.len()) else {
-        let why = format!(
-            "{context}: expected {} results, got {}",
-            ids.len(),
-            crate::api::tidy(&body.to_string())
+        let why = errors::bad_body(
+            context,
+            format!(
+                "expected {} results, got {}",
+                ids.len(),
+                crate::api::tidy(&body.to_string())
+            ),
         );
-        return ids
-            .iter()
-            .map(|_| Err(ConnectorError::Fatal(why.clone())))
-            .collect();
+        return ids.iter().map(|_| Err(why.clone())).collect();
     };
     results
         .iter()

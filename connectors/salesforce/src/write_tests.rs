@@ -135,7 +135,7 @@ fn each_record_has_its_own_outcome() {
     let wrong = parse_results("x", &json!([]), &[None, None]);
     assert!(wrong
         .iter()
-        .all(|r| matches!(r, Err(ConnectorError::Fatal(_)))));
+        .all(|r| matches!(r, Err(ConnectorError::Transient(_)))));
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! returning only changes; writes that round-trip; typed errors; the
 //! declared rate respected; no request to an undeclared host.
 
+mod faults;
 mod fixture;
 mod platform;
 
@@ -244,6 +245,11 @@ async fn run_platform(
         },
     );
     record("no request goes to an undeclared host", hosts(&ctx).await);
+    // Last: it creates records the checks above do not expect.
+    record(
+        "answers that prove nothing are errors, unknown outcomes for writes",
+        faults::answers_that_prove_nothing(&ctx).await,
+    );
     if let Some(dir) = ctx.platform.finish(&ctx.origin())? {
         tracing::info!(dir = %dir.display(), "cassette recorded");
     }

@@ -102,6 +102,11 @@ impl Platform {
         })
     }
 
+    /// A recorded run answered from a cassette: no platform behind it.
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Platform::Replay { .. })
+    }
+
     pub fn entity(&self) -> &str {
         match self {
             Platform::Live { fixture, .. } => fixture.entity(),
