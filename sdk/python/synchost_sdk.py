@@ -15,7 +15,9 @@ import base64
 import json
 import urllib.parse
 
-from componentize_py_types import Err
+# `Ok` and `Err` are the `result` of the contract, re-exported so that a
+# connector writes `sdk.Ok(written)` without knowing componentize-py's module.
+from componentize_py_types import Err, Ok  # noqa: F401
 from wit_world.imports import http as _http
 from wit_world.imports import log as _log
 from wit_world.imports import types as t
@@ -208,6 +210,10 @@ def get_json(url, headers=()):
 
 def post(url, json_body=None, headers=()):
     return send("POST", url, headers, json_body=json_body)
+
+
+def put(url, json_body=None, headers=()):
+    return send("PUT", url, headers, json_body=json_body)
 
 
 def patch(url, json_body=None, headers=()):

@@ -11,20 +11,15 @@ use synchost_sdk::{ConnectorError, Field, FieldType, FieldValue, Record};
 use crate::schema::{FieldMeta, TableMeta};
 
 /// The modification time of an Airtable record: the `modified_field` cell
-/// when the table has that field and the record a value in it, else the
-/// record's `createdTime`.
+/// when the table has that field and the record a value in it. Otherwise
+/// none: Airtable keeps no other modification time, and `createdTime` is not
+/// one (a record edited since would look old to `newest_wins`).
 pub fn modified_time(record: &Value, table: &TableMeta, modified_field: &str) -> Option<String> {
-    let from_field = table.field(modified_field).and_then(|_| {
+    table.field(modified_field).and_then(|_| {
         record
             .get("fields")?
             .get(modified_field)?
             .as_str()
-            .map(String::from)
-    });
-    from_field.or_else(|| {
-        record
-            .get("createdTime")
-            .and_then(Value::as_str)
             .map(String::from)
     })
 }

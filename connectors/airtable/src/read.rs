@@ -171,14 +171,11 @@ mod tests {
 
     #[test]
     fn checkpoint_never_moves_before_since() {
-        // no modified field: updated-at is the (older) created time
+        // no modified field: no modification time (created time is not one)
         let state = CursorState::resume(None, Some("2024-05-01T00:00:00.000Z")).unwrap();
         let body = json!({"records": [rec("rec1", "2024-05-02T00:00:00.000Z")]});
         let page = build_page(&body, &sample_table(), "Edited", state).unwrap();
-        assert_eq!(
-            page.records[0].updated_at.as_deref(),
-            Some("2024-01-01T00:00:00.000Z")
-        );
+        assert_eq!(page.records[0].updated_at, None);
         assert_eq!(page.checkpoint.as_deref(), Some("2024-05-01T00:00:00.000Z"));
     }
 

@@ -12,12 +12,14 @@
 
 use synchost_sim::fault::{Fault, FaultProxy, Rule};
 
-use super::Ctx;
+use super::{Ctx, Verdict};
 use crate::runtime::{Capabilities, ConnectorError, RuntimeError, Session, WriteOp};
 
-pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<bool, String> {
+pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<Verdict, String> {
     if ctx.platform.is_replay() {
-        return Ok(false);
+        return Ok(Verdict::Skipped(
+            "a cassette has no platform to put faults in front of".into(),
+        ));
     }
     let mut conn = ctx.platform.connection(&ctx.origin(), "faults");
     // The platform the connector reaches: where an override sends it, else
@@ -31,7 +33,9 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<bool, String
         .map(|(o, u)| (o.clone(), u.clone()))
         .or_else(|| declared.first().map(|o| (o.clone(), o.clone())))
     else {
-        return Ok(false);
+        return Ok(Verdict::Skipped(
+            "the connector declares no host to reach".into(),
+        ));
     };
     let proxy = FaultProxy::start(&upstream)
         .await
@@ -55,7 +59,13 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<bool, String
         proxy.clear();
         let mut s: Session = session().await?;
         proxy.add(Rule::new(None, "/", fault).times(1000));
-        match s.read(&ctx.req(None, None)).await {
+        let outcome = s.read(&ctx.req(None, None)).await;
+        if proxy.fired().is_empty() {
+            return Ok(Verdict::Skipped(
+                "no read request reached the platform".into(),
+            ));
+        }
+        match outcome {
             Ok(page) => {
                 return Err(format!(
                     "a read answered {what} gave a page of {} records, not an error",
@@ -72,7 +82,7 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<bool, String
         .capabilities
         .contains(Capabilities::WRITE)
     {
-        return Ok(true);
+        return Ok(Verdict::Tested);
     }
     let entity = ctx.platform.entity().to_string();
     for (what, fault) in [
@@ -112,5 +122,5 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<bool, String
             ));
         }
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }

@@ -28,14 +28,40 @@ pub struct Check {
     pub name: &'static str,
     /// `None`: passed; `Some(reason)`: failed
     pub failure: Option<String>,
-    /// a check that does not apply (a capability the connector lacks)
+    /// the check did not exercise what it names (a capability the connector
+    /// lacks, no request made): it is not a pass
     pub skipped: bool,
+    /// why it was skipped
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
 }
 
 impl Check {
+    /// It ran, and found nothing wrong.
     pub fn passed(&self) -> bool {
-        self.failure.is_none()
+        self.failure.is_none() && !self.skipped
     }
+
+    pub fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+}
+
+/// What a check that found nothing wrong did: tested what it names, or
+/// could not (and says why).
+pub enum Verdict {
+    Tested,
+    Skipped(String),
+}
+
+fn skipped(why: impl Into<String>) -> Result<Verdict, String> {
+    Ok(Verdict::Skipped(why.into()))
+}
+
+/// `Skipped` when the connector lacks `cap`.
+fn requires(ctx: &Ctx, cap: Capabilities, name: &str) -> Option<Result<Verdict, String>> {
+    (!ctx.connector.descriptor.capabilities.contains(cap))
+        .then(|| skipped(format!("the connector does not claim `{name}`")))
 }
 
 /// Reads stop after this many pages: a connector that never ends its cursor fails.
@@ -121,6 +147,17 @@ impl Ctx {
     }
 }
 
+/// HTTP requests `connector` made through this runtime that got an answer.
+fn requests(runtime: &Runtime, connector: &str) -> u64 {
+    runtime
+        .stats()
+        .http_counts()
+        .into_iter()
+        .filter(|((name, status), _)| name == connector && *status != 0)
+        .map(|(_, n)| n)
+        .sum()
+}
+
 fn secret_names(c: &LoadedConnector) -> Vec<String> {
     let mut names = vec![];
     match &c.descriptor.auth {
@@ -200,21 +237,30 @@ async fn run_platform(
         platform,
     };
     let mut checks = Vec::new();
-    let mut record = |name: &'static str, result: Result<bool, String>| {
+    let mut record = |name: &'static str, result: Result<Verdict, String>| {
         checks.push(match result {
-            Ok(applies) => Check {
+            Ok(Verdict::Tested) => Check {
                 name,
                 failure: None,
-                skipped: !applies,
+                skipped: false,
+                skip_reason: None,
+            },
+            Ok(Verdict::Skipped(why)) => Check {
+                name,
+                failure: None,
+                skipped: true,
+                skip_reason: Some(why),
             },
             Err(reason) => Check {
                 name,
                 failure: Some(reason),
                 skipped: false,
+                skip_reason: None,
             },
         })
     };
     let throttled_before = runtime.rate_limiter().stats().throttled;
+    let requests_before = requests(runtime, &ctx.connector.name);
     record(
         "describe and schemas are valid",
         describe_and_schema(&ctx).await,
@@ -234,14 +280,17 @@ async fn run_platform(
     record("writes round-trip", writes(&ctx).await);
     record("errors are typed", typed_errors(&ctx).await);
     let throttled = runtime.rate_limiter().stats().throttled - throttled_before;
+    let made = requests(runtime, &ctx.connector.name) - requests_before;
     record(
         "the declared rate limit is respected",
-        if throttled == 0 {
-            Ok(true)
-        } else {
+        if throttled > 0 {
             Err(format!(
                 "the platform answered 429 {throttled} times at the connector's declared rate"
             ))
+        } else if made == 0 {
+            skipped("no request reached the platform")
+        } else {
+            Ok(Verdict::Tested)
         },
     );
     record("no request goes to an undeclared host", hosts(&ctx).await);
@@ -263,7 +312,7 @@ async fn run_platform(
     Ok(checks)
 }
 
-async fn describe_and_schema(ctx: &Ctx) -> Result<bool, String> {
+async fn describe_and_schema(ctx: &Ctx) -> Result<Verdict, String> {
     let d = &ctx.connector.descriptor;
     if d.version.split('.').count() < 2 {
         return Err(format!("version `{}` is not a semantic version", d.version));
@@ -288,10 +337,10 @@ async fn describe_and_schema(ctx: &Ctx) -> Result<bool, String> {
             return Err(format!("field `{}` appears twice in the schema", f.name));
         }
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }
 
-async fn read_every_page(ctx: &Ctx) -> Result<bool, String> {
+async fn read_every_page(ctx: &Ctx) -> Result<Verdict, String> {
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     let (ids, _) = ctx.read_all(&mut session, None, None).await?;
     let unique: BTreeSet<_> = ids.iter().collect();
@@ -305,10 +354,10 @@ async fn read_every_page(ctx: &Ctx) -> Result<bool, String> {
     if ids.len() < RECORDS {
         return Err(format!("{} of the {RECORDS} records read", ids.len()));
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }
 
-async fn resume(ctx: &Ctx) -> Result<bool, String> {
+async fn resume(ctx: &Ctx) -> Result<Verdict, String> {
     let mut first = ctx.session().await.map_err(|e| e.to_string())?;
     let page = first
         .read(&ctx.req(None, None))
@@ -330,17 +379,12 @@ async fn resume(ctx: &Ctx) -> Result<bool, String> {
             unique.len()
         ));
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }
 
-async fn incremental(ctx: &Ctx) -> Result<bool, String> {
-    if !ctx
-        .connector
-        .descriptor
-        .capabilities
-        .contains(Capabilities::INCREMENTAL)
-    {
-        return Ok(false);
+async fn incremental(ctx: &Ctx) -> Result<Verdict, String> {
+    if let Some(skip) = requires(ctx, Capabilities::INCREMENTAL, "incremental") {
+        return skip;
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     ctx.platform.advance();
@@ -362,17 +406,12 @@ async fn incremental(ctx: &Ctx) -> Result<bool, String> {
             ids.len()
         ));
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }
 
-async fn writes(ctx: &Ctx) -> Result<bool, String> {
-    if !ctx
-        .connector
-        .descriptor
-        .capabilities
-        .contains(Capabilities::WRITE)
-    {
-        return Ok(false);
+async fn writes(ctx: &Ctx) -> Result<Verdict, String> {
+    if let Some(skip) = requires(ctx, Capabilities::WRITE, "write") {
+        return skip;
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     let entity = ctx.platform.entity();
@@ -415,10 +454,10 @@ async fn writes(ctx: &Ctx) -> Result<bool, String> {
     if ids.contains(&id) {
         return Err(format!("deleted record {id} is still read"));
     }
-    Ok(true)
+    Ok(Verdict::Tested)
 }
 
-async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
+async fn typed_errors(ctx: &Ctx) -> Result<Verdict, String> {
     let conn = ctx.platform.connection(&ctx.origin(), "wrong-credential");
     let mut session = ctx
         .runtime
@@ -452,7 +491,7 @@ async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
         Err(RuntimeError::Connector {
             error: ConnectorError::NotFound(_) | ConnectorError::InvalidInput(_),
             ..
-        }) => Ok(true),
+        }) => Ok(Verdict::Tested),
         Err(other) => Err(format!(
             "an unknown entity gave `{other}`, not `not-found` or `invalid-input`"
         )),
@@ -460,7 +499,7 @@ async fn typed_errors(ctx: &Ctx) -> Result<bool, String> {
     }
 }
 
-async fn hosts(ctx: &Ctx) -> Result<bool, String> {
+async fn hosts(ctx: &Ctx) -> Result<Verdict, String> {
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     ctx.read_all(&mut session, None, None).await?;
     let conn = ctx.platform.connection(&ctx.origin(), "valid");
@@ -490,5 +529,8 @@ async fn hosts(ctx: &Ctx) -> Result<bool, String> {
             ));
         }
     }
-    Ok(true)
+    if session.calls().is_empty() {
+        return skipped("the connector made no request");
+    }
+    Ok(Verdict::Tested)
 }

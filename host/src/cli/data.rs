@@ -21,7 +21,8 @@ use crate::state::{State, StateError};
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
     /// The data folder (the daemon's `--data`): state in DATA/state
-    #[arg(long, env = "SYNCHOST_DATA", global = true)]
+    /// [env: SYNCHOST_DATA]
+    #[arg(long, global = true)]
     pub data: Option<PathBuf>,
 }
 
@@ -54,7 +55,14 @@ pub fn daemon_file(data: &Path) -> PathBuf {
 
 impl DataArgs {
     pub fn dir(&self) -> PathBuf {
-        self.data.clone().unwrap_or_else(default_data_dir)
+        self.data
+            .clone()
+            .or_else(|| {
+                std::env::var_os("SYNCHOST_DATA")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(default_data_dir)
     }
 
     /// Opens the state; `create` makes it on first use (a run does, a

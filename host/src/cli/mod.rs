@@ -25,18 +25,23 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Where compiled connectors are cached
-    #[arg(long, global = true, env = "SYNCHOST_CACHE_DIR")]
+    // The optional global settings read their environment variables
+    // themselves (see `from_env`): clap shows an argument set from the
+    // environment in every usage line, as if it were required.
+    /// Where compiled connectors are cached [env: SYNCHOST_CACHE_DIR]
+    #[arg(long, global = true)]
     pub cache_dir: Option<PathBuf>,
 
     /// A JSON file of secret name to value, mode 0600, for `file:KEY` bindings
-    #[arg(long, global = true, env = "SYNCHOST_SECRETS_FILE")]
+    /// [env: SYNCHOST_SECRETS_FILE]
+    #[arg(long, global = true)]
     pub secrets_file: Option<PathBuf>,
 
     /// An HTTP proxy for connectors' requests (the environment's HTTP_PROXY,
     /// HTTPS_PROXY and ALL_PROXY are never used for them); destinations are
     /// still checked against the hosts and address rules before they leave
-    #[arg(long, global = true, env = "SYNCHOST_PROXY")]
+    /// [env: SYNCHOST_PROXY]
+    #[arg(long, global = true)]
     pub proxy: Option<String>,
 
     #[command(subcommand)]
@@ -129,13 +134,28 @@ pub struct DaemonArgs {
     pub audit_max_entries: usize,
 }
 
+/// A flag's value, or else its environment variable's.
+fn from_env<T: From<String>>(flag: &Option<T>, var: &str) -> Option<T>
+where
+    T: Clone,
+{
+    flag.clone().or_else(|| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(T::from)
+    })
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(RuntimeOptions {
-        cache_dir: Some(cli.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        cache_dir: Some(
+            from_env(&cli.cache_dir, "SYNCHOST_CACHE_DIR").unwrap_or_else(default_cache_dir),
+        ),
         secrets: SecretProvider {
-            file: cli.secrets_file.clone(),
+            file: from_env(&cli.secrets_file, "SYNCHOST_SECRETS_FILE"),
         },
-        proxy: cli.proxy.clone(),
+        proxy: from_env(&cli.proxy, "SYNCHOST_PROXY"),
         ..Default::default()
     })?;
     match cli.command {

@@ -53,7 +53,11 @@ pub enum Now {
     Same,
     Changed {
         fields: Fields,
+        /// the platform's modification time, where it keeps one
         updated_at: Option<String>,
+        /// when the host first saw this change: what `newest_wins` compares
+        /// when a platform keeps no modification time
+        observed_at: Option<String>,
     },
     Deleted {
         at: Option<String>,
@@ -69,8 +73,11 @@ pub struct FieldConflict {
     pub source: Option<Value>,
     pub target: Option<Value>,
     pub policy: Policy,
-    /// `None` when the policy is manual
+    /// `None` when the policy is manual, or could not be decided (see `note`)
     pub winner: Option<Side>,
+    /// how the policy was decided when it could not be as written
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What to do to one side.
@@ -146,57 +153,64 @@ pub fn merge(
         },
         (Deleted { .. }, Same) => deleted_on(Side::Source, flow),
         (Same, Deleted { .. }) => deleted_on(Side::Target, flow),
-        (Deleted { at }, Changed { fields, updated_at }) => {
-            update_against_delete(Side::Source, at, fields, updated_at, flow, policies)
-        }
-        (Changed { fields, updated_at }, Deleted { at }) => {
-            update_against_delete(Side::Target, at, fields, updated_at, flow, policies)
-        }
+        (
+            Deleted { at },
+            Changed {
+                fields, updated_at, ..
+            },
+        ) => update_against_delete(Side::Source, at, fields, updated_at, flow, policies),
         (
             Changed {
-                fields: s,
-                updated_at: su,
+                fields, updated_at, ..
             },
-            Same,
-        ) => fields_merge(
+            Deleted { at },
+        ) => update_against_delete(Side::Target, at, fields, updated_at, flow, policies),
+        (Changed { .. }, Same) => fields_merge(
             base_source,
             base_target,
-            Some((s, su)),
+            Some(now_source),
             None,
             flow,
             policies,
         ),
-        (
-            Same,
-            Changed {
-                fields: t,
-                updated_at: tu,
-            },
-        ) => fields_merge(
+        (Same, Changed { .. }) => fields_merge(
             base_source,
             base_target,
             None,
-            Some((t, tu)),
+            Some(now_target),
             flow,
             policies,
         ),
-        (
-            Changed {
-                fields: s,
-                updated_at: su,
-            },
-            Changed {
-                fields: t,
-                updated_at: tu,
-            },
-        ) => fields_merge(
+        (Changed { .. }, Changed { .. }) => fields_merge(
             base_source,
             base_target,
-            Some((s, su)),
-            Some((t, tu)),
+            Some(now_source),
+            Some(now_target),
             flow,
             policies,
         ),
+    }
+}
+
+/// A changed side's fields, platform time and observation time.
+struct Change<'a> {
+    fields: &'a Fields,
+    updated_at: Option<&'a String>,
+    observed_at: Option<&'a String>,
+}
+
+fn change(now: &Now) -> Option<Change<'_>> {
+    match now {
+        Now::Changed {
+            fields,
+            updated_at,
+            observed_at,
+        } => Some(Change {
+            fields,
+            updated_at: updated_at.as_ref(),
+            observed_at: observed_at.as_ref(),
+        }),
+        _ => None,
     }
 }
 
@@ -223,18 +237,48 @@ fn set(out: &mut Outcome, side: Side, action: Action) {
     }
 }
 
-/// Decides between two sides by policy; `None` for manual.
-fn decide(policy: Policy, source_at: Option<&String>, target_at: Option<&String>) -> Option<Side> {
+/// Decides between two changed sides by policy; `None` to park the pair
+/// for a person, with a note when the policy could not be decided as written.
+fn decide(policy: Policy, source: &Change, target: &Change) -> (Option<Side>, Option<String>) {
     match policy {
-        Policy::SourceWins => Some(Side::Source),
-        Policy::TargetWins => Some(Side::Target),
-        Policy::Manual => None,
-        // RFC 3339 in UTC compares as text; parse to be safe with offsets.
-        Policy::NewestWins => Some(match (parse(source_at), parse(target_at)) {
-            (Some(s), Some(t)) if t > s => Side::Target,
-            (None, Some(_)) => Side::Target,
-            _ => Side::Source,
-        }),
+        Policy::SourceWins => (Some(Side::Source), None),
+        Policy::TargetWins => (Some(Side::Target), None),
+        Policy::Manual => (None, None),
+        Policy::NewestWins => newest(source, target),
+    }
+}
+
+/// `newest_wins`: by the platforms' own modification times; where either
+/// keeps none, by when the host first saw each change (said in the note);
+/// where that does not tell them apart either, nobody is chosen silently:
+/// the pair is parked for a person, with the reason.
+fn newest(source: &Change, target: &Change) -> (Option<Side>, Option<String>) {
+    // RFC 3339 in UTC compares as text; parse to be safe with offsets.
+    if let (Some(s), Some(t)) = (parse(source.updated_at), parse(target.updated_at)) {
+        return (Some(if t > s { Side::Target } else { Side::Source }), None);
+    }
+    let without: Vec<&str> = [("source", source), ("target", target)]
+        .iter()
+        .filter(|(_, c)| parse(c.updated_at).is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    let why = format!(
+        "the {} keeps no modification time",
+        without.join(" and the ")
+    );
+    match (parse(source.observed_at), parse(target.observed_at)) {
+        (Some(s), Some(t)) if s != t => (
+            Some(if t > s { Side::Target } else { Side::Source }),
+            Some(format!(
+                "{why}: decided by when the host first saw each change"
+            )),
+        ),
+        _ => (
+            None,
+            Some(format!(
+                "newest_wins cannot be decided: {why}, and both changes were first seen in the same run; parked for a person"
+            )),
+        ),
     }
 }
 
@@ -262,7 +306,9 @@ fn update_against_delete(
             (Some(d), Some(u)) if d > u => Some(deleted),
             _ => Some(updated),
         },
-        other => decide(other, None, None),
+        Policy::SourceWins => Some(Side::Source),
+        Policy::TargetWins => Some(Side::Target),
+        Policy::Manual => None,
     };
     let (source, target) = match deleted {
         Side::Source => (None, Some(Value::Json(serde_json::json!("updated")))),
@@ -275,6 +321,7 @@ fn update_against_delete(
         target,
         policy,
         winner,
+        note: None,
     };
     let mut out = Outcome {
         conflicts: vec![conflict],
@@ -300,20 +347,22 @@ fn update_against_delete(
 fn fields_merge(
     base_source: &Fields,
     base_target: &Fields,
-    source: Option<(&Fields, &Option<String>)>,
-    target: Option<(&Fields, &Option<String>)>,
+    source: Option<&Now>,
+    target: Option<&Now>,
     flow: Flow,
     policies: &dyn Policies,
 ) -> Outcome {
+    let source = source.and_then(change);
+    let target = target.and_then(change);
     let mut out = Outcome::nothing();
     let mut to_source = Fields::new();
     let mut to_target = Fields::new();
     let mut names: Vec<&String> = base_source.keys().chain(base_target.keys()).collect();
-    if let Some((s, _)) = source {
-        names.extend(s.keys());
+    if let Some(s) = &source {
+        names.extend(s.fields.keys());
     }
-    if let Some((t, _)) = target {
-        names.extend(t.keys());
+    if let Some(t) = &target {
+        names.extend(t.fields.keys());
     }
     names.sort();
     names.dedup();
@@ -321,8 +370,8 @@ fn fields_merge(
         let old_s = base_source.get(name);
         let old_t = base_target.get(name);
         // A side that was not read still holds its base.
-        let new_s = source.map_or(old_s, |(s, _)| s.get(name));
-        let new_t = target.map_or(old_t, |(t, _)| t.get(name));
+        let new_s = source.as_ref().map_or(old_s, |s| s.fields.get(name));
+        let new_t = target.as_ref().map_or(old_t, |t| t.fields.get(name));
         let changed_s = new_s != old_s;
         let changed_t = new_t != old_t;
         if new_s == new_t {
@@ -334,11 +383,10 @@ fn fields_merge(
             (false, true) => Some(Side::Target),
             (true, true) => {
                 let policy = policies.for_field(name);
-                let winner = decide(
-                    policy,
-                    source.and_then(|s| s.1.as_ref()),
-                    target.and_then(|t| t.1.as_ref()),
-                );
+                let (winner, note) = match (&source, &target) {
+                    (Some(s), Some(t)) => decide(policy, s, t),
+                    _ => unreachable!("a field changed on both sides has both changes"),
+                };
                 out.conflicts.push(FieldConflict {
                     field: name.clone(),
                     base: old_s.cloned(),
@@ -346,6 +394,7 @@ fn fields_merge(
                     target: new_t.cloned(),
                     policy,
                     winner,
+                    note,
                 });
                 winner
             }
@@ -406,7 +455,42 @@ mod tests {
         Now::Changed {
             fields: f(pairs),
             updated_at: Some(at.into()),
+            observed_at: Some("2030-01-01T00:00:00Z".into()),
         }
+    }
+
+    /// A change on a platform that keeps no modification time, first seen at `seen`.
+    fn untimed(pairs: &[(&str, &str)], seen: &str) -> Now {
+        Now::Changed {
+            fields: f(pairs),
+            updated_at: None,
+            observed_at: Some(seen.into()),
+        }
+    }
+
+    #[test]
+    fn newest_wins_without_platform_times_uses_first_sight_or_parks() {
+        let base = f(&[("name", "Ada")]);
+        let s = changed(&[("name", "From source")], "2024-01-02T00:00:00Z");
+        // Seen in different runs: the later sight wins, and the record says so.
+        let t = untimed(&[("name", "From target")], "2030-01-02T00:00:00Z");
+        let out = merge(&base, &base, &s, &t, BOTH, &P(Policy::NewestWins));
+        assert_eq!(out.source, Action::Update(f(&[("name", "From target")])));
+        let note = out.conflicts[0].note.clone().unwrap();
+        assert!(
+            note.contains("target keeps no modification time") && note.contains("first saw"),
+            "{note}"
+        );
+        // Both first seen in the same run: nobody is chosen silently.
+        let t = untimed(&[("name", "From target")], "2030-01-01T00:00:00Z");
+        let out = merge(&base, &base, &s, &t, BOTH, &P(Policy::NewestWins));
+        assert!(out.parked, "{out:?}");
+        assert_eq!(out.conflicts[0].winner, None);
+        assert!(out.conflicts[0]
+            .note
+            .as_ref()
+            .unwrap()
+            .contains("cannot be decided"));
     }
 
     #[test]

@@ -176,12 +176,18 @@ impl Runtime {
             path: origin.to_string(),
             reason,
         };
+        check_header(&wasm).map_err(load_err)?;
         // Compiling takes seconds of CPU: keep it off the async workers.
         let (component, hash, source) =
             tokio::task::spawn_blocking(move || inner.cache.load(&inner.engine, &wasm))
                 .await
                 .map_err(|e| load_err(e.to_string()))?
-                .map_err(|e| load_err(format!("not a valid component: {e:#}")))?;
+                .map_err(|e| {
+                    load_err(format!(
+                        "not a valid component: {}",
+                        one_line(&format!("{e:#}"))
+                    ))
+                })?;
         let contract = connector::contract_version(&component, &self.inner.engine, origin)?;
         let pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             load_err(format!(
@@ -367,6 +373,46 @@ impl Runtime {
             }),
         })
     }
+}
+
+/// Says in one sentence what a file that is not a component is, before the
+/// compiler says it in many lines of bytes.
+fn check_header(wasm: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
+    let head = &wasm[..wasm.len().min(8)];
+    let shown = |bytes: &[u8]| {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let text: String = bytes
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        format!("{} (\"{text}\")", hex.join(" "))
+    };
+    if wasm.len() < 8 || &wasm[..4] != MAGIC {
+        return Err(format!(
+            "not a WebAssembly file: a .wasm starts with 00 61 73 6d (\"\\0asm\"); this one starts with {}",
+            shown(&wasm[..wasm.len().min(4)])
+        ));
+    }
+    if head[6..8] != COMPONENT_LAYER {
+        return Err(
+            "a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A multi-line compiler message on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn empty_descriptor() -> Descriptor {

@@ -5,7 +5,8 @@
 //! synced, in canonical form: the base of the three-way merge), `checkpoints`
 //! (where each side's incremental read resumes), `outbox` (writes planned and
 //! not yet confirmed), `conflicts` (pairs parked for a person), `runs`
-//! (reports), `audit`, and `jobs` (the daemon's jobs and their schedule). A change that spans keys or trees is one
+//! (reports), `audit`, `jobs` (the daemon's jobs and their schedule), and
+//! `dirty` (pairs whose change a platform refused: planned again next run). A change that spans keys or trees is one
 //! transaction, so a process killed at any instant leaves either the old
 //! state or the new one.
 
@@ -55,10 +56,15 @@ pub struct State {
     runs: Tree,
     audit: Tree,
     jobs: Tree,
+    dirty: Tree,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
     parts.join("\u{0}").into_bytes()
+}
+
+fn dirty_key(job: &str, side: Side, id: &str) -> Vec<u8> {
+    key(&[job, side.as_str(), id])
 }
 
 fn prefix(parts: &[&str]) -> Vec<u8> {
@@ -97,6 +103,7 @@ impl State {
             runs: db.open_tree("runs")?,
             jobs: db.open_tree("jobs")?,
             audit: db.open_tree("audit")?,
+            dirty: db.open_tree("dirty")?,
             db,
         })
     }
@@ -158,7 +165,8 @@ impl State {
         done: &[Vec<u8>],
     ) -> Result<()> {
         let shadow_bytes = encode(shadow);
-        (&self.links, &self.shadows, &self.outbox).transaction(|(links, shadows, outbox)| {
+        let trees = (&self.links, &self.shadows, &self.outbox, &self.dirty);
+        trees.transaction(|(links, shadows, outbox, dirty)| {
             // A pair re-linked to a new id (a record re-created) drops its old link.
             if let Some(old) = links.get(key(&[job, Side::Source.as_str(), source_id]))? {
                 if old.as_ref() != target_id.as_bytes() {
@@ -189,6 +197,9 @@ impl State {
             for k in done {
                 outbox.remove(k.as_slice())?;
             }
+            // The pair's change has landed: it is no longer dirty.
+            dirty.remove(dirty_key(job, Side::Source, source_id))?;
+            dirty.remove(dirty_key(job, Side::Target, target_id))?;
             Ok::<_, ConflictableTransactionError<StateError>>(())
         })?;
         Ok(())
@@ -202,16 +213,43 @@ impl State {
         target_id: &str,
         done: &[Vec<u8>],
     ) -> Result<()> {
-        (&self.links, &self.shadows, &self.outbox).transaction(|(links, shadows, outbox)| {
+        let trees = (&self.links, &self.shadows, &self.outbox, &self.dirty);
+        trees.transaction(|(links, shadows, outbox, dirty)| {
             links.remove(key(&[job, Side::Source.as_str(), source_id]))?;
             links.remove(key(&[job, Side::Target.as_str(), target_id]))?;
             shadows.remove(key(&[job, source_id]))?;
             for k in done {
                 outbox.remove(k.as_slice())?;
             }
+            dirty.remove(dirty_key(job, Side::Source, source_id))?;
+            dirty.remove(dirty_key(job, Side::Target, target_id))?;
             Ok::<_, ConflictableTransactionError<StateError>>(())
         })?;
         Ok(())
+    }
+
+    // ---- dirty pairs -------------------------------------------------------
+
+    /// Keeps a pair's undelivered change (see [`Dirty`]).
+    pub fn put_dirty(&self, job: &str, entry: &Dirty) -> Result<()> {
+        let k = match (&entry.source_id, &entry.target_id) {
+            (Some(sid), _) => dirty_key(job, Side::Source, sid),
+            (None, Some(tid)) => dirty_key(job, Side::Target, tid),
+            (None, None) => return Ok(()),
+        };
+        self.dirty.insert(k, encode(entry))?;
+        Ok(())
+    }
+
+    /// `job`'s dirty pairs.
+    pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
+        self.dirty
+            .scan_prefix(prefix(&[job]))
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
     }
 
     // ---- checkpoints -------------------------------------------------------

@@ -131,3 +131,21 @@ pub struct StoredJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
+
+/// A pair whose change has not reached the other side because a write of it
+/// was refused: the records as read when it was planned, and when the host
+/// first saw each side's change. The next run plans the pair from these
+/// (or fresher) values whatever its checkpoints say, until a write of it
+/// lands; so a checkpoint never moves past a change that was not delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dirty {
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    pub source: Option<crate::core::value::Record>,
+    pub target: Option<crate::core::value::Record>,
+    pub source_observed: Option<String>,
+    pub target_observed: Option<String>,
+    /// why the write was refused
+    pub reason: String,
+    pub since: String,
+}

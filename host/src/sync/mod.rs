@@ -8,6 +8,7 @@
 //! its audit entries. Policy lives in `core`; this module only moves data.
 
 mod convert;
+mod dirty;
 pub mod plan;
 pub mod push;
 mod replan;
@@ -185,8 +186,11 @@ async fn run_once(
         let read = outcome.with_context(|| format!("reading the {}", open.side.as_str()))?;
         reads.push((read, checkpoint));
     }
-    let (target_read, target_cp) = reads.pop().expect("two reads");
-    let (source_read, source_cp) = reads.pop().expect("two reads");
+    let (mut target_read, target_cp) = reads.pop().expect("two reads");
+    let (mut source_read, source_cp) = reads.pop().expect("two reads");
+    // Pairs whose change a platform refused last time are planned again from
+    // what was read then (or fresher), whatever the checkpoints say.
+    let observed = dirty::restore(state, &job.sync_id, &mut source_read, &mut target_read)?;
 
     let flow = Flow {
         to_target: job.mode.writes_target(),
@@ -201,6 +205,7 @@ async fn run_once(
         state,
         recovering,
         now: started_at.to_string(),
+        observed,
     };
     if recovering {
         planner.settle_landed(&leftover, &source_read, &target_read)?;
@@ -234,6 +239,7 @@ async fn run_once(
         .await?;
     let mut pushed = result.sides;
     let mut stale = result.stale;
+    let mut refused = result.refused;
     let mut given_up = Vec::new();
     // Records that changed between our read and our write: read again,
     // merged again with the job's policy, written again, in this run.
@@ -264,6 +270,7 @@ async fn run_once(
             pushed.entry(side).or_default().add(more);
         }
         stale.extend(result.stale);
+        refused.extend(result.refused);
     }
     // Still stale: left in the outbox, reconciled by the next run's read.
     for s in stale.iter().chain(&given_up) {
@@ -272,8 +279,10 @@ async fn run_once(
         }
     }
     progress.finish_and_clear();
+    dirty::keep(state, &planner, &refused, &source_read, &target_read)?;
 
-    // Checkpoints move only after the run's writes are planned and stored.
+    // Checkpoints move only after the run's writes are planned and stored,
+    // and a change refused by a platform is kept as dirty.
     for (side, read, old) in [
         (Side::Source, &source_read, &source_cp),
         (Side::Target, &target_read, &target_cp),

@@ -83,6 +83,9 @@ pub struct Stale {
 pub struct PushResult {
     pub sides: BTreeMap<Side, Pushed>,
     pub stale: Vec<Stale>,
+    /// pairs a write of which was refused for good, with the reason: their
+    /// change has not reached the other side, and is kept as dirty
+    pub refused: Vec<(PairPlan, String)>,
 }
 
 /// How the platform's answer to one op is taken.
@@ -179,6 +182,7 @@ impl Pusher<'_> {
         let mut failed = vec![false; plan.pairs.len()];
         let mut done_keys: Vec<Vec<Vec<u8>>> = vec![Vec::new(); plan.pairs.len()];
         let mut stale: BTreeMap<usize, Stale> = BTreeMap::new();
+        let mut refused: Vec<(usize, String)> = Vec::new();
         for op in &plan.ops {
             open[op.pair] += 1;
         }
@@ -265,6 +269,7 @@ impl Pusher<'_> {
                                 pushed.failed += 1;
                                 self.state.outbox_remove(std::slice::from_ref(&keys[i]))?;
                                 pushed.errors.push(note(&text));
+                                refused.push((op.pair, note(&text)));
                             }
                         }
                         open[op.pair] -= 1;
@@ -295,6 +300,9 @@ impl Pusher<'_> {
                 .map(|(_, o)| o.side)
                 .collect();
             result.stale.push(s);
+        }
+        for (index, why) in refused {
+            result.refused.push((plan.pairs[index].clone(), why));
         }
         Ok(result)
     }

@@ -52,6 +52,12 @@ class Errors(unittest.TestCase):
 
 
 class Helpers(unittest.TestCase):
+    def test_ok_err_and_put_are_the_sdks(self):
+        from componentize_py_types import Ok
+        self.assertIs(sdk.Ok, Ok)
+        self.assertIs(sdk.Err, Err)
+        self.assertTrue(callable(sdk.put))
+
     def test_encode_keeps_only_unreserved(self):
         self.assertEqual(sdk.encode("a b/c+d~é"), "a%20b%2Fc%2Bd~%C3%A9")
 

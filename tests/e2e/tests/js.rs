@@ -182,6 +182,7 @@ async fn a_new_js_connector_builds_and_passes_the_acceptance_suite() {
         &wasm.display().to_string(),
         "--simulator",
         "items",
+        "--allow-skips",
     ])
     .await;
     assert_eq!(code, ExitCode::SUCCESS);

@@ -140,6 +140,7 @@ async fn a_new_python_connector_builds_and_passes_the_acceptance_suite() {
         &wasm.display().to_string(),
         "--simulator",
         "items",
+        "--allow-skips",
     ])
     .await;
     assert_eq!(code, ExitCode::SUCCESS);

@@ -48,7 +48,7 @@ pub fn new(name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::write(
         root.join("README.md"),
         format!(
-            "# {name}\n\nA synchost connector in JavaScript, started from the SDK's template: it reads the\n\"items\" API (`https://items.example.com/v1/items`) that synchost simulates. Replace the\nURLs, the entity and the JSON mapping in `src/connector.js` with your platform's;\n`src/synchost-sdk.js` has the helpers (HTTP through the host, typed errors, cursors).\n\n```sh\nnpm install                                             # componentize-js, pinned in package.json\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items\nsynchost connector inspect {name}/{name}.wasm\n```\n\n`wit/connector.wit` is the contract the component is built against; do not edit it.\n"
+            "# {name}\n\nA synchost connector in JavaScript, started from the SDK's template: it reads the\n\"items\" API (`https://items.example.com/v1/items`) that synchost simulates. Replace the\nURLs, the entity and the JSON mapping in `src/connector.js` with your platform's;\n`src/synchost-sdk.js` has the helpers (HTTP through the host, typed errors, cursors).\n\n```sh\nnpm install                                             # componentize-js, pinned in package.json\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items --allow-skips\nsynchost connector inspect {name}/{name}.wasm\n```\n\n`wit/connector.wit` is the contract the component is built against; do not edit it.\n"
         ),
     )?;
     println!(

@@ -54,7 +54,7 @@ python-path = ["."]
     std::fs::write(
         root.join("README.md"),
         format!(
-            "# {name}\n\nA synchost connector in Python, started from the SDK's template: it reads the \"items\"\nAPI (`https://items.example.com/v1/items`) that synchost simulates. Replace the URLs, the\nentity and the JSON mapping in `app.py` with your platform's; `synchost_sdk.py` has the\nHTTP, error, cursor and record helpers, and `wit/connector.wit` is the contract.\n\n```sh\npip install componentize-py=={COMPONENTIZE_PY_VERSION}\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items\nsynchost connector inspect {name}/{name}.wasm\n```\n"
+            "# {name}\n\nA synchost connector in Python, started from the SDK's template: it reads the \"items\"\nAPI (`https://items.example.com/v1/items`) that synchost simulates. Replace the URLs, the\nentity and the JSON mapping in `app.py` with your platform's; `synchost_sdk.py` has the\nHTTP, error, cursor and record helpers, and `wit/connector.wit` is the contract.\n\n```sh\npip install componentize-py=={COMPONENTIZE_PY_VERSION}\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items --allow-skips\nsynchost connector inspect {name}/{name}.wasm\n```\n"
         ),
     )?;
     println!(

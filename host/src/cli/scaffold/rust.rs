@@ -54,7 +54,7 @@ lto = true
     std::fs::write(
         root.join("README.md"),
         format!(
-            "# {name}\n\nA synchost connector, started from the SDK's template: it reads the \"items\" API\n(`https://items.example.com/v1/items`) that synchost simulates. Replace the URLs, the\nentity and the JSON mapping with your platform's.\n\n```sh\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items\nsynchost connector inspect {name}/{name}.wasm\n```\n"
+            "# {name}\n\nA synchost connector, started from the SDK's template: it reads the \"items\" API\n(`https://items.example.com/v1/items`) that synchost simulates. Replace the URLs, the\nentity and the JSON mapping with your platform's.\n\n```sh\nsynchost connector build {name}                         # -> {name}/{name}.wasm\nsynchost connector test {name}/{name}.wasm --simulator items --allow-skips\nsynchost connector inspect {name}/{name}.wasm\n```\n"
         ),
     )?;
     println!(

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::core::merge::{self, Action, Now};
+use crate::core::merge::{self, Action, Now, Side};
 use crate::core::value::{content_hash, Fields, Value};
 use crate::state::Shadow;
 
@@ -23,18 +23,19 @@ impl Planner<'_> {
             source_version: None,
             target_version: None,
         };
-        let mut unmatched_target: BTreeMap<String, (Fields, Option<String>)> = new_target
-            .into_iter()
-            .map(|(id, fields, version)| (id, (fields, version)))
-            .collect();
+        let mut unmatched_target: BTreeMap<String, (Fields, Option<String>, Option<String>)> =
+            new_target
+                .into_iter()
+                .map(|(id, fields, version, at)| (id, (fields, version, at)))
+                .collect();
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (tid, (fields, _)) in &unmatched_target {
+        for (tid, (fields, _, _)) in &unmatched_target {
             for k in self.keys(fields) {
                 by_key.entry(k).or_default().push(tid.clone());
             }
         }
         let mut taken = BTreeSet::new();
-        for (sid, fields, source_version) in new_source {
+        for (sid, fields, source_version, source_at) in new_source {
             plan.source_changes.added += 1;
             let found = self.keys(&fields).into_iter().find_map(|k| {
                 by_key
@@ -44,7 +45,7 @@ impl Planner<'_> {
             match found {
                 Some(tid) => {
                     taken.insert(tid.clone());
-                    let (tfields, target_version) =
+                    let (tfields, target_version, target_at) =
                         unmatched_target.remove(&tid).unwrap_or_default();
                     plan.target_changes.added += 1;
                     // First sight of an existing pair: no base, so every
@@ -54,11 +55,13 @@ impl Planner<'_> {
                         &Fields::new(),
                         &Now::Changed {
                             fields: fields.clone(),
-                            updated_at: None,
+                            updated_at: source_at,
+                            observed_at: Some(self.observed_at(Side::Source, &sid)),
                         },
                         &Now::Changed {
                             fields: tfields.clone(),
-                            updated_at: None,
+                            updated_at: target_at,
+                            observed_at: Some(self.observed_at(Side::Target, &tid)),
                         },
                         self.flow,
                         self.policies,
@@ -99,7 +102,7 @@ impl Planner<'_> {
                 None => {}
             }
         }
-        for (tid, (fields, target_version)) in unmatched_target {
+        for (tid, (fields, target_version, _)) in unmatched_target {
             plan.target_changes.added += 1;
             if self.flow.to_source {
                 self.apply(

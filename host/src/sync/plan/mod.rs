@@ -102,10 +102,15 @@ pub struct Planner<'a> {
     /// after a crash: also match new records by content
     pub recovering: bool,
     pub now: String,
+    /// when the host first saw a side's pending change, for changes it saw
+    /// in an earlier run that did not reach the other side (dirty pairs);
+    /// any other change is first seen now
+    pub observed: BTreeMap<(Side, String), String>,
 }
 
-/// A record new on one side: its id, canonical fields and version.
-pub(crate) type New = (String, Fields, Option<String>);
+/// A record new on one side: its id, canonical fields, version and
+/// modification time.
+pub(crate) type New = (String, Fields, Option<String>, Option<String>);
 
 /// A side's record as read now, in canonical form.
 #[derive(Debug, Clone)]
@@ -126,6 +131,14 @@ impl Seen {
 }
 
 impl Planner<'_> {
+    /// When the host first saw the change of `side`'s record `id`.
+    pub fn observed_at(&self, side: Side, id: &str) -> String {
+        self.observed
+            .get(&(side, id.to_string()))
+            .cloned()
+            .unwrap_or_else(|| self.now.clone())
+    }
+
     /// This job's parked conflicts, by source id.
     pub fn parked_conflicts(&self) -> Result<BTreeMap<String, ParkedConflict>, StateError> {
         Ok(self
@@ -155,8 +168,8 @@ impl Planner<'_> {
                         .1 = Some(seen)
                 }
                 None => {
-                    if let Seen::Fields(f, _, version) = seen {
-                        new_source.push((record.id.clone(), f, version));
+                    if let Seen::Fields(f, at, version) = seen {
+                        new_source.push((record.id.clone(), f, version, at));
                     }
                 }
             }
@@ -181,8 +194,8 @@ impl Planner<'_> {
                         .2 = Some(seen)
                 }
                 None => {
-                    if let Seen::Fields(f, _, version) = seen {
-                        new_target.push((record.id.clone(), f, version));
+                    if let Seen::Fields(f, at, version) = seen {
+                        new_target.push((record.id.clone(), f, version, at));
                     }
                 }
             }
@@ -280,8 +293,8 @@ impl Planner<'_> {
             t.as_ref()
                 .map_or(shadow.target_version.clone(), Seen::version),
         );
-        let now_s = now(s, &shadow.source);
-        let now_t = now(t, &shadow.target);
+        let now_s = now(s, &shadow.source, self.observed_at(Side::Source, &sid));
+        let now_t = now(t, &shadow.target, self.observed_at(Side::Target, &tid));
         if let Some(mut parked) = parked.get(&sid).cloned() {
             // Still waiting for a person: keep the newest values for them to see.
             if parked.resolution.is_none() {
@@ -571,12 +584,16 @@ impl Planner<'_> {
     }
 }
 
-fn now(seen: Option<Seen>, base: &Fields) -> Now {
+fn now(seen: Option<Seen>, base: &Fields, observed_at: String) -> Now {
     match seen {
         None => Now::Same,
         Some(Seen::Deleted(at)) => Now::Deleted { at },
         Some(Seen::Fields(f, _, _)) if &f == base => Now::Same,
-        Some(Seen::Fields(fields, updated_at, _)) => Now::Changed { fields, updated_at },
+        Some(Seen::Fields(fields, updated_at, _)) => Now::Changed {
+            fields,
+            updated_at,
+            observed_at: Some(observed_at),
+        },
     }
 }
 
