@@ -339,6 +339,20 @@ pub fn job(cmd: JobCommand) -> anyhow::Result<ExitCode> {
                     parsed.mode.as_str(),
                     parsed.schedule
                 );
+                let newest = parsed.conflict.policy == crate::job::Policy::NewestWins
+                    || parsed
+                        .conflict
+                        .fields
+                        .values()
+                        .any(|p| *p == crate::job::Policy::NewestWins);
+                if newest && parsed.mode == crate::job::Mode::Bidirectional {
+                    eprintln!(
+                        "note: newest_wins compares the platforms' own modification times; where a \
+                         connector reports none (Airtable without its `modified_field`, say), a \
+                         conflict is decided by when synchost first saw each change, or parked for \
+                         a person when both were first seen in the same run"
+                    );
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
