@@ -41,20 +41,32 @@ async fn a_refused_write_keeps_its_change_for_the_next_run() {
 
         w.tick();
         w.notion.update_page(&page, title("From Notion")).unwrap();
-        proxy.add(Rule::new(Some("PATCH"), "/Tasks", refusal()));
+        // Refused in this run and in the next, which (some minutes later)
+        // reads from past the edit, overlap window included.
+        proxy.add(Rule::new(Some("PATCH"), "/Tasks", refusal()).times(2));
         let first = w.sync().await;
         assert_eq!(
             first.status,
             synchost::sync::Status::Partial,
             "{policy}: {first:?}"
         );
+        for _ in 0..4 {
+            w.tick();
+        }
+        let again = w.sync().await;
+        assert_eq!(
+            again.status,
+            synchost::sync::Status::Partial,
+            "{policy}: {again:?}"
+        );
         assert_eq!(
             w.airtable_rows()["r@example.com"].0,
             "Task R",
             "{policy}: refused"
         );
-
-        w.tick();
+        for _ in 0..4 {
+            w.tick();
+        }
         w.airtable
             .update(&w.base, "Tasks", &record, json!({"Name": "From Airtable"}))
             .unwrap();
