@@ -12,6 +12,10 @@ use common::World;
 use serde_json::{json, Value};
 use synchost::state::{State, StoredJob};
 
+/// The tests of this file run one at a time: one of them measures the API's
+/// latency, which another's 16 uploads of 60 MB would disturb.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn dir(tag: &str) -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("hardening-{tag}-{}", std::process::id()));
@@ -44,6 +48,7 @@ fn manual_job(sync_id: &str, project: &str) -> Value {
 async fn a_bad_cron_never_stops_the_daemon() {
     let data = dir("cron");
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         // A stored job whose schedule no longer parses, beside a good one.
         {
             let state = State::open(&data.join("state")).unwrap();
@@ -138,6 +143,7 @@ async fn healthz_answers_within_100ms_while_connectors_loop_and_allocate() {
     let data = dir("loops");
     with_hostile(&data);
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let d = Daemon::start_with(&data, &["--per-platform", "4"], &[]);
         for (id, entity) in [("loop-1", "loop"), ("loop-2", "loop"), ("hog", "memory")] {
             assert_eq!(d.post("/jobs", &hostile_job(id, entity)).0, 201);
@@ -193,6 +199,7 @@ async fn secrets_and_state_are_private_from_the_first_byte() {
     use std::os::unix::fs::PermissionsExt;
     let data = dir("files").join("data");
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut d = Daemon::start(&data, 2);
         assert_eq!(mode(&data), 0o700, "data folder");
         assert_eq!(mode(&data.join("api-token")), 0o600, "token");
@@ -256,6 +263,7 @@ async fn webhooks_are_bounded_before_any_work_is_done() {
     let notion = w.notion.clone();
     let page = w.notion_id("h@example.com");
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let d = Daemon::start(&data, 2);
         assert_eq!(d.post("/jobs", &job).0, 201);
         let json_type = [("content-type".to_string(), "application/json".to_string())];
@@ -347,6 +355,7 @@ async fn webhooks_are_bounded_before_any_work_is_done() {
 async fn the_audit_log_is_bounded() {
     let data = dir("audit");
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let d = Daemon::start_with(&data, &["--audit-max-entries", "200"], &[]);
         for i in 0..300 {
             let id = format!("churn-{i}");
@@ -385,6 +394,7 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 async fn a_project_token_sees_and_touches_only_its_project() {
     let data = dir("scoped");
     blocking(move || {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         // A parked conflict of each project, as a run would have left it.
         {
             let state = State::open(&data.join("state")).unwrap();

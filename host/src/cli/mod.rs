@@ -132,6 +132,12 @@ pub struct DaemonArgs {
     /// At most this many audit entries are kept; the oldest go first
     #[arg(long, default_value_t = 200_000)]
     pub audit_max_entries: usize,
+    /// Runs older than this many days are pruned
+    #[arg(long, default_value_t = 30)]
+    pub runs_days: u32,
+    /// At most this many runs are kept per job; the oldest go first
+    #[arg(long, default_value_t = 5_000)]
+    pub runs_per_job: usize,
 }
 
 /// A flag's value, or else its environment variable's.
@@ -179,6 +185,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 webhook_max_bytes: args.webhook_max_bytes,
                 audit_days: args.audit_days,
                 audit_max_entries: args.audit_max_entries,
+                runs_days: args.runs_days,
+                runs_per_job: args.runs_per_job,
             };
             crate::daemon::serve(config, runtime).await?;
             Ok(ExitCode::SUCCESS)

@@ -183,10 +183,27 @@ fn project_job_problems(project: &str, job: &Job) -> Vec<String> {
     problems
 }
 
+/// Liveness, and whether every job is healthy: a job whose runs keep
+/// failing makes the status `degraded`, naming it and why.
 async fn healthz(State(core): State<Shared>) -> Json<Value> {
-    Json(
-        json!({"status": if core.stopping() { "stopping" } else { "ok" }, "running": core.scheduler.running(), "queued": core.scheduler.queued()}),
-    )
+    let failing: Vec<Value> = core
+        .failing()
+        .into_iter()
+        .map(|(job, n, error)| json!({"job": job, "failed_runs_in_a_row": n, "last_error": error}))
+        .collect();
+    let status = if core.stopping() {
+        "stopping"
+    } else if failing.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Json(json!({
+        "status": status,
+        "running": core.scheduler.running(),
+        "queued": core.scheduler.queued(),
+        "failing": failing,
+    }))
 }
 
 async fn create_job(
@@ -226,6 +243,8 @@ async fn create_job(
         retries: 0,
         last_status: None,
         owner,
+        queued: existing.as_ref().map_or(0, |s| s.queued),
+        done: existing.as_ref().map_or(0, |s| s.done),
     };
     if let Err(e) = core.state.put_job(&stored) {
         return internal(e);
@@ -259,15 +278,52 @@ fn job_view(stored: &StoredJob) -> Value {
     view
 }
 
-async fn list_jobs(State(core): State<Shared>, Extension(scope): Extension<Scope>) -> Response {
-    match core.state.jobs() {
-        Ok(jobs) => Json(
-            jobs.iter()
-                .filter(|j| scope.sees(j.spec["project_id"].as_str()))
-                .map(job_view)
-                .collect::<Vec<_>>(),
+/// `?limit=&after=` of the routes that list by id.
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    /// the last id of the page before
+    after: Option<String>,
+}
+
+/// One page of `items` (sorted by `id`) after `q.after`, with its next link.
+fn page_by_id<T: serde::Serialize>(
+    route: &str,
+    items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    q: &PageQuery,
+) -> Response {
+    let n = limit(q.limit, 500, 1000);
+    let mut items: Vec<T> = items
+        .into_iter()
+        .filter(|i| q.after.as_deref().is_none_or(|a| id(i) > a))
+        .collect();
+    let more = items.len() > n;
+    items.truncate(n);
+    let next = more.then(|| {
+        format!(
+            "{route}?limit={n}&after={}",
+            query_escape(id(&items[n - 1]))
         )
-        .into_response(),
+    });
+    page(items, next)
+}
+
+async fn list_jobs(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    match core.state.jobs() {
+        Ok(jobs) => {
+            let mut jobs: Vec<StoredJob> = jobs
+                .into_iter()
+                .filter(|j| scope.sees(j.spec["project_id"].as_str()))
+                .collect();
+            jobs.sort_by(|a, b| a.sync_id.cmp(&b.sync_id));
+            let views: Vec<Value> = jobs.iter().map(job_view).collect();
+            page_by_id("/jobs", views, |v| v["sync_id"].as_str().unwrap_or(""), &q)
+        }
         Err(e) => internal(e),
     }
 }
@@ -328,7 +384,7 @@ async fn trigger(
                     "the daemon is shutting down",
                 );
             }
-            let queued = core.scheduler.enqueue(&job, Reason::Manual, q.full);
+            let queued = core.ask(&job, Reason::Manual, q.full);
             core.wake();
             (
                 StatusCode::ACCEPTED,
@@ -345,6 +401,28 @@ async fn trigger(
 struct RunsQuery {
     job: Option<String>,
     limit: Option<usize>,
+    /// the cursor of the page before: runs with smaller ids
+    before: Option<u64>,
+}
+
+/// A list page, with RFC 8288's `Link: <…>; rel="next"` when there is more.
+fn page<T: serde::Serialize>(items: Vec<T>, next: Option<String>) -> Response {
+    let mut resp = Json(items).into_response();
+    if let Some(next) =
+        next.and_then(|n| axum::http::HeaderValue::from_str(&format!("<{n}>; rel=\"next\"")).ok())
+    {
+        resp.headers_mut().insert(axum::http::header::LINK, next);
+    }
+    resp
+}
+
+/// How many items a list route answers with, at most `max`.
+fn limit(asked: Option<usize>, default: usize, max: usize) -> usize {
+    asked.unwrap_or(default).clamp(1, max)
+}
+
+fn query_escape(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 fn run_view(run: &crate::state::RunRecord) -> Value {
@@ -372,19 +450,42 @@ async fn list_runs(
     Extension(scope): Extension<Scope>,
     Query(q): Query<RunsQuery>,
 ) -> Response {
-    let visible = visible_jobs(&core, &scope);
-    match core.state.runs(usize::MAX) {
-        Ok(runs) => Json(
-            runs.iter()
-                .filter(|r| q.job.as_ref().is_none_or(|j| &r.job == j))
-                .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.job)))
-                .take(q.limit.unwrap_or(50))
-                .map(run_view)
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => internal(e),
+    let n = limit(q.limit, 50, 500);
+    if let Some(job) = &q.job {
+        if !sees_job(&core, &scope, job) && !scope.is_admin() {
+            return page(Vec::<Value>::new(), None);
+        }
     }
+    let visible = visible_jobs(&core, &scope);
+    // A project token's page is filled from as many pages of all runs as it takes.
+    let mut runs = Vec::new();
+    let mut before = q.before;
+    loop {
+        let batch = match core.state.runs_page(q.job.as_deref(), before, n) {
+            Ok(batch) => batch,
+            Err(e) => return internal(e),
+        };
+        let exhausted = batch.len() < n;
+        before = batch.last().map(|r| r.id);
+        runs.extend(
+            batch
+                .into_iter()
+                .filter(|r| visible.as_ref().is_none_or(|v| v.contains(&r.job))),
+        );
+        if runs.len() >= n || exhausted {
+            break;
+        }
+    }
+    runs.truncate(n);
+    let next = (runs.len() == n).then(|| {
+        let job = q
+            .job
+            .as_deref()
+            .map(|j| format!("&job={}", query_escape(j)))
+            .unwrap_or_default();
+        format!("/runs?limit={n}{job}&before={}", runs[n - 1].id)
+    });
+    page(runs.iter().map(run_view).collect(), next)
 }
 
 async fn get_run(
@@ -403,15 +504,18 @@ async fn get_run(
 async fn list_conflicts(
     State(core): State<Shared>,
     Extension(scope): Extension<Scope>,
+    Query(q): Query<PageQuery>,
 ) -> Response {
     let visible = visible_jobs(&core, &scope);
     match core.state.conflicts() {
-        Ok(c) => Json(
-            c.into_iter()
+        Ok(c) => {
+            let mut c: Vec<_> = c
+                .into_iter()
                 .filter(|c| visible.as_ref().is_none_or(|v| v.contains(&c.job)))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
+                .collect();
+            c.sort_by(|a, b| a.id.cmp(&b.id));
+            page_by_id("/conflicts", c, |c| c.id.as_str(), &q)
+        }
         Err(e) => internal(e),
     }
 }
@@ -505,6 +609,9 @@ async fn upload_connector(
 #[derive(Deserialize)]
 struct AuditQuery {
     since: Option<String>,
+    limit: Option<usize>,
+    /// the cursor of the page before
+    after: Option<String>,
 }
 
 async fn audit(
@@ -512,17 +619,46 @@ async fn audit(
     Extension(scope): Extension<Scope>,
     Query(q): Query<AuditQuery>,
 ) -> Response {
+    let n = limit(q.limit, 1000, 10_000);
     let visible = visible_jobs(&core, &scope);
-    match core.state.audit_since(q.since.as_deref().unwrap_or("")) {
-        Ok(entries) => Json(
-            entries
-                .into_iter()
-                .filter(|e| visible.as_ref().is_none_or(|v| v.contains(&e.job)))
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(e) => internal(e),
+    let since = q.since.as_deref().unwrap_or("");
+    let mut after = match q.after.as_deref().map(hex::decode) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "`after` is not a cursor this daemon gave",
+            )
+        }
+        None => None,
+    };
+    let mut entries = Vec::new();
+    let mut last = None;
+    loop {
+        let batch = match core.state.audit_page(since, after.as_deref(), n) {
+            Ok(batch) => batch,
+            Err(e) => return internal(e),
+        };
+        let exhausted = batch.len() < n;
+        after = batch.last().map(|(k, _)| k.clone());
+        for (k, e) in batch {
+            if entries.len() < n && visible.as_ref().is_none_or(|v| v.contains(&e.job)) {
+                entries.push(e);
+                last = Some(k);
+            }
+        }
+        if entries.len() >= n || exhausted {
+            break;
+        }
     }
+    let next = (entries.len() == n).then(|| {
+        format!(
+            "/audit?limit={n}&since={}&after={}",
+            query_escape(since),
+            hex::encode(last.unwrap_or_default())
+        )
+    });
+    page(entries, next)
 }
 
 async fn metrics(State(core): State<Shared>, Extension(scope): Extension<Scope>) -> Response {
@@ -534,9 +670,11 @@ async fn metrics(State(core): State<Shared>, Extension(scope): Extension<Scope>)
             "metrics cover every project: admin token only".into(),
         );
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        core.metrics.render(&core.runtime),
-    )
-        .into_response()
+    let mut text = core.metrics.render(&core.runtime);
+    text.push_str(&format!(
+        "# HELP synchost_jobs_failing Jobs whose last {} runs or more all failed.\n# TYPE synchost_jobs_failing gauge\nsynchost_jobs_failing {}\n",
+        super::FAILING_AFTER,
+        core.failing().len()
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

@@ -207,7 +207,7 @@ pub async fn hook(
                     .into_response();
             }
             core.metrics.webhook(&sync_id, "accepted");
-            let queued = core.scheduler.enqueue(&job, Reason::Webhook, false);
+            let queued = core.ask(&job, Reason::Webhook, false);
             core.wake();
             (
                 StatusCode::ACCEPTED,

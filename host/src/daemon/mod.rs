@@ -19,13 +19,14 @@
 
 pub mod access;
 pub mod api;
-mod audit;
 pub mod files;
+mod history;
 pub mod hooks;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
 pub mod scheduler;
+pub mod timer;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -43,7 +44,7 @@ use crate::runtime::Runtime;
 use crate::state::{State, StoredJob};
 use crate::sync::{self, ConnectorLookup, ConnectorSource, RunOptions, Status};
 use registry::{Registry, Swap};
-use scheduler::{parse_time, Queued, Reason, Scheduler};
+use scheduler::{Queued, Reason, Scheduler};
 
 /// How a daemon is started.
 #[derive(Debug, Clone)]
@@ -65,6 +66,10 @@ pub struct Config {
     pub audit_days: u32,
     /// at most this many audit entries are kept (the oldest go first)
     pub audit_max_entries: usize,
+    /// runs older than this many days are pruned
+    pub runs_days: u32,
+    /// at most this many runs are kept per job (the oldest go first)
+    pub runs_per_job: usize,
 }
 
 /// What the API, the timer and the workers share.
@@ -89,7 +94,12 @@ pub struct Core {
     audit_writes: AtomicUsize,
     /// stored jobs reported as unusable, by id and spec, so each is reported once
     reported: parking_lot::Mutex<HashSet<(String, String)>>,
+    /// jobs whose runs fail one after the other: how many, and the last error
+    failing: parking_lot::Mutex<std::collections::BTreeMap<String, (u32, String)>>,
 }
+
+/// Failed runs in a row after which a job makes `/healthz` say `degraded`.
+pub const FAILING_AFTER: u32 = 3;
 
 impl ConnectorLookup for Registry {
     fn lookup(&self, name: &str) -> Option<Arc<crate::runtime::LoadedConnector>> {
@@ -202,7 +212,7 @@ impl Core {
                 self.audit("run_error", &sync_id, json!({"error": message}));
                 let report = json!({"status": "failed", "error": message});
                 // It shows among the job's runs, like any other outcome.
-                let recorded = self.state.next_id().and_then(|id| {
+                let recorded = self.state.next_run_id().and_then(|id| {
                     self.state.put_run(&crate::state::RunRecord {
                         id,
                         job: sync_id.clone(),
@@ -217,21 +227,36 @@ impl Core {
             }
         };
         self.metrics.record_run(status, &report);
-        if let Ok(Some(mut stored)) = self.state.job(&sync_id) {
+        self.note_outcome(&sync_id, status, &report);
+        if let Err(e) = self
+            .state
+            .prune_job_runs(&sync_id, self.config.runs_per_job)
+        {
+            tracing::error!(job = %sync_id, "run history not pruned: {e}");
+        }
+        let failed = matches!(status, Status::Queued | Status::Failed);
+        let mut wait = None;
+        let booked = self.state.update_job(&sync_id, |stored| {
             stored.last_status = Some(format!("{status:?}").to_lowercase());
-            if matches!(status, Status::Queued | Status::Failed) {
-                let wait = scheduler::backoff(stored.retries);
+            // Every ask up to the one this run answered is answered.
+            stored.done = stored.done.max(queued.asked);
+            if failed {
+                let w = *wait.get_or_insert_with(|| scheduler::backoff(stored.retries));
                 stored.retries += 1;
                 stored.retry_at = Some(
-                    (chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default())
+                    (chrono::Utc::now() + chrono::Duration::from_std(w).unwrap_or_default())
                         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 );
-                tracing::warn!(job = %sync_id, retry_in_s = wait.as_secs_f64(), "run {status:?}; retrying with backoff");
             } else {
                 stored.retries = 0;
                 stored.retry_at = None;
             }
-            let _ = self.state.put_job(&stored);
+        });
+        if let Err(e) = booked {
+            tracing::error!(job = %sync_id, "the run's outcome is not saved in the job: {e}");
+        }
+        if let Some(w) = wait {
+            tracing::warn!(job = %sync_id, retry_in_s = w.as_secs_f64(), "run {status:?}; retrying with backoff");
         }
         if let Some(url) = &self.config.monitor_url {
             if let Err(e) = self
@@ -249,53 +274,59 @@ impl Core {
         self.wake();
     }
 
-    /// Queues what is due: schedules, retries, and at start what was missed.
+    /// Queues what is due: schedules, retries, and at start what was owed.
     fn tick(&self, starting: bool) {
-        let now = chrono::Utc::now();
-        let Ok(jobs) = self.state.jobs() else { return };
-        for mut stored in jobs {
-            let job = match job_of(&stored) {
-                Ok(job) => job,
-                Err(e) => {
-                    self.report_unusable(&stored, &e.to_string());
-                    continue;
-                }
-            };
-            let mut changed = false;
-            if let Some(at) = stored.retry_at.as_deref().and_then(parse_time) {
-                if at <= now {
-                    self.scheduler.enqueue(&job, Reason::Retry, false);
-                    stored.retry_at = None;
-                    changed = true;
-                }
-            }
-            if !job.schedule.is_manual() {
-                match stored.next_run_at.as_deref().and_then(parse_time) {
-                    Some(at) if at <= now => {
-                        // Missed while down: once, not once per missed tick.
-                        self.scheduler.enqueue(
-                            &job,
-                            if starting {
-                                Reason::CatchUp
-                            } else {
-                                Reason::Schedule
-                            },
-                            false,
-                        );
-                        stored.next_run_at = scheduler::next_fire(&job, now);
-                        changed = true;
-                    }
-                    None => {
-                        stored.next_run_at = scheduler::next_fire(&job, now);
-                        changed = true;
-                    }
-                    _ => {}
-                }
-            }
-            if changed {
-                let _ = self.state.put_job(&stored);
-            }
+        timer::tick(
+            &self.state,
+            &self.scheduler,
+            chrono::Utc::now(),
+            starting,
+            &|stored, why| self.report_unusable(stored, why),
+        );
+    }
+
+    /// Keeps count of runs that fail in a row, for `/healthz` and metrics.
+    fn note_outcome(&self, sync_id: &str, status: Status, report: &Value) {
+        let mut failing = self.failing.lock();
+        if status == Status::Failed {
+            let error = report["details"]["error"]
+                .as_str()
+                .or(report["error"].as_str())
+                .unwrap_or("failed")
+                .to_string();
+            let entry = failing
+                .entry(sync_id.to_string())
+                .or_insert((0, String::new()));
+            entry.0 += 1;
+            entry.1 = error;
+        } else {
+            failing.remove(sync_id);
         }
+    }
+
+    /// Jobs whose last [`FAILING_AFTER`] runs or more all failed, with the last error.
+    pub fn failing(&self) -> Vec<(String, u32, String)> {
+        self.failing
+            .lock()
+            .iter()
+            .filter(|(_, (n, _))| *n >= FAILING_AFTER)
+            .map(|(id, (n, e))| (id.clone(), *n, e.clone()))
+            .collect()
+    }
+
+    /// Asks for a run of `job` (a trigger, a webhook): counted in the job's
+    /// state before it is queued, so a daemon stopped before it ran still
+    /// owes it. `false` when it merged into a run already queued.
+    pub fn ask(&self, job: &Job, reason: Reason, full: bool) -> bool {
+        let mut asked = 0;
+        let stored = self.state.update_job(&job.sync_id, |j| {
+            j.queued += 1;
+            asked = j.queued;
+        });
+        if let Err(e) = stored {
+            tracing::error!(job = %job.sync_id, "the ask for a run is not saved: {e}");
+        }
+        self.scheduler.enqueue_asked(job, reason, full, asked)
     }
 
     /// Loads `*.json` jobs from the jobs folder into sled (a changed file replaces its job).
@@ -333,8 +364,10 @@ impl Core {
                             .or_else(|| scheduler::next_fire(&job, chrono::Utc::now())),
                         retry_at: None,
                         retries: 0,
-                        last_status: existing.and_then(|s| s.last_status),
                         owner: None,
+                        queued: existing.as_ref().map_or(0, |s| s.queued),
+                        done: existing.as_ref().map_or(0, |s| s.done),
+                        last_status: existing.and_then(|s| s.last_status),
                     };
                     let _ = self.state.put_job(&stored);
                     self.audit(
@@ -429,13 +462,14 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         throttled: Default::default(),
         audit_writes: AtomicUsize::new(0),
         reported: Default::default(),
+        failing: Default::default(),
     });
     for swap in registry.scan().await {
         core.on_swap(swap);
     }
     guarded("loading job files", || core.load_job_files());
     guarded("the first tick", || core.tick(true));
-    guarded("pruning the audit log", || core.prune_audit());
+    guarded("pruning history", || core.prune_history());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     {
@@ -464,7 +498,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
                 guarded("a tick", || core.tick(false));
                 if pruned.elapsed() > Duration::from_secs(60) {
                     pruned = Instant::now();
-                    guarded("pruning the audit log", || core.prune_audit());
+                    guarded("pruning history", || core.prune_history());
                 }
                 core.wake();
             }
@@ -519,8 +553,11 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         let core = core.clone();
         async move {
             shutdown_signal().await;
-            tracing::info!("shutting down: no new runs; waiting for runs in flight");
+            // First of all, so that no run starts after this line: what is
+            // queued stays owed in the jobs' state for the next start.
+            core.scheduler.close();
             core.stopping.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: no new runs; waiting for runs in flight");
         }
     };
     axum::serve(listener, app)

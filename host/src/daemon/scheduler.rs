@@ -40,6 +40,9 @@ pub struct Queued {
     pub full: bool,
     /// the two platforms whose slots the run holds, set when it starts
     pub platforms: (String, String),
+    /// the job's `queued` counter when it was last asked for: a run that
+    /// finishes answers every ask up to it
+    pub asked: u64,
 }
 
 impl Ord for Queued {
@@ -65,6 +68,8 @@ pub struct Scheduler {
 
 #[derive(Default)]
 struct Inner {
+    /// shutting down: nothing more leaves the queue
+    closed: bool,
     queue: BinaryHeap<Queued>,
     queued: HashSet<String>,
     running: HashSet<String>,
@@ -91,21 +96,25 @@ impl Scheduler {
     /// Queues `job` unless it is queued already (a second ask merges into the
     /// first; a full read asked for sticks).
     pub fn enqueue(&self, job: &Job, reason: Reason, full: bool) -> bool {
+        self.enqueue_asked(job, reason, full, 0)
+    }
+
+    /// As [`Scheduler::enqueue`], for the ask numbered `asked` in the job's state.
+    pub fn enqueue_asked(&self, job: &Job, reason: Reason, full: bool, asked: u64) -> bool {
         let mut inner = self.inner.lock();
         if inner.queued.contains(&job.sync_id) {
-            if full {
-                let items: Vec<Queued> = inner
-                    .queue
-                    .drain()
-                    .map(|mut q| {
-                        if q.sync_id == job.sync_id {
-                            q.full = true;
-                        }
-                        q
-                    })
-                    .collect();
-                inner.queue.extend(items);
-            }
+            let items: Vec<Queued> = inner
+                .queue
+                .drain()
+                .map(|mut q| {
+                    if q.sync_id == job.sync_id {
+                        q.full |= full;
+                        q.asked = q.asked.max(asked);
+                    }
+                    q
+                })
+                .collect();
+            inner.queue.extend(items);
             return false;
         }
         inner.seq += 1;
@@ -118,14 +127,24 @@ impl Scheduler {
             reason,
             full,
             platforms: Default::default(),
+            asked,
         });
         true
+    }
+
+    /// Shutting down: from now on nothing leaves the queue. Under the
+    /// queue's lock, so no run can start after it returns.
+    pub fn close(&self) {
+        self.inner.lock().closed = true;
     }
 
     /// The highest-priority queued job that may start now, marked running.
     /// `platforms` gives a job's two platforms.
     pub fn next(&self, platforms: &dyn Fn(&str) -> Option<(String, String)>) -> Option<Queued> {
         let mut inner = self.inner.lock();
+        if inner.closed {
+            return None;
+        }
         let mut held = Vec::new();
         let mut found = None;
         while let Some(q) = inner.queue.pop() {
@@ -251,6 +270,17 @@ mod tests {
         assert!(s.next(&platforms).is_none(), "but not started twice");
         s.finished("j", "Notion", "App");
         assert!(s.next(&platforms).is_some());
+    }
+
+    #[test]
+    fn a_closed_queue_starts_nothing() {
+        let s = Scheduler::new(4);
+        let j = job("j", "normal", "Notion");
+        let platforms = |_: &str| Some(("Notion".to_string(), "App".to_string()));
+        s.enqueue(&j, Reason::Manual, false);
+        s.close();
+        assert!(s.next(&platforms).is_none());
+        assert_eq!(s.queued(), ["j"], "still queued, for the next start");
     }
 
     #[test]

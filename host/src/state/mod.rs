@@ -11,6 +11,7 @@
 //! state or the new one.
 
 mod records;
+mod runs;
 
 use std::path::Path;
 
@@ -57,6 +58,10 @@ pub struct State {
     audit: Tree,
     jobs: Tree,
     dirty: Tree,
+    /// run ids by job: `job \0 id`
+    runs_by_job: Tree,
+    /// counters (the last run id)
+    meta: Tree,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -94,7 +99,7 @@ impl State {
                 path: dir.display().to_string(),
                 source,
             })?;
-        Ok(State {
+        let state = State {
             links: db.open_tree("links")?,
             shadows: db.open_tree("shadows")?,
             checkpoints: db.open_tree("checkpoints")?,
@@ -104,8 +109,12 @@ impl State {
             jobs: db.open_tree("jobs")?,
             audit: db.open_tree("audit")?,
             dirty: db.open_tree("dirty")?,
+            runs_by_job: db.open_tree("runs_by_job")?,
+            meta: db.open_tree("meta")?,
             db,
-        })
+        };
+        state.migrate_runs()?;
+        Ok(state)
     }
 
     /// Waits until everything written is on disk.
@@ -339,34 +348,10 @@ impl State {
 
     // ---- runs and audit ----------------------------------------------------
 
-    pub fn put_run(&self, run: &RunRecord) -> Result<()> {
-        self.runs
-            .insert(key(&[&run.started_at, &run.job]), encode(run))?;
-        Ok(())
-    }
-
-    /// Runs, newest first.
-    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
-        self.runs
-            .iter()
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect()
-    }
-
     pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
         let k = format!("{}\u{0}{:020}", entry.at, self.next_id()?);
         self.audit.insert(k.as_bytes(), encode(entry))?;
         Ok(())
-    }
-
-    /// A run by its id.
-    pub fn run(&self, id: u64) -> Result<Option<RunRecord>> {
-        Ok(self.runs(usize::MAX)?.into_iter().find(|r| r.id == id))
     }
 
     // ---- the daemon's jobs -------------------------------------------------
@@ -375,6 +360,36 @@ impl State {
         self.jobs.insert(job.sync_id.as_bytes(), encode(job))?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Changes job `sync_id` atomically with `change` (which may be called
+    /// more than once if another writer got there first, so it must only
+    /// compute) and flushes; `None` when there is no such job. Every writer
+    /// of a stored job goes through here, so none undoes another's fields.
+    pub fn update_job(
+        &self,
+        sync_id: &str,
+        mut change: impl FnMut(&mut StoredJob),
+    ) -> Result<Option<StoredJob>> {
+        let mut corrupt = None;
+        let updated = self.jobs.update_and_fetch(sync_id.as_bytes(), |old| {
+            let old = old?;
+            match decode::<StoredJob>(sync_id.as_bytes(), old) {
+                Ok(mut job) => {
+                    change(&mut job);
+                    Some(encode(&job))
+                }
+                Err(e) => {
+                    corrupt = Some(e);
+                    Some(old.to_vec())
+                }
+            }
+        })?;
+        if let Some(e) = corrupt {
+            return Err(e);
+        }
+        self.db.flush()?;
+        updated.map(|v| decode(sync_id.as_bytes(), &v)).transpose()
     }
 
     pub fn job(&self, sync_id: &str) -> Result<Option<StoredJob>> {
@@ -440,11 +455,36 @@ impl State {
 
     /// Audit entries at or after `since` (RFC 3339), oldest first.
     pub fn audit_since(&self, since: &str) -> Result<Vec<AuditEntry>> {
+        Ok(self
+            .audit_page(since, None, usize::MAX)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// At most `limit` audit entries at or after `since` (RFC 3339), oldest
+    /// first, after the entry whose key is `after` (the cursor of the page
+    /// before); each with its key, the cursor of the next page.
+    pub fn audit_page(
+        &self,
+        since: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, AuditEntry)>> {
+        let start: Vec<u8> = match after {
+            Some(k) if k >= since.as_bytes() => {
+                let mut k = k.to_vec();
+                k.push(0);
+                k
+            }
+            _ => since.as_bytes().to_vec(),
+        };
         self.audit
-            .range(since.as_bytes()..)
+            .range(start..)
+            .take(limit)
             .map(|item| {
                 let (k, v) = item?;
-                decode(&k, &v)
+                Ok((k.to_vec(), decode(&k, &v)?))
             })
             .collect()
     }

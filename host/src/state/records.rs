@@ -130,6 +130,20 @@ pub struct StoredJob {
     /// (and job files'). Such a job binds only its project's secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// how many times a run was asked for (schedule, retry, trigger,
+    /// webhook), and how many of those asks a finished run answered: a job
+    /// with `queued > done` owes a run, which a restarted daemon makes once
+    #[serde(default)]
+    pub queued: u64,
+    #[serde(default)]
+    pub done: u64,
+}
+
+impl StoredJob {
+    /// A run was asked for and has not finished yet (queued, or running).
+    pub fn owes_a_run(&self) -> bool {
+        self.queued > self.done
+    }
 }
 
 /// A pair whose change has not reached the other side because a write of it

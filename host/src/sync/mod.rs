@@ -144,6 +144,16 @@ async fn run_once(
     }
     let mut target = opened.pop().expect("two sides");
     let mut source = opened.pop().expect("two sides");
+    for open in [&source, &target] {
+        anyhow::ensure!(
+            !open.schema.fields.is_empty(),
+            "the {}'s schema has no field: {} `{}` is empty or not shared with the connection's \
+             credential; fields are mapped and matched by name, so nothing can sync until it has some",
+            open.side.as_str(),
+            open.platform,
+            open.entity
+        );
+    }
     let mapper = Mapper::new(&job.mapping, &source.schema, &target.schema)
         .context("the job's mapping does not fit the schemas")?;
     if let Some(key) = &job.match_key {
@@ -436,7 +446,7 @@ fn failed(
 fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
     let value = serde_json::to_value(report)?;
     state.put_run(&RunRecord {
-        id: state.next_id()?,
+        id: state.next_run_id()?,
         job: job.sync_id.clone(),
         started_at: started_at.into(),
         report: value.clone(),

@@ -44,6 +44,7 @@ impl Connector for Hostile {
                 "other-secret",
                 "hmac-token",
                 "hmac-webhook",
+                "slow",
             ])
             .hosts([
                 "https://echo.example.com",
@@ -259,6 +260,17 @@ impl Connector for Hostile {
                     synchost_sdk::signature::hmac_sha256("hook", b"x").map(|m| m.len())
                 ),
             )),
+            // A page that takes its time (`sleep_ms`, default 2 s): a run that
+            // is still running when the daemon is stopped.
+            "slow" => {
+                let ms = self
+                    .settings
+                    .get("sleep_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(Page::new(Vec::new()))
+            }
             other => Err(ConnectorError::NotFound(other.into())),
         }
     }

@@ -1,7 +1,8 @@
-//! The audit log: one entry per run, conflict decision, job change,
-//! connector swap and refusal, in sled and as a JSON log line. It is bounded:
-//! entries past `--audit-days` or beyond `--audit-max-entries` are pruned,
-//! and refusals anyone can cause are throttled to one entry a minute.
+//! History, bounded: the audit log (one entry per run, conflict decision,
+//! job change, connector swap and refusal, in sled and as a JSON log line)
+//! keeps `--audit-days` and at most `--audit-max-entries`, refusals anyone
+//! can cause throttled to one entry a minute; runs keep `--runs-days` and at
+//! most `--runs-per-job` per job. Defaults keep a month.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -68,8 +69,20 @@ impl Core {
         );
     }
 
+    /// Drops runs and audit entries past their age or beyond the count kept.
+    pub(super) fn prune_history(&self) {
+        self.prune_audit();
+        let before = (chrono::Utc::now() - chrono::Duration::days(self.config.runs_days.into()))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        match self.state.prune_runs(&before, self.config.runs_per_job) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "run history pruned"),
+            Err(e) => tracing::error!("run history not pruned: {e}"),
+        }
+    }
+
     /// Drops audit entries past their age or beyond the count kept.
-    pub(super) fn prune_audit(&self) {
+    fn prune_audit(&self) {
         let before = (chrono::Utc::now() - chrono::Duration::days(self.config.audit_days.into()))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         match self
