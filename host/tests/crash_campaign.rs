@@ -44,6 +44,10 @@ impl Model {
 
 /// The `synchost run` process for the world's job, started.
 fn spawn(w: &World) -> std::process::Child {
+    spawn_with(w, &[])
+}
+
+fn spawn_with(w: &World, args: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_synchost"))
         .arg("run")
         .arg(w.job_file())
@@ -51,6 +55,7 @@ fn spawn(w: &World) -> std::process::Child {
         .arg(&w.dir)
         .arg("--connectors")
         .arg(common::connectors())
+        .args(args)
         .env(
             "SYNCHOST_CACHE_DIR",
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
@@ -191,24 +196,7 @@ async fn killed_at_random_moments_nothing_is_lost_duplicated_or_resurrected() {
     for _ in 0..4 {
         assert!(spawn(&w).wait().unwrap().success());
     }
-    let mut full = Command::new(env!("CARGO_BIN_EXE_synchost"));
-    let status = full
-        .arg("run")
-        .arg(w.job_file())
-        .arg("--data")
-        .arg(&w.dir)
-        .arg("--connectors")
-        .arg(common::connectors())
-        .arg("--full")
-        .env(
-            "SYNCHOST_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(spawn_with(&w, &["--full"]).wait().unwrap().success());
     assert!(spawn(&w).wait().unwrap().success());
     let expected = model.live();
     let (notion, airtable) = (w.notion_rows(), w.airtable_rows());

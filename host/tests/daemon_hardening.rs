@@ -374,18 +374,6 @@ async fn the_audit_log_is_bounded() {
     .await;
 }
 
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synchost"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Engine Control: a token scoped to a project sees and touches only that
 /// project's jobs, runs, conflicts and audit entries, uploads no connector,
 /// and reaches no other project's secrets. Tokens are made and revoked with
@@ -411,12 +399,14 @@ async fn a_project_token_sees_and_touches_only_its_project() {
         }
         let d = Daemon::start(&data, 2);
         let data_arg = data.to_str().unwrap();
-        let (code, token_a, _) = cli(&["token", "create", "--project", "A", "--data", data_arg]);
+        let (code, token_a, _) =
+            common::synchost(&["token", "create", "--project", "A", "--data", data_arg]);
         assert_eq!(code, 0);
         let token_a = token_a.trim().to_string();
-        let (_, token_b, _) = cli(&["token", "create", "--project", "B", "--data", data_arg]);
+        let (_, token_b, _) =
+            common::synchost(&["token", "create", "--project", "B", "--data", data_arg]);
         let token_b = token_b.trim().to_string();
-        let (_, listed, _) = cli(&["token", "list", "--data", data_arg]);
+        let (_, listed, _) = common::synchost(&["token", "list", "--data", data_arg]);
         assert!(
             listed.contains(" A ") && !listed.contains(&token_a),
             "{listed}"
@@ -561,7 +551,10 @@ async fn a_project_token_sees_and_touches_only_its_project() {
             .next()
             .unwrap()
             .to_string();
-        assert_eq!(cli(&["token", "revoke", &id, "--data", data_arg]).0, 0);
+        assert_eq!(
+            common::synchost(&["token", "revoke", &id, "--data", data_arg]).0,
+            0
+        );
         assert_eq!(d.get_as(&token_a, "/jobs").0, 401);
         assert_eq!(d.get_as(&token_b, "/jobs").0, 200);
     })

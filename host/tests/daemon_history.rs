@@ -3,21 +3,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::daemon::{blocking, Daemon};
+use common::daemon::{blocking, hostile_data_dir, Daemon};
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("history-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("connectors")).unwrap();
-    let hostile = synchost::dev::build_connector("synchost-connector-hostile").unwrap();
-    std::fs::copy(hostile, dir.join("connectors/hostile.wasm")).unwrap();
-    dir
-}
 
 /// A job that runs in a moment (the hostile connector's `slow` entity, 10 ms).
 fn quick_job(id: &str) -> Value {
@@ -59,7 +48,7 @@ fn link_next(d: &Daemon, path: &str) -> (Vec<Value>, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_are_kept_per_job_paged_and_numbered_one_by_one() {
-    let data = dir("runs");
+    let data = hostile_data_dir("history-runs");
     blocking(move || {
         let mut d = Daemon::start_with(&data, &["--runs-per-job", "3"], &[]);
         assert_eq!(d.post("/jobs", &quick_job("q")).0, 201);
@@ -104,7 +93,7 @@ async fn runs_are_kept_per_job_paged_and_numbered_one_by_one() {
 /// reason, and the daemon says it is degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_cannot_start_is_seen() {
-    let data = dir("broken");
+    let data = hostile_data_dir("history-broken");
     blocking(move || {
         let d = Daemon::start(&data, 2);
         let mut job = quick_job("broken");

@@ -7,19 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{blocking, Daemon};
+use common::daemon::{blocking, hostile_data_dir, Daemon};
 use serde_json::{json, Value};
 use synchost::state::State;
-
-fn dir(tag: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("restarts-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("connectors")).unwrap();
-    let hostile = synchost::dev::build_connector("synchost-connector-hostile").unwrap();
-    std::fs::copy(hostile, dir.join("connectors/hostile.wasm")).unwrap();
-    dir
-}
 
 /// A job whose run takes about `ms` on each side (the hostile connector's
 /// `slow` entity), all on one platform so that they wait for each other.
@@ -75,7 +65,7 @@ fn busy_daemon(data: &Path) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigterm_nothing_starts_and_what_was_queued_runs_at_the_next_start() {
-    let data = dir("term");
+    let data = hostile_data_dir("restarts-term");
     blocking(move || {
         let mut d = busy_daemon(&data);
         // SIGTERM: `a` finishes, nothing else starts.
@@ -110,7 +100,7 @@ async fn after_sigterm_nothing_starts_and_what_was_queued_runs_at_the_next_start
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_sigkill_every_run_owed_runs_once_at_the_next_start() {
-    let data = dir("kill");
+    let data = hostile_data_dir("restarts-kill");
     blocking(move || {
         let mut d = busy_daemon(&data);
         // A scheduled job, due every 2 s: its tick comes while the platform is busy.

@@ -4,28 +4,15 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::daemon::{blocking, Daemon};
 use common::World;
 use serde_json::json;
 
 fn synchost(args: &[&str], data: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_synchost"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env(
-            "SYNCHOST_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
-        )
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut args = args.to_vec();
+    let data = data.to_str().unwrap();
+    args.extend(["--data", data]);
+    common::synchost(&args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,17 @@ pub struct Daemon {
     pub connectors: PathBuf,
 }
 
+/// A fresh data folder for a daemon, with the hostile connector (a test
+/// connector whose `slow` entity makes runs of a chosen length) in it.
+pub fn hostile_data_dir(tag: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("connectors")).unwrap();
+    let hostile = synchost::dev::build_connector("synchost-connector-hostile").unwrap();
+    std::fs::copy(hostile, dir.join("connectors/hostile.wasm")).unwrap();
+    dir
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -31,6 +31,23 @@ pub struct World {
     pub job: Value,
 }
 
+/// Runs the `synchost` binary with `args`: its exit code, stdout and stderr.
+pub fn synchost(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_synchost"))
+        .args(args)
+        .env(
+            "SYNCHOST_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
+        )
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Connectors built once per test binary.
 pub fn connectors() -> PathBuf {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
