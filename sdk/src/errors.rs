@@ -9,9 +9,11 @@ const BODY_EXCERPT: usize = 300;
 
 /// The typed error for a non-2xx response; `None` for a success.
 ///
-/// 401/403 unauthorized, 404/410 not-found, 409/412 conflict, 429
-/// rate-limited (with `Retry-After` in seconds or as an HTTP date, default
-/// 1 s), 400/422 invalid-input, 408/5xx transient, anything else fatal.
+/// 401/403 unauthorized, 404/410 not-found, 409/412 conflict, 429 and 529
+/// (an overloaded service, as Notion says it) rate-limited, and 503 too when
+/// it says when to come back (with `Retry-After` in seconds or as an HTTP
+/// date, default 1 s), 400/422 invalid-input, 408/5xx transient, anything
+/// else fatal.
 pub fn from_status(resp: &Response) -> Option<ConnectorError> {
     let status = resp.status;
     if (200..300).contains(&status) {
@@ -26,10 +28,16 @@ pub fn from_status(resp: &Response) -> Option<ConnectorError> {
             current_version: None,
             message,
         }),
-        429 => ConnectorError::RateLimited(RateLimitedInfo {
+        429 | 529 => ConnectorError::RateLimited(RateLimitedInfo {
             retry_after_ms: retry_after_ms(resp).unwrap_or(1000),
             message,
         }),
+        503 if resp.header("retry-after").is_some() => {
+            ConnectorError::RateLimited(RateLimitedInfo {
+                retry_after_ms: retry_after_ms(resp).unwrap_or(1000),
+                message,
+            })
+        }
         400 | 422 => ConnectorError::InvalidInput(message),
         408 | 500..=599 => ConnectorError::Transient(message),
         _ => ConnectorError::Fatal(message),
@@ -90,4 +98,25 @@ pub fn bad_body(context: &str, err: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Transient(format!(
         "unexpected response body from {context}: {err} (the outcome is unknown)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overloads_say_when_to_come_back() {
+        let overloaded = Response::new(529, &[("retry-after", "2")], b"service_overload");
+        assert!(matches!(
+            from_status(&overloaded),
+            Some(ConnectorError::RateLimited(RateLimitedInfo { retry_after_ms: 2000, .. }))
+        ));
+        let unavailable = Response::new(503, &[("retry-after", "3")], b"");
+        assert!(matches!(
+            from_status(&unavailable),
+            Some(ConnectorError::RateLimited(RateLimitedInfo { retry_after_ms: 3000, .. }))
+        ));
+        let down = Response::new(503, &[], b"");
+        assert!(matches!(from_status(&down), Some(ConnectorError::Transient(_))));
+    }
 }

@@ -298,7 +298,9 @@ impl NetCtx {
                 SendError::Denied(why) => http::HttpError::Denied(why),
                 SendError::Network(why) => http::HttpError::Network(self.secrets.scrub_str(&why)),
             })?;
-            if raw.status == 429 {
+            // 429, and 529 (an overloaded service, as Notion answers it): not
+            // done, come back later. The host waits and retries as for 429.
+            if raw.status == 429 || raw.status == 529 {
                 let wait = retry_after(&raw.headers).unwrap_or(Duration::from_secs(1));
                 let rate = self.rate.unwrap_or(Rate {
                     per_second: 1.0,
