@@ -73,5 +73,5 @@ async fn bytes_that_are_not_wasm_are_refused() {
         .await
         .err()
         .unwrap();
-    assert!(err.to_string().contains("not a valid component"), "{err}");
+    assert!(err.to_string().contains("not a WebAssembly file"), "{err}");
 }
