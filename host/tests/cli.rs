@@ -182,7 +182,7 @@ fn the_template_passes_the_acceptance_suite() {
     // A skipped check tested nothing: without --allow-skips it is not a pass.
     let (ok, out) = acceptance("synchost-connector-template", "items");
     assert!(!ok, "{out}");
-    assert!(out.contains("1 skipped"), "{out}");
+    assert!(out.contains("2 skipped"), "{out}");
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn the_four_platform_connectors_pass_the_acceptance_suite() {
         let (ok, out) = acceptance(package, simulator);
         assert!(ok, "{package}: {out}");
         assert!(
-            out.contains("checks: 9 passed, 0 failed"),
+            out.contains("checks: 10 passed, 0 failed"),
             "{package}: {out}"
         );
     }
@@ -325,7 +325,7 @@ fn a_recorded_run_replays_offline_without_the_credential() {
     let (ok, text) = connector_test(&wasm, &replay);
     assert!(ok, "{text}");
     assert!(
-        text.contains("checks: 8 passed, 0 failed, 1 skipped (allowed)"),
+        text.contains("checks: 9 passed, 0 failed, 1 skipped (allowed)"),
         "{text}"
     );
 

@@ -105,6 +105,20 @@ pub fn map_error(resp: &Response) -> Option<ConnectorError> {
     })
 }
 
+/// Whether `err`, Airtable's answer to a batch, may be the doing of one op
+/// in it: a record that is gone (404, or 422 `ROW_DOES_NOT_EXIST`), a value
+/// a field refuses (422), a request too large (413), a field or record the
+/// token may not write (403). Then each op is tried alone for its own
+/// outcome. A 401 (the token itself), a 429, a 5xx or an answer that proves
+/// nothing are about the request, not an op: they are not split.
+pub fn may_be_one_ops_fault(err: &ConnectorError) -> bool {
+    match err {
+        ConnectorError::NotFound(_) | ConnectorError::InvalidInput(_) => true,
+        ConnectorError::Unauthorized(message) => message.starts_with("Airtable HTTP 403"),
+        _ => false,
+    }
+}
+
 /// `Retry-After` in seconds when Airtable sends it, else the 30 s penalty
 /// (an HTTP date cannot be read without a clock: the penalty is safer than
 /// the SDK's one-second default).
@@ -146,6 +160,28 @@ impl Call {
         Ok((resp.json(&format!("{} {path}", self.method))?, resp.date()))
     }
 
+    /// Sends the call: its JSON body or typed error, and the platform's time
+    /// (`Date`) whenever Airtable answered, refusals included.
+    pub fn exchange(self) -> Answer {
+        let mut req = http::Request::new(self.method, &self.url);
+        if let Some(body) = &self.body {
+            req = req.json(body);
+        }
+        let path = self.url.split('?').next().unwrap_or(&self.url);
+        let resp = match req.send_raw() {
+            Ok(resp) => resp,
+            Err(err) => return Answer::undated(Err(err)),
+        };
+        let body = match map_error(&resp) {
+            Some(err) => Err(err),
+            None => resp.json(&format!("{} {path}", self.method)),
+        };
+        Answer {
+            body,
+            date: resp.date(),
+        }
+    }
+
     /// Sends the call and parses the answer's JSON body.
     pub fn send(self) -> Result<Value, ConnectorError> {
         let mut req = http::Request::new(self.method, &self.url);
@@ -154,6 +190,20 @@ impl Call {
         }
         let path = self.url.split('?').next().unwrap_or(&self.url);
         send_json(req, &format!("{} {path}", self.method))
+    }
+}
+
+/// What one call came back with.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub body: Result<Value, ConnectorError>,
+    /// Airtable's `Date`, RFC 3339; none when no response came
+    pub date: Option<String>,
+}
+
+impl Answer {
+    pub fn undated(body: Result<Value, ConnectorError>) -> Self {
+        Answer { body, date: None }
     }
 }
 
@@ -313,6 +363,31 @@ mod tests {
             Some(ConnectorError::RateLimited(info)) => assert_eq!(info.retry_after_ms, 30_000),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_refusals_an_op_may_cause_split_a_batch() {
+        let split = |status: u16, body: &str| {
+            may_be_one_ops_fault(&map_error(&resp(status, &[], body)).unwrap())
+        };
+        assert!(split(404, r#"{"error":"NOT_FOUND"}"#));
+        assert!(split(
+            422,
+            r#"{"error":{"type":"ROW_DOES_NOT_EXIST","message":"Record ID recX does not exist"}}"#
+        ));
+        assert!(split(
+            422,
+            r#"{"error":{"type":"INVALID_VALUE_FOR_COLUMN","message":"Field \"Due\""}}"#
+        ));
+        assert!(split(413, ""));
+        assert!(split(
+            403,
+            r#"{"error":{"type":"INVALID_PERMISSIONS","message":"not permitted"}}"#
+        ));
+        assert!(!split(401, r#"{"error":{"type":"UNAUTHORIZED"}}"#));
+        assert!(!split(429, ""));
+        assert!(!split(503, ""));
+        assert!(!split(418, ""));
     }
 
     #[test]

@@ -17,10 +17,13 @@ pub struct Config {
     pub modified_field: String,
     /// the secret holding the webhook's MAC secret (bound as `<source>#base64`)
     pub webhook_secret: String,
+    /// the webhook (`achXXXXXXXXXXXXXX`) to keep alive: refreshed once a run
+    pub webhook_id: Option<String>,
 }
 
 impl Config {
-    /// Reads `base_id`, every `table.<entity>`, `modified_field` and `webhook_secret`.
+    /// Reads `base_id`, every `table.<entity>`, `modified_field`,
+    /// `webhook_secret` and `webhook_id`.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConnectorError> {
         let base_id = settings.require("base_id")?.trim().to_string();
         if base_id.is_empty() {
@@ -61,11 +64,23 @@ impl Config {
             }
             Some(name) => name.to_string(),
         };
+        let webhook_id = match settings.get(crate::refresh::WEBHOOK_SETTING).map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(ConnectorError::InvalidInput(format!(
+                    "setting `{}` is empty: name the webhook to keep alive \
+                     (`achXXXXXXXXXXXXXX`, from \"Create a webhook\"), or leave the setting out",
+                    crate::refresh::WEBHOOK_SETTING
+                )))
+            }
+            Some(id) => Some(id.to_string()),
+        };
         Ok(Config {
             base_id,
             tables,
             modified_field,
             webhook_secret,
+            webhook_id,
         })
     }
 
@@ -130,6 +145,22 @@ mod tests {
         };
         assert_eq!(with(" hook_mac ").unwrap().webhook_secret, "hook_mac");
         assert!(invalid(with("")).contains("`webhook_secret`"));
+    }
+
+    #[test]
+    fn webhook_id_is_optional_but_not_empty() {
+        let base = [("base_id", "appB"), ("table.tasks", "Tasks")];
+        assert_eq!(
+            Config::from_settings(&settings(&base)).unwrap().webhook_id,
+            None
+        );
+        let with = |v: &'static str| {
+            let mut pairs = base.to_vec();
+            pairs.push(("webhook_id", v));
+            Config::from_settings(&settings(&pairs))
+        };
+        assert_eq!(with(" achW ").unwrap().webhook_id.as_deref(), Some("achW"));
+        assert!(invalid(with(" ")).contains("`webhook_id`"));
     }
 
     #[test]

@@ -11,19 +11,24 @@
 //!   by the host as `Authorization: Bearer`; the connector never sees it.
 //! - **Reads** list a table 100 records a page; an incremental read filters on
 //!   `LAST_MODIFIED_TIME()` and checkpoints the latest modification time seen.
-//! - **Writes** are batched ten records a request, with `typecast` on.
+//! - **Writes** are batched ten records a request, with `typecast` on; a
+//!   batch refused for what may be one op's doing is sent again op by op, so
+//!   that each op gets its own outcome.
 //! - **Deletes** are hard deletes in Airtable: reads never carry tombstones,
 //!   and the host infers deletions from full scans.
 //! - **Webhooks**: a notification signed with `X-Airtable-Content-MAC` (keyed
 //!   with the secret named by `webhook_secret`, bound as `<source>#base64`)
 //!   becomes one change event per entity with an empty id: "read it
-//!   incrementally", since Airtable's notifications name no record.
+//!   incrementally", since Airtable's notifications name no record. The
+//!   webhook named by `webhook_id` is refreshed at the first read of a run,
+//!   since Airtable disables a webhook 7 days after its last refresh.
 //!
 //! Modules: `config` (settings), `schema` (metadata and type mapping),
 //! `convert` (cell values), `query` (URLs), `api` (requests and errors),
 //! `read` (pages and cursors), `batch` and `write` (write ops), `time`
-//! (timestamp comparison), `webhook` (MAC check, notifications). All but
-//! `api` and this file are pure and unit tested natively.
+//! (timestamp comparison), `webhook` (MAC check, notifications), `refresh`
+//! (keeping the webhook alive). All but `api` and this file are unit tested
+//! natively (`write` and `refresh` through a scripted transport).
 
 mod api;
 mod batch;
@@ -31,13 +36,14 @@ pub mod config;
 mod convert;
 mod query;
 mod read;
+mod refresh;
 mod schema;
 mod time;
 pub mod webhook;
 mod write;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use synchost_sdk::prelude::*;
@@ -53,6 +59,11 @@ pub struct Airtable {
     /// entity -> its table's metadata, filled for every configured entity by
     /// the first metadata request of the run
     tables: RefCell<HashMap<String, Rc<TableMeta>>>,
+    /// the webhook of `webhook_id` was refreshed (or tried) in this run
+    webhook_refreshed: Cell<bool>,
+    /// the records this run wrote or was asked to change: a record created
+    /// since a refused create batch that is not one of them may be its doing
+    ours: RefCell<HashSet<String>>,
 }
 
 impl Airtable {
@@ -79,6 +90,21 @@ impl Airtable {
                 names.join(", ")
             ))
         })
+    }
+
+    /// Refreshes the `webhook_id` webhook once a run; a failure is logged,
+    /// never returned: reading does not depend on the webhook.
+    fn keep_webhook_alive(&self) {
+        let Some(webhook) = &self.config.webhook_id else {
+            return;
+        };
+        if self.webhook_refreshed.replace(true) {
+            return;
+        }
+        match refresh::refresh(&self.config.base_id, webhook, &mut |call: Call| call.send()) {
+            Ok(line) => synchost_sdk::log::info(&line),
+            Err(line) => synchost_sdk::log::warn(&line),
+        }
     }
 }
 
@@ -121,12 +147,21 @@ impl Connector for Airtable {
                  Default `airtable_webhook_mac`.",
                 false,
             )
+            .setting(
+                refresh::WEBHOOK_SETTING,
+                "The id (`achXXXXXXXXXXXXXX`) of the base's webhook that notifies this job: the \
+                 first read of each run refreshes it, since Airtable disables a webhook 7 days \
+                 after its creation or last refresh. Needs the token scope `webhook:manage`.",
+                false,
+            )
     }
 
     fn configure(settings: Settings) -> Result<Self, ConnectorError> {
         Ok(Airtable {
             config: Config::from_settings(&settings)?,
             tables: RefCell::new(HashMap::new()),
+            webhook_refreshed: Cell::new(false),
+            ours: RefCell::new(HashSet::new()),
         })
     }
 
@@ -135,6 +170,7 @@ impl Connector for Airtable {
     }
 
     fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
+        self.keep_webhook_alive();
         let table_ref = self.config.table(&req.entity)?;
         let table = self.table(&req.entity)?;
         let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
@@ -161,7 +197,8 @@ impl Connector for Airtable {
             table: &table,
             modified_field: &self.config.modified_field,
         };
-        write::execute(&target, &ops, &mut |call: Call| call.send())
+        let mut ours = self.ours.borrow_mut();
+        write::execute(&target, &ops, &mut ours, &mut |call: Call| call.exchange())
     }
 
     fn webhook(&self, req: WebhookRequest) -> Result<Vec<ChangeEvent>, ConnectorError> {
@@ -211,10 +248,11 @@ mod tests {
                 "base_id",
                 "table.<entity>",
                 "modified_field",
-                "webhook_secret"
+                "webhook_secret",
+                "webhook_id"
             ]
         );
-        assert!(!d.settings[3].required);
+        assert!(!d.settings[3].required && !d.settings[4].required);
     }
 
     #[test]

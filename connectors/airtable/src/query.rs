@@ -51,8 +51,7 @@ pub fn page_size(requested: u32) -> u32 {
 /// timestamp is quoted as a formula string literal, with `\` and `'` escaped
 /// so that a checkpoint can never change the formula's meaning.
 pub fn since_formula(since: &str) -> String {
-    let literal = since.replace('\\', "\\\\").replace('\'', "\\'");
-    format!("NOT(IS_BEFORE(LAST_MODIFIED_TIME(), '{literal}'))")
+    format!("NOT(IS_BEFORE(LAST_MODIFIED_TIME(), {}))", literal(since))
 }
 
 /// The list request for one page of `table`.
@@ -73,6 +72,35 @@ pub fn list_url(
         pairs.push(("filterByFormula", formula));
     }
     format!("{}?{}", records_url(base, table), query_string(pairs))
+}
+
+/// A formula string literal: `\` and `'` escaped, so that no value can
+/// change the formula's meaning.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// One page of the records of `table` created at or after `since`
+/// (`CREATED_TIME()`: "the date and time a given record was created").
+pub fn created_since_url(base: &str, table: &str, since: &str, offset: Option<&str>) -> String {
+    let formula = format!("NOT(IS_BEFORE(CREATED_TIME(), {}))", literal(since));
+    let size = MAX_PAGE_SIZE.to_string();
+    let mut pairs = vec![("pageSize", size.as_str())];
+    if let Some(offset) = offset {
+        pairs.push(("offset", offset));
+    }
+    pairs.push(("filterByFormula", formula.as_str()));
+    format!("{}?{}", records_url(base, table), query_string(pairs))
+}
+
+/// `POST` here refreshes webhook `webhook` of `base`
+/// (https://airtable.com/developers/web/api/refresh-a-webhook).
+pub fn webhook_refresh_url(base: &str, webhook: &str) -> String {
+    format!(
+        "{ORIGIN}/v0/bases/{}/webhooks/{}/refresh",
+        encode(base),
+        encode(webhook)
+    )
 }
 
 /// The batch delete of `ids` (at most 10): `records[]=..&records[]=..`.
@@ -147,6 +175,23 @@ mod tests {
              &offset=itrABC%2FrecXYZ\
              &filterByFormula=NOT%28IS_BEFORE%28LAST_MODIFIED_TIME%28%29%2C%20\
              %272024-05-01T10%3A00%3A00.000Z%27%29%29"
+        );
+    }
+
+    #[test]
+    fn created_since_url_filters_on_creation_time() {
+        assert_eq!(
+            created_since_url("appB", "Tasks", "2024-05-01T00:09:00Z", Some("itr1/rec2")),
+            "https://api.airtable.com/v0/appB/Tasks?pageSize=100&offset=itr1%2Frec2\
+             &filterByFormula=NOT%28IS_BEFORE%28CREATED_TIME%28%29%2C%20%272024-05-01T00%3A09%3A00Z%27%29%29"
+        );
+    }
+
+    #[test]
+    fn webhook_refresh_url_names_base_and_webhook() {
+        assert_eq!(
+            webhook_refresh_url("appB", "achW"),
+            "https://api.airtable.com/v0/bases/appB/webhooks/achW/refresh"
         );
     }
 

@@ -74,6 +74,33 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `ts` moved by `secs` seconds (the fraction dropped), in UTC:
+/// `2024-05-02T12:33:56Z`.
+pub fn shifted(ts: &str, secs: i64) -> Option<String> {
+    let t = parse(ts)?.0 + secs;
+    let (days, in_day) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (in_day / 3600, in_day % 3600 / 60, in_day % 60);
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z"
+    ))
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (the
+/// inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// The later of two timestamps; compared as text when either does not parse.
 pub fn later<'a>(a: &'a str, b: &'a str) -> &'a str {
     let a_after = match (parse(a), parse(b)) {
@@ -128,6 +155,27 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn shifted_moves_across_days_months_and_leap_years() {
+        assert_eq!(
+            shifted("2024-05-02T12:34:56.789Z", -60).as_deref(),
+            Some("2024-05-02T12:33:56Z")
+        );
+        assert_eq!(
+            shifted("2024-03-01T00:00:30Z", -60).as_deref(),
+            Some("2024-02-29T23:59:30Z")
+        );
+        assert_eq!(
+            shifted("2023-12-31T23:59:59+00:00", 1).as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            shifted("1970-01-01T00:00:00Z", -1).as_deref(),
+            Some("1969-12-31T23:59:59Z")
+        );
+        assert_eq!(shifted("not a time", -60), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use super::*;
 use crate::schema::tests::sample_table;
 use serde_json::json;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use synchost_sdk::{DeleteOp, Field, FieldValue, UpdateOp};
 
 fn create(name: &str) -> WriteOp {
@@ -29,10 +29,16 @@ fn rate_limited() -> ConnectorError {
     })
 }
 
+/// Airtable's `Date` on every scripted answer.
+const NOW: &str = "2024-05-01T00:10:00Z";
+
 /// Answers calls from a script, recording them.
 struct Script {
     answers: VecDeque<Result<Value, ConnectorError>>,
     calls: Vec<Call>,
+    date: Option<&'static str>,
+    /// the run's records, kept across calls as the connector keeps them
+    ours: HashSet<String>,
 }
 
 impl Script {
@@ -40,6 +46,8 @@ impl Script {
         Script {
             answers: answers.into(),
             calls: Vec::new(),
+            date: Some(NOW),
+            ours: HashSet::new(),
         }
     }
 
@@ -51,11 +59,15 @@ impl Script {
             table: &table,
             modified_field: "Last Modified",
         };
+        let date = self.date.map(String::from);
         let mut send = |call: Call| {
             self.calls.push(call);
-            self.answers.pop_front().expect("an answer for every call")
+            Answer {
+                body: self.answers.pop_front().expect("an answer for every call"),
+                date: date.clone(),
+            }
         };
-        execute(&target, ops, &mut send)
+        execute(&target, ops, &mut self.ours, &mut send)
     }
 }
 
@@ -75,6 +87,7 @@ fn kind(result: &OpResult) -> &'static str {
         Err(ConnectorError::RateLimited(_)) => "rate-limited",
         Err(ConnectorError::Conflict(_)) => "conflict",
         Err(ConnectorError::Transient(_)) => "transient",
+        Err(ConnectorError::NotFound(_)) => "not-found",
         Err(_) => "other",
     }
 }
@@ -217,4 +230,170 @@ fn deletes_are_batched_and_confirmed() {
 fn no_ops_no_calls() {
     let mut script = Script::new(vec![]);
     assert!(script.run(&[]).unwrap().is_empty());
+}
+
+fn delete(id: &str) -> WriteOp {
+    WriteOp::Delete(DeleteOp {
+        id: id.into(),
+        expected_version: None,
+    })
+}
+
+fn row_does_not_exist() -> ConnectorError {
+    ConnectorError::NotFound("Airtable HTTP 422: ROW_DOES_NOT_EXIST: Record ID rec2".into())
+}
+
+fn invalid_value() -> ConnectorError {
+    ConnectorError::InvalidInput("Airtable HTTP 422: INVALID_VALUE_FOR_COLUMN: Field".into())
+}
+
+fn deleted(id: &str) -> Result<Value, ConnectorError> {
+    Ok(json!({"records": [{"id": id, "deleted": true}]}))
+}
+
+fn kinds(results: &[OpResult]) -> Vec<&'static str> {
+    results.iter().map(kind).collect()
+}
+
+#[test]
+fn a_delete_batch_holding_a_record_gone_is_sent_again_op_by_op() {
+    let mut script = Script::new(vec![
+        Err(row_does_not_exist()),
+        deleted("rec1"),
+        Err(row_does_not_exist()),
+        deleted("rec3"),
+    ]);
+    let results = script
+        .run(&[delete("rec1"), delete("rec2"), delete("rec3")])
+        .unwrap();
+    assert_eq!(kinds(&results), ["ok", "not-found", "ok"]);
+    let urls: Vec<&str> = script.calls.iter().map(|c| c.url.as_str()).collect();
+    assert_eq!(
+        urls[1..],
+        [
+            "https://api.airtable.com/v0/appB/Tasks?records%5B%5D=rec1",
+            "https://api.airtable.com/v0/appB/Tasks?records%5B%5D=rec2",
+            "https://api.airtable.com/v0/appB/Tasks?records%5B%5D=rec3",
+        ]
+    );
+}
+
+#[test]
+fn an_update_batch_refused_for_one_value_is_sent_again_op_by_op() {
+    let updated = json!({"records": [{"id": "rec2", "fields": {}}]});
+    let mut script = Script::new(vec![
+        Err(invalid_value()),
+        Err(invalid_value()),
+        Ok(updated),
+    ]);
+    let results = script
+        .run(&[update("rec1", None), update("rec2", None)])
+        .unwrap();
+    assert_eq!(kinds(&results), ["invalid-input", "ok"]);
+    assert_eq!(script.calls.len(), 3, "no read-back for updates");
+}
+
+#[test]
+fn refused_creates_are_sent_again_op_by_op_when_the_table_shows_none_of_them() {
+    let mut script = Script::new(vec![
+        Err(invalid_value()),
+        Ok(json!({"records": []})),
+        created(&["recA"]),
+        Err(invalid_value()),
+        created(&["recC"]),
+    ]);
+    let results = script
+        .run(&[create("a"), create("b"), create("c")])
+        .unwrap();
+    assert_eq!(kinds(&results), ["ok", "invalid-input", "ok"]);
+    assert_eq!(results[2].as_ref().unwrap().id, "recC");
+    let check = &script.calls[1];
+    assert_eq!(check.method, "GET");
+    // a minute before the refusal's `Date`
+    assert!(
+        check.url.contains("CREATED_TIME")
+            && check.url.contains(&query::encode("'2024-05-01T00:09:00Z'")),
+        "{}",
+        check.url
+    );
+}
+
+#[test]
+fn refused_creates_are_unknown_when_the_table_shows_a_record_this_call_did_not_write() {
+    let mut script = Script::new(vec![
+        Err(invalid_value()),
+        Ok(json!({"records": [{"id": "recSomeone", "fields": {}}]})),
+    ]);
+    let results = script.run(&[create("a"), create("b")]).unwrap();
+    assert_eq!(kinds(&results), ["transient", "transient"]);
+    assert_eq!(script.calls.len(), 2, "nothing is sent again");
+    let message = format!("{:?}", results[0]);
+    assert!(
+        message.contains("recSomeone") && message.contains("unknown"),
+        "{message}"
+    );
+}
+
+#[test]
+fn records_this_call_created_do_not_count_as_written_by_a_refused_batch() {
+    let ops: Vec<WriteOp> = (0..12).map(|i| create(&i.to_string())).collect();
+    let first: Vec<String> = (0..10).map(|i| format!("rec{i}")).collect();
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let listed: Vec<Value> = first.iter().map(|id| json!({"id": id})).collect();
+    let mut script = Script::new(vec![
+        created(&first),
+        Err(invalid_value()),
+        Ok(json!({"records": listed})),
+        created(&["recK"]),
+        created(&["recL"]),
+    ]);
+    let results = script.run(&ops).unwrap();
+    assert!(results.iter().all(|r| kind(r) == "ok"), "{results:?}");
+    assert_eq!(results[11].as_ref().unwrap().id, "recL");
+}
+
+#[test]
+fn records_an_earlier_call_of_the_run_created_do_not_count_either() {
+    let mut script = Script::new(vec![
+        created(&["recA"]),
+        Err(invalid_value()),
+        Ok(json!({"records": [{"id": "recA"}]})),
+        created(&["recB"]),
+        created(&["recC"]),
+    ]);
+    assert_eq!(kinds(&script.run(&[create("a")]).unwrap()), ["ok"]);
+    let results = script.run(&[create("b"), create("c")]).unwrap();
+    assert_eq!(kinds(&results), ["ok", "ok"]);
+}
+
+#[test]
+fn refused_creates_without_a_date_to_check_against_are_unknown() {
+    let mut script = Script::new(vec![Err(invalid_value())]);
+    script.date = None;
+    let results = script.run(&[create("a"), create("b")]).unwrap();
+    assert_eq!(kinds(&results), ["transient", "transient"]);
+    assert_eq!(script.calls.len(), 1);
+}
+
+#[test]
+fn a_batch_refused_for_the_token_itself_is_not_split() {
+    let unauthorized = ConnectorError::Unauthorized("Airtable HTTP 401: UNAUTHORIZED".into());
+    let mut script = Script::new(vec![Err(unauthorized)]);
+    let results = script.run(&[delete("rec1"), delete("rec2")]).unwrap();
+    assert_eq!(kinds(&results), ["other", "other"]);
+    assert_eq!(script.calls.len(), 1);
+}
+
+#[test]
+fn a_rate_limit_while_sending_op_by_op_stops_the_call() {
+    let mut script = Script::new(vec![
+        Err(row_does_not_exist()),
+        deleted("rec1"),
+        Err(rate_limited()),
+    ]);
+    let results = script
+        .run(&[delete("rec1"), delete("rec2"), delete("rec3")])
+        .unwrap();
+    assert_eq!(kinds(&results), ["ok", "rate-limited", "rate-limited"]);
+    assert_eq!(script.calls.len(), 3);
 }

@@ -7,6 +7,7 @@
 //! returning only changes; writes that round-trip; typed errors; the
 //! declared rate respected; no request to an undeclared host.
 
+mod batches;
 mod faults;
 mod fixture;
 mod platform;
@@ -278,6 +279,10 @@ async fn run_platform(
         incremental(&ctx).await,
     );
     record("writes round-trip", writes(&ctx).await);
+    record(
+        "each op of a write batch gets its own outcome",
+        batches::each_op_its_own_outcome(&ctx).await,
+    );
     record("errors are typed", typed_errors(&ctx).await);
     let throttled = runtime.rate_limiter().stats().throttled - throttled_before;
     let made = requests(runtime, &ctx.connector.name) - requests_before;

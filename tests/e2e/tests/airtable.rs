@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use synchost::runtime::{DeleteOp, Field, FieldValue, Rate, UpdateOp, WriteOp};
+use synchost::runtime::{
+    ConnectorError, DeleteOp, Field, FieldValue, Rate, UpdateOp, WriteOp, Written,
+};
 use synchost_e2e::{assert_unique, bind_secret, build_connector, read_all, runtime, simulated};
-use synchost_sim::airtable::{AirtableOptions, AirtableRateLimit, AirtableSim};
+use synchost_sim::airtable::{AirtableOptions, AirtableRateLimit, AirtableSim, BatchFailure};
 
 const TOKEN: &str = "pat_e2e_airtable";
 
@@ -31,6 +33,7 @@ async fn seeded(n: usize) -> (AirtableSim, String) {
             ("Status", "singleSelect"),
             ("Points", "number"),
             ("Done", "checkbox"),
+            ("Due", "date"),
             ("Last Modified", "lastModifiedTime"),
         ],
     );
@@ -250,4 +253,217 @@ async fn an_expired_offset_is_reported_as_cursor_expired() {
         text.contains("not found") && text.contains("cursor expired"),
         "{text}"
     );
+}
+
+/// The readings of a refused batch the simulator can play: the docs do not
+/// say whether the other records of a refused batch were written.
+const READINGS: [BatchFailure; 3] = [
+    BatchFailure::NothingWritten,
+    BatchFailure::WrittenUntilRefused,
+    BatchFailure::OthersWritten,
+];
+
+fn text(name: &str, value: &str) -> Field {
+    Field {
+        name: name.into(),
+        value: FieldValue::Text(value.into()),
+    }
+}
+
+fn delete(id: &str) -> WriteOp {
+    WriteOp::Delete(DeleteOp {
+        id: id.into(),
+        expected_version: None,
+    })
+}
+
+fn update(id: &str, fields: Vec<Field>) -> WriteOp {
+    WriteOp::Update(UpdateOp {
+        id: id.into(),
+        expected_version: None,
+        fields,
+    })
+}
+
+fn ids_in(sim: &AirtableSim, base: &str) -> Vec<String> {
+    sim.records(base, "Tasks")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_batch_holding_a_record_already_gone_deletes_the_others_and_says_so() {
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-airtable"))
+        .await
+        .unwrap();
+    for reading in READINGS {
+        let (sim, base) = seeded(5).await;
+        sim.set_batch_failure(reading);
+        let mut session = rt
+            .session(&connector, &conn_for(&sim, &base))
+            .await
+            .unwrap();
+        let ids = ids_in(&sim, &base);
+        sim.delete(&base, "Tasks", &ids[1]).unwrap();
+
+        let ops: Vec<WriteOp> = ids[..3].iter().map(|id| delete(id)).collect();
+        let results = session.write("tasks", &ops).await.unwrap();
+        let left = ids_in(&sim, &base);
+        for (id, outcome) in ids[..3].iter().zip(&results) {
+            // `not-found` counts as done for a delete: it must be true.
+            let says_done = matches!(outcome, Ok(_) | Err(ConnectorError::NotFound(_)));
+            assert!(
+                says_done,
+                "{reading:?}: the delete of {id} got {outcome:?}, each op its own outcome"
+            );
+            assert!(
+                !left.contains(id),
+                "{reading:?}: {id} is still there, yet its delete answered {outcome:?}: \
+                 the host would record a delete that did not happen"
+            );
+        }
+        assert_eq!(left, ids[3..], "{reading:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_refused_value_does_not_block_the_other_writes_of_its_batch() {
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-airtable"))
+        .await
+        .unwrap();
+    for reading in READINGS {
+        let (sim, base) = seeded(3).await;
+        sim.set_batch_failure(reading);
+        // The table's records are older than the minute before a refusal
+        // in which the connector looks for what a refused create wrote.
+        sim.clock().advance(chrono::Duration::minutes(2));
+        let mut session = rt
+            .session(&connector, &conn_for(&sim, &base))
+            .await
+            .unwrap();
+        let ids = ids_in(&sim, &base);
+        // A date Airtable cannot read passes the connector's own checks
+        // (typecast is Airtable's to do) and is refused by Airtable alone.
+        let ops = vec![
+            WriteOp::Create(vec![text("Name", "A")]),
+            WriteOp::Create(vec![text("Name", "Bad"), text("Due", "soon")]),
+            WriteOp::Create(vec![text("Name", "B")]),
+            update(&ids[0], vec![text("Due", "soon")]),
+            update(
+                &ids[1],
+                vec![Field {
+                    name: "Points".into(),
+                    value: FieldValue::Number(77.0),
+                }],
+            ),
+        ];
+        let results = session.write("tasks", &ops).await.unwrap();
+        let rows = sim.records(&base, "Tasks");
+        let named = |n: &str| rows.iter().filter(|r| r["fields"]["Name"] == n).count();
+        assert_eq!(named("Bad"), 0, "{reading:?}");
+        // Alone, the bad create is refused; beside creates that may have
+        // landed, its outcome is unknown like theirs.
+        assert!(
+            match (&results[1], reading) {
+                (Err(ConnectorError::InvalidInput(_)), _) => true,
+                (Err(ConnectorError::Transient(_)), r) => r != BatchFailure::NothingWritten,
+                _ => false,
+            },
+            "{reading:?}: the refused create got {:?}",
+            results[1]
+        );
+        for (i, name) in [(0, "A"), (2, "B")] {
+            assert!(named(name) <= 1, "{reading:?}: {name} was created twice");
+            match &results[i] {
+                Ok(Written { id, .. }) => assert!(
+                    rows.iter()
+                        .any(|r| r["id"] == id.as_str() && r["fields"]["Name"] == name),
+                    "{reading:?}: create {name} was confirmed as {id}, which does not hold it"
+                ),
+                // Some readings leave the platform holding records the
+                // connector cannot tell apart from others': unknown.
+                Err(ConnectorError::Transient(_)) if reading != BatchFailure::NothingWritten => {}
+                other => {
+                    panic!("{reading:?}: create {name} got {other:?}, for the sake of another op")
+                }
+            }
+        }
+        assert!(
+            matches!(results[3], Err(ConnectorError::InvalidInput(_))),
+            "{reading:?}: the refused update got {:?}",
+            results[3]
+        );
+        assert!(
+            results[4].is_ok(),
+            "{reading:?}: the good update got {:?}",
+            results[4]
+        );
+        let row = rows.iter().find(|r| r["id"] == ids[1].as_str()).unwrap();
+        assert_eq!(row["fields"]["Points"].as_f64(), Some(77.0), "{reading:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_read_of_a_run_refreshes_the_webhook_named_in_the_settings() {
+    let (sim, base) = seeded(3).await;
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-airtable"))
+        .await
+        .unwrap();
+    let (hook, _) = sim.register_webhook(&base, Some("https://example.com/hooks/job"));
+    let mut conn = conn_for(&sim, &base);
+    conn.settings.insert("webhook_id".into(), hook.clone());
+    let week = chrono::Duration::days(7);
+    let expires_in = |sim: &AirtableSim| {
+        let (at, enabled) = sim.webhook_expiration(&hook).expect("the webhook exists");
+        assert!(enabled, "the webhook expired");
+        at - sim.clock().now()
+    };
+
+    // Six days on, one day of life left: the run's first read renews it.
+    sim.clock().advance(chrono::Duration::days(6));
+    let mut session = rt.session(&connector, &conn).await.unwrap();
+    read_all(&mut session, "tasks", None).await.unwrap();
+    assert!(
+        (expires_in(&sim) - week).num_seconds().abs() <= 2,
+        "the webhook was not refreshed: it expires in {}",
+        expires_in(&sim)
+    );
+    // Later reads of the same run do not refresh it again.
+    sim.clock().advance(chrono::Duration::days(1));
+    read_all(&mut session, "tasks", None).await.unwrap();
+    assert!(
+        (expires_in(&sim) - chrono::Duration::days(6))
+            .num_seconds()
+            .abs()
+            <= 2
+    );
+    // The next run does.
+    let mut next = rt.session(&connector, &conn).await.unwrap();
+    read_all(&mut next, "tasks", None).await.unwrap();
+    assert!((expires_in(&sim) - week).num_seconds().abs() <= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_can_no_longer_be_refreshed_does_not_stop_the_read() {
+    let (sim, base) = seeded(3).await;
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-airtable"))
+        .await
+        .unwrap();
+    let (hook, _) = sim.register_webhook(&base, None);
+    sim.clock().advance(chrono::Duration::days(8));
+    let mut conn = conn_for(&sim, &base);
+    conn.settings.insert("webhook_id".into(), hook.clone());
+    let mut session = rt.session(&connector, &conn).await.unwrap();
+    let (records, _) = read_all(&mut session, "tasks", None).await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(sim.webhook_expiration(&hook).map(|(_, on)| on), Some(false));
 }

@@ -49,7 +49,7 @@ async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
             format!("{}: {outcome}", c.name)
         })
         .collect();
-    assert_eq!(checks.len(), 9, "{report:#?}");
+    assert_eq!(checks.len(), 10, "{report:#?}");
     assert!(
         checks.iter().all(|c| c.passed() && !c.skipped),
         "{report:#?}\nDirectus log:\n{}",

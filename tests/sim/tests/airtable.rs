@@ -3,7 +3,7 @@
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use synchost_sim::airtable::{AirtableOptions, AirtableRateLimit, AirtableSim};
+use synchost_sim::airtable::{AirtableOptions, AirtableRateLimit, AirtableSim, BatchFailure};
 
 const TOKEN: &str = "pat_sim_airtable";
 
@@ -371,6 +371,144 @@ async fn create_update_delete() {
         (StatusCode::NOT_FOUND, json!({"error": "NOT_FOUND"}))
     );
     assert_eq!(fx.sim.records(&fx.base, "Tasks").len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_batch_writes_what_the_chosen_reading_says() {
+    let fx = Fx::new(None).await;
+    let names = |fx: &Fx| -> Vec<String> {
+        let rows = fx.sim.records(&fx.base, "Tasks");
+        rows.iter()
+            .map(|r| r["fields"]["Name"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    // (reading, records left of [a, b] after deleting [a, gone, b], creates
+    // landed of [x, bad, y])
+    for (mode, left, landed) in [
+        (BatchFailure::NothingWritten, 2, 0),
+        (BatchFailure::WrittenUntilRefused, 1, 1),
+        (BatchFailure::OthersWritten, 0, 2),
+    ] {
+        fx.sim.set_batch_failure(mode);
+        for id in fx.sim.records(&fx.base, "Tasks") {
+            fx.sim
+                .delete(&fx.base, "Tasks", id["id"].as_str().unwrap())
+                .unwrap();
+        }
+        let ids = fx.seed(3);
+        fx.sim.delete(&fx.base, "Tasks", &ids[1]).unwrap();
+        let r = fx
+            .http
+            .delete(&fx.url)
+            .bearer_auth(TOKEN)
+            .query(&[
+                ("records[]", &ids[0]),
+                ("records[]", &ids[1]),
+                ("records[]", &ids[2]),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let (s, e) = body(r).await;
+        assert_eq!(
+            (s, e["error"]["type"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("ROW_DOES_NOT_EXIST")),
+            "{mode:?}"
+        );
+        assert_eq!(fx.sim.records(&fx.base, "Tasks").len(), left, "{mode:?}");
+
+        let recs = json!([{"fields": {"Name": "x"}}, {"fields": {"Count": "many"}}, {"fields": {"Name": "y"}}]);
+        let (s, e) = body(
+            fx.send(reqwest::Method::POST, &fx.url, json!({"records": recs}))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (s, e["error"]["type"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("INVALID_VALUE_FOR_COLUMN")
+            ),
+            "{mode:?}"
+        );
+        let made = names(&fx).iter().filter(|n| *n == "x" || *n == "y").count();
+        assert_eq!(made, landed, "{mode:?}");
+    }
+}
+
+#[tokio::test]
+async fn webhooks_expire_after_seven_days_unless_refreshed() {
+    let fx = Fx::new(None).await;
+    let hooks = format!("{}/v0/bases/{}/webhooks", fx.sim.base_url(), fx.base);
+    let spec = json!({"options": {"filters": {"dataTypes": ["tableData"]}}});
+    let (s, e) = body(fx.send(reqwest::Method::POST, &hooks, json!({})).await).await;
+    assert_eq!(
+        (s, e["error"]["type"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("INVALID_REQUEST_UNKNOWN")
+        )
+    );
+    let (s, made) = body(
+        fx.send(
+            reqwest::Method::POST,
+            &hooks,
+            json!({"notificationUrl": "https://example.com/hook", "specification": spec}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let id = made["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("ach"), "{id}");
+    assert!(made["macSecretBase64"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let week = chrono::Duration::days(7);
+    let created = fx.sim.clock().now();
+    assert!(
+        (at(&made["expirationTime"]) - (created + week))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+
+    // Refreshed while active: 7 days after the refresh.
+    fx.sim.clock().advance(chrono::Duration::days(6));
+    let refresh = format!("{hooks}/{id}/refresh");
+    let (s, r) = body(fx.send(reqwest::Method::POST, &refresh, json!({})).await).await;
+    assert_eq!(s, 200);
+    let now = fx.sim.clock().now();
+    assert!(
+        (at(&r["expirationTime"]) - (now + week))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    assert!(fx.sim.hook_notification(&id).is_some());
+
+    // Not refreshed: disabled, listed for 7 more days, no longer refreshable.
+    fx.sim.clock().advance(chrono::Duration::days(8));
+    let (_, listed) = body(fx.get(&hooks, &[]).await).await;
+    assert_eq!(listed["webhooks"][0]["id"], id.as_str());
+    assert_eq!(listed["webhooks"][0]["isHookEnabled"], false);
+    let (s, _) = body(fx.send(reqwest::Method::POST, &refresh, json!({})).await).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(fx.sim.hook_notification(&id).is_none());
+    assert_eq!(
+        fx.sim.webhook_expiration(&id).map(|(_, on)| on),
+        Some(false)
+    );
+    fx.sim.clock().advance(week);
+    let (_, listed) = body(fx.get(&hooks, &[]).await).await;
+    assert_eq!(listed["webhooks"], json!([]));
+    let (s, _) = body(fx.send(reqwest::Method::POST, &refresh, json!({})).await).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -4,6 +4,56 @@ use super::store::{ApiError, Base, Changes, Table};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+/// What a batch write (create, update or delete of up to 10 records) does
+/// when one of its records is refused.
+///
+/// The documentation does not say. Create records
+/// (https://airtable.com/developers/web/api/create-records) and Update
+/// multiple records (https://airtable.com/developers/web/api/update-multiple-records)
+/// describe only whole requests ("If no record with the given id exists, the
+/// request will fail and will not create a new record", of upserts); the
+/// errors page (https://airtable.com/developers/web/api/errors) says of 422
+/// only "The request data is invalid", and of 404 "the resource doesn't exist
+/// (e.g. has been deleted)". Nothing says whether the other records of a
+/// refused request were written, so the simulator can play each reading; a
+/// client must be right under all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchFailure {
+    /// The request is refused as a whole: nothing is written.
+    #[default]
+    NothingWritten,
+    /// The records before the first refused one are written, the rest not.
+    WrittenUntilRefused,
+    /// Every record that is valid on its own is written.
+    OthersWritten,
+}
+
+/// Writes the records of a batch that `mode` lets through, in order; the
+/// answer is the first refusal, if any (its body names no other record).
+fn apply<T>(
+    mode: BatchFailure,
+    checked: Vec<Result<T, ApiError>>,
+    mut write: impl FnMut(T),
+) -> Result<(), ApiError> {
+    if mode == BatchFailure::NothingWritten && checked.iter().any(Result::is_err) {
+        return Err(checked
+            .into_iter()
+            .find_map(Result::err)
+            .expect("a refusal"));
+    }
+    let mut refused = None;
+    for item in checked {
+        match item {
+            Ok(v) if refused.is_none() || mode == BatchFailure::OthersWritten => write(v),
+            Ok(_) => {}
+            Err(e) => {
+                refused.get_or_insert(e);
+            }
+        }
+    }
+    refused.map_or(Ok(()), Err)
+}
+
 pub(crate) fn by_id(q: &[(String, String)]) -> bool {
     q.iter()
         .any(|(k, v)| k == "returnFieldsByFieldId" && (v == "true" || v == "1"))
@@ -39,7 +89,12 @@ fn batch(v: &Value, with_id: bool) -> Result<&Vec<Value>, ApiError> {
 /// Create records (https://airtable.com/developers/web/api/create-records):
 /// `{"records":[{"fields":{}}]}` answers `{"records":[...]}`; a single record
 /// object at the top level (`{"fields":{}}`) answers that record alone.
-pub(crate) fn create(t: &mut Table, v: &Value, now: DateTime<Utc>) -> Result<Value, ApiError> {
+pub(crate) fn create(
+    t: &mut Table,
+    v: &Value,
+    mode: BatchFailure,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
     let (typecast, by_id) = flags(v);
     if v.get("records").is_none() {
         let fields = v
@@ -51,11 +106,12 @@ pub(crate) fn create(t: &mut Table, v: &Value, now: DateTime<Utc>) -> Result<Val
         return Ok(t.render(t.record(&id).unwrap(), by_id, None));
     }
     let recs = batch(v, false)?;
-    let all: Vec<Changes> = recs
+    let all: Vec<Result<Changes, ApiError>> = recs
         .iter()
         .map(|r| t.validate(&r["fields"], typecast))
-        .collect::<Result<_, _>>()?;
-    let ids: Vec<String> = all.into_iter().map(|c| t.create(c, now)).collect();
+        .collect();
+    let mut ids: Vec<String> = Vec::new();
+    apply(mode, all, |c| ids.push(t.create(c, now)))?;
     Ok(
         json!({"records": ids.iter().map(|id| t.render(t.record(id).unwrap(), by_id, None)).collect::<Vec<_>>()}),
     )
@@ -64,11 +120,13 @@ pub(crate) fn create(t: &mut Table, v: &Value, now: DateTime<Utc>) -> Result<Val
 /// Update multiple records (https://airtable.com/developers/web/api/update-multiple-records):
 /// "A PATCH request will only update the fields included in the request ... A
 /// PUT request will perform a destructive update and clear all unincluded cell
-/// values." All-or-nothing; an unknown id is 422 ROW_DOES_NOT_EXIST.
+/// values." An unknown id is 422 ROW_DOES_NOT_EXIST; what else is written
+/// then is `mode`'s reading.
 pub(crate) fn update_many(
     t: &mut Table,
     v: &Value,
     replace: bool,
+    mode: BatchFailure,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     if v.get("performUpsert").is_some() {
@@ -83,18 +141,26 @@ pub(crate) fn update_many(
     let mut all = vec![];
     for r in recs {
         let id = r["id"].as_str().unwrap();
-        if t.record(id).is_none() {
-            let msg = format!("Record ID {id} does not exist in this table");
-            return Err(ApiError::new(422, "ROW_DOES_NOT_EXIST", msg));
-        }
-        all.push((id.to_string(), t.validate(&r["fields"], typecast)?));
+        all.push(match t.record(id) {
+            None => Err(row_does_not_exist(id)),
+            Some(_) => t
+                .validate(&r["fields"], typecast)
+                .map(|c| (id.to_string(), c)),
+        });
     }
-    for (id, c) in &all {
-        t.update(id, c.clone(), replace, now);
-    }
+    let mut ids: Vec<String> = Vec::new();
+    apply(mode, all, |(id, c)| {
+        t.update(&id, c, replace, now);
+        ids.push(id);
+    })?;
     Ok(
-        json!({"records": all.iter().map(|(id, _)| t.render(t.record(id).unwrap(), by_id, None)).collect::<Vec<_>>()}),
+        json!({"records": ids.iter().map(|id| t.render(t.record(id).unwrap(), by_id, None)).collect::<Vec<_>>()}),
     )
+}
+
+fn row_does_not_exist(id: &str) -> ApiError {
+    let msg = format!("Record ID {id} does not exist in this table");
+    ApiError::new(422, "ROW_DOES_NOT_EXIST", msg)
 }
 
 /// Update record (https://airtable.com/developers/web/api/update-record): one
@@ -119,8 +185,13 @@ pub(crate) fn update_one(
 
 /// Delete multiple records (https://airtable.com/developers/web/api/delete-multiple-records):
 /// `?records[]=recA&records[]=recB`, "Up to 10 recordIds". Deleted records are
-/// gone; there are no tombstones to list.
-pub(crate) fn delete_many(t: &mut Table, q: &[(String, String)]) -> Result<Value, ApiError> {
+/// gone; there are no tombstones to list. An unknown id is 422
+/// ROW_DOES_NOT_EXIST; what else is deleted then is `mode`'s reading.
+pub(crate) fn delete_many(
+    t: &mut Table,
+    q: &[(String, String)],
+    mode: BatchFailure,
+) -> Result<Value, ApiError> {
     let ids: Vec<&str> = q
         .iter()
         .filter(|(k, _)| k == "records[]" || k == "records")
@@ -133,13 +204,16 @@ pub(crate) fn delete_many(t: &mut Table, q: &[(String, String)]) -> Result<Value
             "\"records\" must be an array of up to 10 record IDs.",
         ));
     }
-    if let Some(id) = ids.iter().find(|id| t.record(id).is_none()) {
-        let msg = format!("Record ID {id} does not exist in this table");
-        return Err(ApiError::new(422, "ROW_DOES_NOT_EXIST", msg));
-    }
-    for id in &ids {
+    let checked = ids
+        .iter()
+        .map(|id| match t.record(id) {
+            Some(_) => Ok(*id),
+            None => Err(row_does_not_exist(id)),
+        })
+        .collect();
+    apply(mode, checked, |id| {
         t.delete(id);
-    }
+    })?;
     Ok(
         json!({"records": ids.iter().map(|id| json!({"id": id, "deleted": true})).collect::<Vec<_>>()}),
     )

@@ -5,9 +5,11 @@
 //! maxRecords, offset, filterByFormula, fields, sort, view and
 //! returnFieldsByFieldId; get, create, update (PATCH/PUT), delete records; the
 //! base schema (`GET /v0/meta/bases/{baseId}/tables`); bearer-token auth; the
-//! per-base rate limit with its penalty; fault injection for tests. Webhooks go
-//! the other way: [`AirtableSim::webhook_notification`] builds a signed
-//! notification for the test to POST to the receiver.
+//! per-base rate limit with its penalty; fault injection for tests; the
+//! readings of a refused batch write ([`BatchFailure`]); webhooks created,
+//! listed and refreshed, expiring 7 days after their creation or last refresh.
+//! Notifications go the other way: [`AirtableSim::webhook_notification`]
+//! builds a signed notification for the test to POST to the receiver.
 
 mod endpoints;
 mod formula;
@@ -15,6 +17,7 @@ mod list;
 mod store;
 mod webhook;
 
+pub use endpoints::BatchFailure;
 pub use webhook::{content_mac as webhook_content_mac, MAC_HEADER};
 
 use crate::clock::Clock;
@@ -51,6 +54,8 @@ pub struct AirtableOptions {
     /// iteration "may timeout due to client inactivity"; 5 minutes here.
     pub offset_ttl: chrono::Duration,
     pub clock: Clock,
+    /// What a refused batch write leaves written (the docs do not say).
+    pub batch_failure: BatchFailure,
 }
 
 impl Default for AirtableOptions {
@@ -63,6 +68,7 @@ impl Default for AirtableOptions {
             }),
             offset_ttl: chrono::Duration::minutes(5),
             clock: Clock::default(),
+            batch_failure: BatchFailure::default(),
         }
     }
 }
@@ -83,6 +89,9 @@ struct SimState {
     limited: u64,
     /// the id of the one webhook each base notifies from, by base id
     webhooks: HashMap<String, String>,
+    /// webhooks created through the API (or `register_webhook`)
+    hooks: Vec<webhook::Hook>,
+    batch_failure: BatchFailure,
 }
 
 struct Inner {
@@ -114,6 +123,8 @@ impl AirtableSim {
                 requests: 0,
                 limited: 0,
                 webhooks: HashMap::new(),
+                hooks: Vec::new(),
+                batch_failure: opts.batch_failure,
             }),
         });
         let router = crate::server::dated(
@@ -252,6 +263,16 @@ impl AirtableSim {
         webhook::notification(base, &webhook, self.now(), mac_secret)
     }
 
+    /// A notification from registered webhook `id`, signed with its own MAC
+    /// secret; `None` once the webhook has expired ("will expire and be
+    /// disabled after 7 days": a disabled webhook notifies no one).
+    pub fn hook_notification(&self, id: &str) -> Option<webhook::Notification> {
+        let now = self.now();
+        let st = self.state();
+        let hook = st.hooks.iter().find(|h| h.id == id && h.enabled(now))?;
+        Some(webhook::notification(&hook.base, id, now, &hook.mac_secret))
+    }
+
     /// HTTP requests received (including rejected ones).
     pub fn request_count(&self) -> u64 {
         self.state().requests
@@ -266,6 +287,32 @@ impl AirtableSim {
         let mut st = self.state();
         st.rate_limit = limit;
         st.rate.clear();
+    }
+
+    pub fn set_batch_failure(&self, mode: BatchFailure) {
+        self.state().batch_failure = mode;
+    }
+
+    /// Creates a webhook on `base` as "Create a webhook" would; returns its id
+    /// and its MAC secret (the decoded `macSecretBase64`).
+    pub fn register_webhook(
+        &self,
+        base: &str,
+        notification_url: Option<&str>,
+    ) -> (String, Vec<u8>) {
+        let now = self.now();
+        let spec = json!({"options": {"filters": {"dataTypes": ["tableData"]}}});
+        let url = notification_url.map(String::from);
+        webhook::register(&mut self.state().hooks, base, url, spec, now)
+    }
+
+    /// When webhook `id` expires (or expired), and whether it is still enabled;
+    /// `None` once it is gone.
+    pub fn webhook_expiration(&self, id: &str) -> Option<(DateTime<Utc>, bool)> {
+        let now = self.now();
+        let st = self.state();
+        let hook = st.hooks.iter().find(|h| h.id == id)?;
+        (now < hook.expires + webhook::lifetime()).then(|| (hook.expires, hook.enabled(now)))
     }
 
     /// The next `n` requests answer `status` (before auth and rate limiting).
@@ -399,7 +446,7 @@ fn dispatch(
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let base = match segs.as_slice() {
-        ["v0", "meta", "bases", b, ..] => Some(*b),
+        ["v0", "meta", "bases", b, ..] | ["v0", "bases", b, ..] => Some(*b),
         ["v0", "meta", ..] => None,
         ["v0", b, ..] => Some(*b),
         _ => None,
@@ -418,6 +465,10 @@ fn dispatch(
             .get(*b)
             .map(meta_tables)
             .ok_or_else(ApiError::model_not_found),
+        (m, ["v0", "bases", b, "webhooks", rest @ ..]) => match st.bases.contains_key(*b) {
+            true => webhook::route(&mut st.hooks, b, &m, rest, body, now),
+            false => Err(ApiError::model_not_found()),
+        },
         (m, ["v0", b, t, rest @ ..]) if rest.len() <= 1 => {
             let Some(base) = st.bases.get_mut(*b) else {
                 return error(ApiError::model_not_found());
@@ -433,14 +484,14 @@ fn dispatch(
                 (Method::POST, ["listRecords"]) => parse_body(body)
                     .and_then(|v| ListParams::from_body(&v))
                     .and_then(|p| list::list(table, &mut st.iters, &p, now, ttl)),
-                (Method::POST, []) => parse_body(body).and_then(|v| create(table, &v, now)),
-                (Method::PATCH, []) => {
-                    parse_body(body).and_then(|v| update_many(table, &v, false, now))
+                (Method::POST, []) => {
+                    parse_body(body).and_then(|v| create(table, &v, st.batch_failure, now))
                 }
-                (Method::PUT, []) => {
-                    parse_body(body).and_then(|v| update_many(table, &v, true, now))
-                }
-                (Method::DELETE, []) => delete_many(table, &q()),
+                (Method::PATCH, []) => parse_body(body)
+                    .and_then(|v| update_many(table, &v, false, st.batch_failure, now)),
+                (Method::PUT, []) => parse_body(body)
+                    .and_then(|v| update_many(table, &v, true, st.batch_failure, now)),
+                (Method::DELETE, []) => delete_many(table, &q(), st.batch_failure),
                 (Method::GET, [r]) => table
                     .record(r)
                     .map(|rec| table.render(rec, by_id(&q()), None))
