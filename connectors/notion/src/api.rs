@@ -13,8 +13,13 @@ use synchost_sdk::ConnectorError;
 /// simulator, in tests); the connector never takes a base URL.
 pub const ORIGIN: &str = "https://api.notion.com";
 
-/// The API version every request pins (`Notion-Version`).
-pub const NOTION_VERSION: &str = "2022-06-28";
+/// The API version every request pins (`Notion-Version`): the data-source
+/// model. With 2022-06-28, "if a user adds another data source to a database,
+/// the following API actions will fail: Create page when using the database as
+/// the parent; Database read, write, or query; Writing relation properties that
+/// point to that database"
+/// (https://developers.notion.com/docs/upgrade-guide-2025-09-03).
+pub const NOTION_VERSION: &str = "2025-09-03";
 
 /// An absolute URL for an API path such as `/v1/pages`.
 pub fn url(path: &str) -> String {
@@ -81,7 +86,19 @@ pub fn notion_error(context: &str, resp: &Response) -> Option<ConnectorError> {
     let conflict_error = parsed
         .as_ref()
         .is_some_and(|(code, _)| code == "conflict_error");
+    // Request limits (https://developers.notion.com/reference/request-limits):
+    // "handling HTTP 429 and 529 responses and respecting the Retry-After
+    // response header value [...] (A 529 carries the "service_overload" code and
+    // means Notion is temporarily overloaded; handle it the same way.)" The SDK
+    // maps every 5xx to transient, without the wait; a 503 that says how long to
+    // wait (RFC 9110, Retry-After) is treated the same way.
+    let overloaded =
+        resp.status == 529 || (resp.status == 503 && resp.header("retry-after").is_some());
     Some(match err {
+        _ if overloaded => ConnectorError::RateLimited(synchost_sdk::RateLimitedInfo {
+            retry_after_ms: errors::retry_after_ms(resp).unwrap_or(1000),
+            message,
+        }),
         ConnectorError::Conflict(_) if conflict_error || resp.status == 409 => {
             ConnectorError::Transient(message)
         }
@@ -196,6 +213,37 @@ mod tests {
         ));
         let body =
             r#"{"object":"error","status":503,"code":"service_unavailable","message":"down"}"#;
+        assert!(matches!(
+            notion_error("x", &resp(503, &[], body)),
+            Some(ConnectorError::Transient(_))
+        ));
+    }
+
+    #[test]
+    fn overload_and_unavailable_with_retry_after_are_rate_limited() {
+        let body =
+            r#"{"object":"error","status":529,"code":"service_overload","message":"overloaded"}"#;
+        match notion_error("x", &resp(529, &[("Retry-After", "3")], body)) {
+            Some(ConnectorError::RateLimited(info)) => {
+                assert_eq!(info.retry_after_ms, 3000);
+                assert!(
+                    info.message.contains("service_overload"),
+                    "{}",
+                    info.message
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            notion_error("x", &resp(529, &[], body)),
+            Some(ConnectorError::RateLimited(i)) if i.retry_after_ms == 1000
+        ));
+        let body =
+            r#"{"object":"error","status":503,"code":"service_unavailable","message":"down"}"#;
+        assert!(matches!(
+            notion_error("x", &resp(503, &[("Retry-After", "2")], body)),
+            Some(ConnectorError::RateLimited(i)) if i.retry_after_ms == 2000
+        ));
         assert!(matches!(
             notion_error("x", &resp(503, &[], body)),
             Some(ConnectorError::Transient(_))

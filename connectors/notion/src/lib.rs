@@ -1,9 +1,10 @@
 //! # synchost connector for Notion
 //!
-//! Each entity is one Notion database, named in the job's settings as
-//! `database.<entity> = <database id>`. Rows (pages) are read with the
-//! database query endpoint, incrementally by `last_edited_time`, and written
-//! with the pages endpoints. See README.md for entities, settings, limits and
+//! Each entity is one Notion data source, named in the job's settings as
+//! `database.<entity> = <database id>` (a database of one data source) or
+//! `data_source.<entity> = <data source id>` (see `targets`). Rows (pages) are
+//! read with the data source query endpoint, incrementally by
+//! `last_edited_time`, and written with the pages endpoints. See README.md for entities, settings, limits and
 //! the property type mapping.
 //!
 //! All JSON <-> record translation lives in pure modules (`properties`,
@@ -18,92 +19,86 @@ use synchost_sdk::prelude::*;
 use synchost_sdk::{log, UpdateOp};
 
 pub mod api;
+pub mod limits;
 pub mod properties;
 pub mod query;
 pub mod schema;
+pub mod targets;
 pub mod webhook;
 pub mod write;
 
 use query::CursorState;
 use schema::DbSchema;
 
-/// Settings naming a database start with this: `database.tasks = 1c2f...`.
-pub const DATABASE_PREFIX: &str = "database.";
+pub use targets::{targets_from_settings, Target, DATABASE_PREFIX, DATA_SOURCE_PREFIX};
 
 /// The secret the host puts in `Authorization: Bearer ...`.
 pub const TOKEN_SECRET: &str = "notion_token";
 
 pub struct Notion {
-    /// entity name -> Notion database id
-    databases: BTreeMap<String, String>,
-    /// database schemas retrieved during this run, by entity
+    /// entity name -> the database or data source the job names
+    targets: BTreeMap<String, Target>,
+    /// entity -> data source id, resolved once per run
+    sources: RefCell<HashMap<String, String>>,
+    /// data source schemas retrieved during this run, by entity
     schemas: RefCell<HashMap<String, Rc<DbSchema>>>,
     /// the secret holding the webhook subscription's `verification_token`
     webhook_secret: String,
 }
 
-/// The entity -> database map from the job's settings. At least one
-/// `database.<entity>` is required; each needs an entity name and an id.
-pub fn databases_from_settings(
-    settings: &Settings,
-) -> Result<BTreeMap<String, String>, ConnectorError> {
-    let mut databases = BTreeMap::new();
-    for (entity, id) in settings.with_prefix(DATABASE_PREFIX) {
-        let entity = entity.trim();
-        let id = id.trim();
-        if entity.is_empty() {
-            return Err(ConnectorError::InvalidInput(format!(
-                "setting `{DATABASE_PREFIX}` needs an entity name: `{DATABASE_PREFIX}<entity>`"
-            )));
-        }
-        if !api::valid_id(id) {
-            return Err(ConnectorError::InvalidInput(format!(
-                "setting `{DATABASE_PREFIX}{entity}` must be a Notion database id \
-                 (32 hex digits, dashes allowed), got `{id}`"
-            )));
-        }
-        databases.insert(entity.to_string(), id.to_string());
-    }
-    if databases.is_empty() {
-        return Err(ConnectorError::InvalidInput(format!(
-            "missing setting `{DATABASE_PREFIX}<entity>`: name at least one Notion database, \
-             e.g. `{DATABASE_PREFIX}tasks = <database id>`"
-        )));
-    }
-    Ok(databases)
-}
-
 impl Notion {
-    fn database(&self, entity: &str) -> Result<&str, ConnectorError> {
-        self.databases.get(entity).map(String::as_str).ok_or_else(|| {
+    fn target(&self, entity: &str) -> Result<&Target, ConnectorError> {
+        self.targets.get(entity).ok_or_else(|| {
             ConnectorError::NotFound(format!(
-                "unknown entity `{entity}`: no setting `{DATABASE_PREFIX}{entity}` (configured: {})",
-                self.databases.keys().cloned().collect::<Vec<_>>().join(", ")
+                "unknown entity `{entity}`: no setting `{DATABASE_PREFIX}{entity}` or \
+                 `{DATA_SOURCE_PREFIX}{entity}` (configured: {})",
+                self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         })
     }
 
-    /// The database's schema, retrieved once per run.
+    /// The data source holding `entity`'s rows: as configured, or the one of
+    /// the configured database (`GET /v1/databases/{id}`), once per run.
+    fn data_source(&self, entity: &str) -> Result<String, ConnectorError> {
+        if let Some(id) = self.sources.borrow().get(entity) {
+            return Ok(id.clone());
+        }
+        let id = match self.target(entity)? {
+            Target::DataSource(id) => id.clone(),
+            Target::Database(db) => {
+                let object = api::get(&format!("/v1/databases/{db}"))?;
+                targets::data_source_of(entity, db, &object)?
+            }
+        };
+        self.sources
+            .borrow_mut()
+            .insert(entity.to_string(), id.clone());
+        Ok(id)
+    }
+
+    /// The data source's schema, retrieved once per run.
     fn db_schema(&self, entity: &str) -> Result<Rc<DbSchema>, ConnectorError> {
         if let Some(schema) = self.schemas.borrow().get(entity) {
             return Ok(schema.clone());
         }
-        let id = self.database(entity)?;
-        let db = api::get(&format!("/v1/databases/{id}"))?;
-        let schema = Rc::new(DbSchema::from_database(entity, &db)?);
+        let id = self.data_source(entity)?;
+        let object = api::get(&format!("/v1/data_sources/{id}"))?;
+        let schema = Rc::new(DbSchema::from_database(entity, &object)?);
         self.schemas
             .borrow_mut()
             .insert(entity.to_string(), schema.clone());
         Ok(schema)
     }
 
-    /// Fetches every reference of a relation the page object cut short.
+    /// Fetches every reference of a relation or people property the page
+    /// object may have cut short, from `GET /v1/pages/{id}/properties/{prop}`.
     fn all_references(
         &self,
         page_id: &str,
         property_id: &str,
-    ) -> Result<Vec<String>, ConnectorError> {
-        let mut ids = Vec::new();
+        kind: query::RefKind,
+    ) -> Result<Vec<serde_json::Value>, ConnectorError> {
+        let mut items = Vec::new();
         let mut start: Option<String> = None;
         loop {
             let body = api::get(&query::property_item_path(
@@ -111,11 +106,11 @@ impl Notion {
                 property_id,
                 start.as_deref(),
             ))?;
-            let (more, next) = query::parse_relation_items(&body);
-            ids.extend(more);
+            let (more, next) = query::parse_reference_items(&body, kind);
+            items.extend(more);
             match next {
                 Some(next) if Some(&next) != start.as_ref() => start = Some(next),
-                _ => return Ok(ids),
+                _ => return Ok(items),
             }
         }
     }
@@ -131,11 +126,12 @@ impl Notion {
         }
     }
 
-    fn apply(&self, database_id: &str, schema: &DbSchema, op: WriteOp) -> OpResult {
+    fn apply(&self, data_source_id: &str, schema: &DbSchema, op: WriteOp) -> OpResult {
         match op {
             WriteOp::Create(fields) => {
                 let properties = schema.build_properties(&fields)?;
-                let page = api::post("/v1/pages", &write::create_body(database_id, properties))?;
+                let body = write::create_body(data_source_id, properties);
+                let page = api::post("/v1/pages", &body)?;
                 write::written(&page)
             }
             WriteOp::Update(UpdateOp {
@@ -196,9 +192,17 @@ impl Connector for Notion {
             .setting(
                 "database.<entity>",
                 "the id of the Notion database holding entity <entity>, one setting per \
-                 entity (e.g. `database.tasks`); at least one is required. The database \
-                 must be shared with the integration.",
+                 entity (e.g. `database.tasks`); at least one of this or \
+                 `data_source.<entity>` is required. The database must be shared with the \
+                 integration and hold one data source.",
                 true,
+            )
+            .setting(
+                "data_source.<entity>",
+                "the id of the Notion data source holding entity <entity>, in place of \
+                 `database.<entity>`: required for a database of several data sources \
+                 (Notion: database settings, Manage data sources, Copy data source ID).",
+                false,
             )
             .setting(
                 webhook::SECRET_SETTING,
@@ -211,7 +215,8 @@ impl Connector for Notion {
 
     fn configure(settings: Settings) -> Result<Self, ConnectorError> {
         Ok(Notion {
-            databases: databases_from_settings(&settings)?,
+            targets: targets_from_settings(&settings)?,
+            sources: RefCell::default(),
             schemas: RefCell::default(),
             webhook_secret: webhook_secret_from_settings(&settings)?,
         })
@@ -222,34 +227,41 @@ impl Connector for Notion {
     }
 
     fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
-        let database_id = self.database(&req.entity)?;
+        let source = self.data_source(&req.entity)?;
         let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
         let body = query::query_body(query::page_size(req.page_size), &state);
-        let (response, date) =
-            api::post_dated(&format!("/v1/databases/{database_id}/query"), &body)?;
+        let (response, date) = api::post_dated(&format!("/v1/data_sources/{source}/query"), &body)?;
         if req.cursor.is_none() {
             state.started = date;
         }
         let mut page = query::parse_query_response(&response)?;
         for cut in std::mem::take(&mut page.truncated) {
             log::debug(&format!(
-                "page {}: relation `{}` has more than the page object holds; fetching all",
-                cut.page_id, cut.field
+                "page {}: {} `{}` may hold more than the page object shows; fetching all",
+                cut.page_id,
+                cut.kind.notion_type(),
+                cut.field
             ));
-            let ids = self.all_references(&cut.page_id, &cut.property_id)?;
-            query::set_references(&mut page.records[cut.record], &cut.field, ids);
+            let items = self.all_references(&cut.page_id, &cut.property_id, cut.kind)?;
+            query::set_references(&mut page.records[cut.record], &cut.field, cut.kind, items);
         }
         Ok(query::finish(state, page))
     }
 
     fn write(&self, entity: &str, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ConnectorError> {
-        let database_id = self.database(entity)?;
         let schema = self.db_schema(entity)?;
-        write::run_ops(ops, |op| self.apply(database_id, &schema, op))
+        let source = self.data_source(entity)?;
+        write::run_ops(ops, |op| self.apply(&source, &schema, op))
     }
 
     fn webhook(&self, req: WebhookRequest) -> Result<Vec<ChangeEvent>, ConnectorError> {
-        match webhook::handle(&req, &self.webhook_secret, &self.databases, host_hmac)? {
+        // Events name a page's database, and its data source from 2025-09-03.
+        let ids: BTreeMap<String, String> = self
+            .targets
+            .iter()
+            .map(|(entity, target)| (entity.clone(), target.id().to_string()))
+            .collect();
+        match webhook::handle(&req, &self.webhook_secret, &ids, host_hmac)? {
             webhook::Delivery::Verification => {
                 // The token is a secret: say what arrived, never its value.
                 log::info(&format!(
@@ -331,8 +343,15 @@ mod tests {
         );
         assert_eq!((d.capabilities & Capabilities::DELETES).bits(), 0);
         let names: Vec<&str> = d.settings.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["database.<entity>", "webhook_secret"]);
-        assert!(d.settings[0].required && !d.settings[1].required);
+        assert_eq!(
+            names,
+            [
+                "database.<entity>",
+                "data_source.<entity>",
+                "webhook_secret"
+            ]
+        );
+        assert!(d.settings[0].required && !d.settings[1].required && !d.settings[2].required);
     }
 
     #[test]
@@ -349,38 +368,12 @@ mod tests {
     }
 
     #[test]
-    fn settings_map_entities_to_databases() {
-        let map = databases_from_settings(&settings(&[
-            ("database.tasks", "1c2f0e2a7d3b4c5e9f000123456789ab"),
-            ("database.people", " 1c2f0e2a-7d3b-4c5e-9f00-0123456789ac "),
-            ("other", "x"),
-        ]))
-        .unwrap();
-        assert_eq!(map.len(), 2);
-        assert_eq!(map["tasks"], "1c2f0e2a7d3b4c5e9f000123456789ab");
-        assert_eq!(map["people"], "1c2f0e2a-7d3b-4c5e-9f00-0123456789ac");
-    }
-
-    #[test]
-    fn settings_errors_name_the_setting() {
-        let missing = databases_from_settings(&settings(&[("other", "x")])).unwrap_err();
-        assert!(
-            matches!(&missing, ConnectorError::InvalidInput(m) if m.contains("`database.<entity>`"))
-        );
-        let bad = databases_from_settings(&settings(&[("database.tasks", "../../v1/users")]))
-            .unwrap_err();
-        assert!(matches!(&bad, ConnectorError::InvalidInput(m) if m.contains("`database.tasks`")));
-        let nameless = databases_from_settings(&settings(&[("database.", "abc")])).unwrap_err();
-        assert!(matches!(nameless, ConnectorError::InvalidInput(_)));
-    }
-
-    #[test]
     fn unknown_entity_is_not_found() {
         let notion = Notion::configure(settings(&[("database.tasks", "abc")])).unwrap();
         assert!(
-            matches!(notion.database("nope"), Err(ConnectorError::NotFound(m)) if m.contains("`database.nope`"))
+            matches!(notion.target("nope"), Err(ConnectorError::NotFound(m)) if m.contains("`database.nope`"))
         );
-        assert_eq!(notion.database("tasks").unwrap(), "abc");
+        assert_eq!(notion.target("tasks").unwrap().id(), "abc");
         let read = notion.read(ReadRequest {
             entity: "nope".into(),
             cursor: None,

@@ -7,10 +7,12 @@
 use serde_json::{json, Map, Value};
 use synchost_sdk::FieldValue;
 
+use crate::limits;
 use crate::schema::{option_names, PropKind, Property};
 
-/// Notion caps one rich-text object's `text.content` at 2000 characters.
-pub const RICH_TEXT_CHUNK: usize = 2000;
+/// Notion caps one rich-text object's `text.content` at 2000 characters,
+/// counted in UTF-16 code units (see `limits`).
+pub const RICH_TEXT_CHUNK: usize = limits::TEXT_CONTENT_MAX;
 
 /// The plain text of a rich-text array: its items' `plain_text`, concatenated.
 pub fn plain_text(rich_text: &Value) -> String {
@@ -150,15 +152,12 @@ fn excerpt(value: &Value) -> String {
     }
 }
 
-/// A rich-text array holding `text`, split into chunks Notion accepts.
+/// A rich-text array holding `text`, split into chunks Notion accepts: at
+/// most 2000 UTF-16 code units each, cut between characters.
 pub fn rich_text(text: &str) -> Value {
-    let chars: Vec<char> = text.chars().collect();
-    let items: Vec<Value> = chars
-        .chunks(RICH_TEXT_CHUNK)
-        .map(|chunk| {
-            let content: String = chunk.iter().collect();
-            json!({ "type": "text", "text": { "content": content } })
-        })
+    let items = limits::text_chunks(text)
+        .into_iter()
+        .map(|chunk| json!({ "type": "text", "text": { "content": chunk } }))
         .collect();
     Value::Array(items)
 }
@@ -211,14 +210,25 @@ pub fn property_value(prop: &Property, value: &FieldValue) -> Result<Value, Stri
     let inner = match &prop.kind {
         PropKind::Title | PropKind::RichText => match (value, as_text(value)) {
             (FieldValue::Null, _) => json!([]),
-            (_, Some(s)) => rich_text(s),
+            (_, Some(s)) => {
+                limits::checked_text_chunks(s)?;
+                rich_text(s)
+            }
             (FieldValue::Number(n), _) => rich_text(&n.to_string()),
             _ => return Err(wrong(prop, value, "text")),
         },
         PropKind::Email | PropKind::Url | PropKind::PhoneNumber => match as_text(value) {
             _ if null => Value::Null,
             Some("") => Value::Null,
-            Some(s) => json!(s),
+            Some(s) => {
+                let (what, max) = match prop.kind {
+                    PropKind::Email => ("an email", limits::EMAIL_MAX),
+                    PropKind::Url => ("a URL", limits::URL_MAX),
+                    _ => ("a phone number", limits::PHONE_MAX),
+                };
+                limits::check_length(what, s, max)?;
+                json!(s)
+            }
             None => return Err(wrong(prop, value, "text")),
         },
         PropKind::Number => match value {
@@ -254,6 +264,7 @@ pub fn property_value(prop: &Property, value: &FieldValue) -> Result<Value, Stri
         PropKind::MultiSelect => match value {
             FieldValue::Null => json!([]),
             FieldValue::MultiSelect(names) => {
+                limits::check_count("options", names.len(), limits::MULTI_SELECT_MAX)?;
                 Value::Array(names.iter().map(|n| json!({ "name": n })).collect())
             }
             FieldValue::Select(name) | FieldValue::Text(name) => json!([{ "name": name }]),
@@ -268,19 +279,26 @@ pub fn property_value(prop: &Property, value: &FieldValue) -> Result<Value, Stri
         },
         PropKind::Relation => match value {
             FieldValue::Null => json!([]),
-            FieldValue::Reference(refs) => ids(refs),
+            FieldValue::Reference(refs) => {
+                limits::check_count("related pages", refs.len(), limits::RELATION_MAX)?;
+                ids(refs)
+            }
             FieldValue::Text(id) => ids(std::slice::from_ref(id)),
             _ => return Err(wrong(prop, value, "a reference")),
         },
         PropKind::People => match value {
             FieldValue::Null => json!([]),
-            FieldValue::Reference(refs) => ids(refs),
+            FieldValue::Reference(refs) => {
+                limits::check_count("users", refs.len(), limits::PEOPLE_MAX)?;
+                ids(refs)
+            }
             FieldValue::Json(doc) => {
                 let parsed: Value = serde_json::from_str(doc)
                     .map_err(|e| format!("not a JSON array of users: {e}"))?;
-                if !parsed.is_array() {
+                let Some(users) = parsed.as_array() else {
                     return Err("a Notion people property takes a JSON array of users".into());
-                }
+                };
+                limits::check_count("users", users.len(), limits::PEOPLE_MAX)?;
                 parsed
             }
             _ => {

@@ -1,8 +1,8 @@
 //! Reading a database: the query body, pages -> records, and the cursor that
 //! carries the incremental state from one page to the next. Pure functions.
 //!
-//! Reference: "Query a database", "Pagination" and "Page" in the Notion API
-//! reference (version 2022-06-28).
+//! Reference: "Query a data source", "Pagination" and "Page" in the Notion API
+//! reference (version 2025-09-03; page objects are unchanged from 2022-06-28).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -78,8 +78,33 @@ pub fn query_body(page_size: u32, state: &CursorState) -> Value {
     body
 }
 
-/// A relation property whose value the page object cut short (Notion
-/// returns at most 25 references inline and sets `has_more`).
+/// How many page or person references a page object holds per property:
+/// "The endpoint returns a maximum of 25 page or person references per page
+/// property" (Retrieve a page, Limits,
+/// https://developers.notion.com/reference/retrieve-a-page).
+pub const PAGE_REFERENCES: usize = 25;
+
+/// The two reference lists a page object may cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefKind {
+    /// "relation: the has_more value of the relation in the response object
+    /// is true if a relation contains more than 25 related pages"
+    Relation,
+    /// "people: response object can't be guaranteed to return more than 25
+    /// people" — no `has_more` says so: a list of 25 or more may be cut.
+    People,
+}
+
+impl RefKind {
+    pub fn notion_type(self) -> &'static str {
+        match self {
+            RefKind::Relation => "relation",
+            RefKind::People => "people",
+        }
+    }
+}
+
+/// A reference property whose value the page object may have cut short.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truncated {
     /// index of the record in the page
@@ -87,6 +112,7 @@ pub struct Truncated {
     pub field: String,
     pub page_id: String,
     pub property_id: String,
+    pub kind: RefKind,
 }
 
 /// One response of the query endpoint, translated.
@@ -145,16 +171,23 @@ pub fn page_to_record(page: &Value) -> Result<Record, ConnectorError> {
     Ok(record)
 }
 
-/// Relation properties of `page` with `has_more: true`.
-pub fn truncated_relations(page: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = page["properties"]
+/// Reference properties of `page` that may hold more than the page object
+/// shows: relations with `has_more: true`, people lists of 25 or more.
+pub fn truncated_references(page: &Value) -> Vec<(String, String, RefKind)> {
+    let mut out: Vec<(String, String, RefKind)> = page["properties"]
         .as_object()
         .into_iter()
         .flatten()
-        .filter(|(_, p)| p["type"] == "relation" && p["has_more"].as_bool() == Some(true))
-        .filter_map(|(name, p)| p["id"].as_str().map(|id| (name.clone(), id.to_string())))
+        .filter_map(|(name, p)| {
+            let kind = match p["type"].as_str()? {
+                "relation" if p["has_more"].as_bool() == Some(true) => RefKind::Relation,
+                "people" if p["people"].as_array()?.len() >= PAGE_REFERENCES => RefKind::People,
+                _ => return None,
+            };
+            Some((name.clone(), p["id"].as_str()?.to_string(), kind))
+        })
         .collect();
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -173,12 +206,13 @@ pub fn parse_query_response(body: &Value) -> Result<QueryPage, ConnectorError> {
         }
         let record = page_to_record(page)?;
         max_edited = later(max_edited, record.updated_at.clone());
-        for (field, property_id) in truncated_relations(page) {
+        for (field, property_id, kind) in truncated_references(page) {
             truncated.push(Truncated {
                 record: records.len(),
                 field,
                 page_id: record.id.clone(),
                 property_id,
+                kind,
             });
         }
         records.push(record);
@@ -232,26 +266,38 @@ pub fn property_item_path(page_id: &str, property_id: &str, start: Option<&str>)
     path
 }
 
-/// The related page ids in one page of a relation property item list, and
-/// the cursor of the next page.
-pub fn parse_relation_items(body: &Value) -> (Vec<String>, Option<String>) {
-    let ids = body["results"]
+/// The values in one page of a relation or people property item list (a
+/// related page `{"id"}`, a user object), and the cursor of the next page.
+pub fn parse_reference_items(body: &Value, kind: RefKind) -> (Vec<Value>, Option<String>) {
+    let key = kind.notion_type();
+    let items = body["results"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|item| item["relation"]["id"].as_str().map(String::from))
+        .filter(|item| item[key]["id"].is_string())
+        .map(|item| item[key].clone())
         .collect();
     let next = match body["has_more"].as_bool() {
         Some(true) => body["next_cursor"].as_str().map(String::from),
         _ => None,
     };
-    (ids, next)
+    (items, next)
 }
 
-/// Replaces field `name` of `record` with the complete list of references.
-pub fn set_references(record: &mut Record, name: &str, ids: Vec<String>) {
+/// Replaces field `name` of `record` with the complete list: the related page
+/// ids of a relation, the user objects of a people property.
+pub fn set_references(record: &mut Record, name: &str, kind: RefKind, items: Vec<Value>) {
+    let value = match kind {
+        RefKind::Relation => FieldValue::Reference(
+            items
+                .iter()
+                .filter_map(|v| v["id"].as_str().map(String::from))
+                .collect(),
+        ),
+        RefKind::People => FieldValue::Json(Value::Array(items).to_string()),
+    };
     if let Some(field) = record.fields.iter_mut().find(|f| f.name == name) {
-        field.value = FieldValue::Reference(ids);
+        field.value = value;
     }
 }
 
@@ -457,7 +503,8 @@ mod tests {
                 record: 0,
                 field: "Parent".into(),
                 page_id: "p1".into(),
-                property_id: "r%3Bx".into()
+                property_id: "r%3Bx".into(),
+                kind: RefKind::Relation,
             }]
         );
         assert_eq!(
@@ -474,14 +521,42 @@ mod tests {
             "next_cursor": "c2",
             "type": "property_item"
         });
-        let (ids, next) = parse_relation_items(&items);
-        assert_eq!(ids, ["a", "b"]);
+        let (ids, next) = parse_reference_items(&items, RefKind::Relation);
+        assert_eq!(ids, [json!({ "id": "a" }), json!({ "id": "b" })]);
         assert_eq!(next.as_deref(), Some("c2"));
-        set_references(&mut parsed.records[0], "Parent", ids);
+        set_references(&mut parsed.records[0], "Parent", RefKind::Relation, ids);
         assert_eq!(
             format!("{:?}", parsed.records[0].get("Parent").unwrap()),
             format!("{:?}", FieldValue::Reference(vec!["a".into(), "b".into()]))
         );
+    }
+
+    #[test]
+    fn people_lists_of_25_or_more_are_completed() {
+        let user = |n: usize| json!({ "object": "user", "id": format!("u{n}") });
+        let mut p = page("p1", "2024-01-02T03:04:00.000Z");
+        p["properties"]["Owners"] = json!({ "id": "o", "type": "people",
+            "people": (0..25).map(user).collect::<Vec<_>>() });
+        p["properties"]["Few"] = json!({ "id": "f", "type": "people",
+            "people": (0..24).map(user).collect::<Vec<_>>() });
+        let body = json!({ "results": [p], "has_more": false });
+        let mut parsed = parse_query_response(&body).unwrap();
+        assert_eq!(parsed.truncated.len(), 1);
+        assert_eq!(
+            (parsed.truncated[0].field.as_str(), parsed.truncated[0].kind),
+            ("Owners", RefKind::People)
+        );
+        let items = json!({ "object": "list", "has_more": false, "next_cursor": null,
+            "results": (0..30).map(|n| json!({ "object": "property_item", "type": "people",
+                "people": user(n) })).collect::<Vec<_>>() });
+        let (users, next) = parse_reference_items(&items, RefKind::People);
+        assert_eq!((users.len(), next), (30, None));
+        set_references(&mut parsed.records[0], "Owners", RefKind::People, users);
+        let FieldValue::Json(doc) = parsed.records[0].get("Owners").unwrap() else {
+            panic!()
+        };
+        let doc: Value = serde_json::from_str(doc).unwrap();
+        assert_eq!(doc[29], user(29));
     }
 
     #[test]

@@ -120,9 +120,12 @@ pub fn events_from(
             ))
         })?;
     // API version 2022-06-28 names the database in `parent.id` (type
-    // `database`); `database_id` is accepted too, as later versions add it.
+    // `database`); `database_id` is accepted too. From 2025-09-03 "all webhooks
+    // for entities that can have data sources as parents now include a new field
+    // `data_source_id` under the `data.parent` object" (upgrade guide, Webhook
+    // changes): an entity configured by data source matches on it.
     let parent = &event["data"]["parent"];
-    let parents: Vec<String> = ["id", "database_id"]
+    let parents: Vec<String> = ["id", "database_id", "data_source_id"]
         .iter()
         .filter_map(|k| parent[*k].as_str())
         .map(bare_id)
@@ -367,6 +370,27 @@ mod tests {
         let got = events_from(&body, &databases()).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].at, None);
+    }
+
+    #[test]
+    fn an_entity_configured_by_data_source_matches_the_parents_data_source_id() {
+        // the 2025-09-03 shape: the database in `id`, the data source beside it
+        let with = |ds: &str| {
+            serde_json::to_vec(&json!({
+                "type": "page.created",
+                "entity": {"id": PAGE, "type": "page"},
+                "data": {"parent": {"id": "3c2f0e2a7d3b4c5e9f000123456789ab",
+                    "type": "database", "data_source_id": ds}}
+            }))
+            .unwrap()
+        };
+        let ds = "98024f3c-b1d3-4aec-a301-f01e0dacf023";
+        let configured = BTreeMap::from([("bugs".to_string(), ds.to_string())]);
+        let got = events_from(&with(ds), &configured).unwrap();
+        assert_eq!((got.len(), got[0].entity.as_str()), (1, "bugs"));
+        // another data source of the same database is another table
+        let other = "98024f3c-b1d3-4aec-a301-f01e0dacf024";
+        assert!(events_from(&with(other), &configured).unwrap().is_empty());
     }
 
     #[test]

@@ -8,9 +8,14 @@
 use serde_json::{json, Map, Value};
 use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
 
-/// The body of `POST /v1/pages` for a new row of database `database_id`.
-pub fn create_body(database_id: &str, properties: Map<String, Value>) -> Value {
-    json!({ "parent": { "database_id": database_id }, "properties": properties })
+/// The body of `POST /v1/pages` for a new row of data source `data_source_id`
+/// (upgrade guide 2025-09-03, Step 2: `"parent": {"type": "data_source_id",
+/// "data_source_id": "..."}`).
+pub fn create_body(data_source_id: &str, properties: Map<String, Value>) -> Value {
+    json!({
+        "parent": { "type": "data_source_id", "data_source_id": data_source_id },
+        "properties": properties
+    })
 }
 
 /// The body of `PATCH /v1/pages/{id}` that sets `properties`.
@@ -133,8 +138,9 @@ mod tests {
         let mut props = Map::new();
         props.insert("Done".into(), json!({ "checkbox": true }));
         assert_eq!(
-            create_body("db1", props.clone()),
-            json!({ "parent": { "database_id": "db1" }, "properties": { "Done": { "checkbox": true } } })
+            create_body("ds1", props.clone()),
+            json!({ "parent": { "type": "data_source_id", "data_source_id": "ds1" },
+                "properties": { "Done": { "checkbox": true } } })
         );
         assert_eq!(
             update_body(props),

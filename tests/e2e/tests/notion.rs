@@ -262,3 +262,231 @@ async fn a_wrong_token_is_an_unauthorized_error() {
     assert!(err.contains("unauthorized"), "{err}");
     assert!(!err.contains("not-the-token"), "{err}");
 }
+
+async fn session_for(
+    sim: &NotionSim,
+    db: &str,
+) -> (synchost::runtime::Runtime, synchost::runtime::Session) {
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-notion"))
+        .await
+        .unwrap();
+    let session = rt.session(&connector, &conn_for(sim, db)).await.unwrap();
+    (rt, session)
+}
+
+fn plain_text(value: &serde_json::Value) -> String {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["plain_text"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emoji_at_a_chunk_boundary_does_not_break_a_long_text_write() {
+    let (sim, db) = seeded(0).await;
+    let (_rt, mut session) = session_for(&sim, &db).await;
+    // The emoji is the 2,000th character: cut by characters, the first chunk
+    // is 2,001 UTF-16 code units, which Notion refuses.
+    let long = format!("{}😀{}", "x".repeat(1999), "y".repeat(2500));
+    let ops = vec![WriteOp::Create(vec![Field {
+        name: "Name".into(),
+        value: text(&long),
+    }])];
+    let results = session.write("tasks", &ops).await.unwrap();
+    let created = results[0].as_ref().expect("the create succeeds").id.clone();
+    let page = sim.page(&created).unwrap();
+    assert_eq!(plain_text(&page["properties"]["Name"]["title"]), long);
+}
+
+fn uuid(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+async fn with_references(links: usize, owners: usize) -> (NotionSim, String, String) {
+    let sim = NotionSim::start(NotionOptions {
+        token: TOKEN.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let db = sim.create_database(
+        "Tasks",
+        &[
+            ("Name", "title"),
+            ("Links", "relation"),
+            ("Owners", "people"),
+        ],
+    );
+    let refs = |n: usize| (0..n).map(|i| json!({"id": uuid(i)})).collect::<Vec<_>>();
+    let page = sim
+        .insert_page(
+            &db,
+            json!({
+                "Name": {"title": [{"text": {"content": "many"}}]},
+                "Links": {"relation": refs(links)},
+                "Owners": {"people": refs(owners)},
+            }),
+        )
+        .unwrap();
+    (sim, db, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_and_relations_beyond_the_25_a_page_object_shows_are_read_in_full() {
+    let (sim, db, page) = with_references(30, 30).await;
+    let (_rt, mut session) = session_for(&sim, &db).await;
+    let (records, _) = read_all(&mut session, "tasks", None).await.unwrap();
+    let record = records.iter().find(|r| r.id == page).unwrap();
+    let all: Vec<String> = (0..30).map(uuid).collect();
+    assert_eq!(
+        record.get("Links"),
+        Some(&FieldValue::Reference(all.clone()))
+    );
+    let Some(FieldValue::Json(owners)) = record.get("Owners") else {
+        panic!("{:?}", record.get("Owners"))
+    };
+    let owners: Vec<serde_json::Value> = serde_json::from_str(owners).unwrap();
+    let owners: Vec<&str> = owners.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(owners, all, "every user, not the first 25");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_of_more_references_than_notion_takes_is_refused_before_it_is_sent() {
+    let (sim, db, page) = with_references(1, 1).await;
+    // No 429 retries in the count below.
+    sim.set_rate_limit(None);
+    let (_rt, mut session) = session_for(&sim, &db).await;
+    // A write that fits: the connector now holds the database's schema.
+    let rename = WriteOp::Update(UpdateOp {
+        id: page.clone(),
+        expected_version: None,
+        fields: vec![Field {
+            name: "Name".into(),
+            value: text("renamed"),
+        }],
+    });
+    assert!(session.write("tasks", &[rename]).await.unwrap()[0].is_ok());
+    let before = sim.request_count();
+    let too_many: Vec<String> = (0..101).map(uuid).collect();
+    let users = serde_json::to_string(
+        &too_many
+            .iter()
+            .map(|id| json!({"object": "user", "id": id}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let ops = vec![
+        WriteOp::Update(UpdateOp {
+            id: page.clone(),
+            expected_version: None,
+            fields: vec![Field {
+                name: "Links".into(),
+                value: FieldValue::Reference(too_many.clone()),
+            }],
+        }),
+        WriteOp::Update(UpdateOp {
+            id: page.clone(),
+            expected_version: None,
+            fields: vec![Field {
+                name: "Owners".into(),
+                value: FieldValue::Json(users),
+            }],
+        }),
+    ];
+    let results = session.write("tasks", &ops).await.unwrap();
+    for (result, field) in results.iter().zip(["Links", "Owners"]) {
+        let err = format!("{result:?}");
+        assert!(
+            err.contains("InvalidInput") && err.contains(field) && err.contains("at most 100"),
+            "{err}"
+        );
+    }
+    assert_eq!(sim.request_count(), before, "nothing reached Notion");
+    let held = &sim.page(&page).unwrap()["properties"];
+    assert_eq!(held["Links"]["relation"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_given_a_second_data_source_is_synced_through_the_data_source_setting() {
+    let (sim, db) = seeded(30).await;
+    let first = sim.data_sources(&db).pop().unwrap();
+    // Someone adds a data source to the database in the Notion app.
+    let second = sim
+        .add_data_source(&db, "Bugs", &[("Name", "title"), ("Severity", "select")])
+        .unwrap();
+    sim.insert_page(
+        &second,
+        json!({"Name": {"title": [{"text": {"content": "bug"}}]}}),
+    )
+    .unwrap();
+    let rt = runtime();
+    let connector = rt
+        .load(&build_connector("synchost-connector-notion"))
+        .await
+        .unwrap();
+
+    // The database alone no longer says which table to sync: the error says
+    // which setting picks one, and names the choices.
+    let mut session = rt.session(&connector, &conn_for(&sim, &db)).await.unwrap();
+    let err = read_all(&mut session, "tasks", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data_source.tasks") && err.contains(&first) && err.contains(&second),
+        "{err}"
+    );
+
+    let mut conn = conn_for(&sim, &db);
+    conn.settings.remove("database.tasks");
+    conn.settings
+        .insert("data_source.tasks".into(), first.clone());
+    let mut session = rt.session(&connector, &conn).await.unwrap();
+    let (records, checkpoint) = read_all(&mut session, "tasks", None).await.unwrap();
+    assert_eq!(assert_unique(&records), 30);
+    assert!(checkpoint.is_some());
+    let ops = vec![WriteOp::Create(vec![
+        Field {
+            name: "Name".into(),
+            value: text("written into the first data source"),
+        },
+        Field {
+            name: "Points".into(),
+            value: FieldValue::Number(5.0),
+        },
+    ])];
+    let results = session.write("tasks", &ops).await.unwrap();
+    let created = results[0].as_ref().expect("create").id.clone();
+    assert_eq!(sim.pages(&first).len(), 31);
+    assert!(sim
+        .pages(&first)
+        .iter()
+        .any(|p| p["id"] == created.as_str()));
+    assert_eq!(sim.pages(&second).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_notion_is_reported_as_rate_limited_with_its_retry_after() {
+    let (sim, db) = seeded(1).await;
+    let (_rt, mut session) = session_for(&sim, &db).await;
+    // One 529 is waited out by the host as it waits out a 429 (Request limits:
+    // "Connections should handle HTTP 429 and 529 responses and respect the
+    // Retry-After response header"): the read succeeds.
+    sim.fail_next(1, 529);
+    let (records, _) = read_all(&mut session, "tasks", None).await.unwrap();
+    assert_eq!(records.len(), 1);
+    // Past the host's retries the connector sees it, as rate-limited.
+    sim.fail_next(6, 529);
+    let err = read_all(&mut session, "tasks", None).await.unwrap_err();
+    let shown = format!("{err:?}");
+    assert!(
+        shown.contains("RateLimited") && shown.contains("service_overload"),
+        "{shown}"
+    );
+    let (records, _) = read_all(&mut session, "tasks", None).await.unwrap();
+    assert_eq!(records.len(), 1);
+}

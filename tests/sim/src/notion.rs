@@ -1,15 +1,22 @@
-//! A simulator of the Notion API (Notion-Version 2022-06-28), served on loopback.
+//! A simulator of the Notion API, served on loopback, in both data models its
+//! `Notion-Version` header selects: up to 2022-06-28 a database is one table;
+//! from 2025-09-03 a database contains data sources (see `objects`).
 //!
-//! Endpoints: `GET /v1/databases/{id}`, `POST /v1/databases/{id}/query`,
-//! `POST /v1/pages`, `GET /v1/pages/{id}`, `PATCH /v1/pages/{id}`. Each behaviour
-//! cites the page of https://developers.notion.com it follows. Around them, every
+//! Endpoints: `GET /v1/databases/{id}`, `POST /v1/databases/{id}/query` (up to
+//! 2022-06-28), `GET /v1/data_sources/{id}`, `POST /v1/data_sources/{id}/query`
+//! (from 2025-09-03), `POST /v1/pages`, `GET /v1/pages/{id}`, `PATCH
+//! /v1/pages/{id}`, `GET /v1/pages/{id}/properties/{property_id}`. Each
+//! behaviour cites the page of https://developers.notion.com it follows. Around them, every
 //! request passes a gate, in this order: counting, injected faults, bearer
 //! token (401), `Notion-Version` header (400), rate limit (429).
 //!
 //! Webhooks go the other way: [`NotionSim::webhook_delivery`] builds a signed
 //! event delivery (headers and raw body) for the test to POST to the receiver.
 
+mod api;
+mod items;
 mod model;
+mod objects;
 mod query;
 mod store;
 mod webhook;
@@ -17,8 +24,7 @@ mod write;
 
 pub use webhook::{signature as webhook_signature, SIGNATURE_HEADER};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::server::Served;
-use model::{normalize_id, ApiError, Database, BOT_USER, PERSON_USER};
+use model::{normalize_id, ApiError, ApiVersion, PERSON_USER};
 use store::{PageUpdate, Store};
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.
@@ -157,19 +163,46 @@ impl NotionSim {
 
     /// Creates a database with the given `(name, type)` properties, e.g.
     /// `("Name", "title"), ("Status", "select")`; a title property "Name" is
-    /// added when none is given. Returns the database id.
+    /// added when none is given. It holds one data source of the same title
+    /// and properties. Returns the database id.
     pub fn create_database(&self, title: &str, properties: &[(&str, &str)]) -> String {
-        let db = Database::new(title, properties, self.shared.clock.now());
-        self.shared.store.lock().unwrap().add_database(db)
+        let now = self.shared.clock.now();
+        let mut store = self.shared.store.lock().unwrap();
+        store.add_database(title, properties, now)
+    }
+
+    /// Adds a data source to database `db`, as "Add data source" in the Notion
+    /// app does; returns its id, or `None` when there is no such database.
+    pub fn add_data_source(
+        &self,
+        db: &str,
+        title: &str,
+        properties: &[(&str, &str)],
+    ) -> Option<String> {
+        let now = self.shared.clock.now();
+        let mut store = self.shared.store.lock().unwrap();
+        store.add_data_source(db, title, properties, now)
+    }
+
+    /// The ids of database `db`'s data sources, in the order they were added.
+    pub fn data_sources(&self, db: &str) -> Vec<String> {
+        let store = self.shared.store.lock().unwrap();
+        normalize_id(db)
+            .and_then(|k| store.dbs.get(&k).map(|d| d.sources.clone()))
+            .unwrap_or_default()
     }
 
     /// Adds a page as a person in the Notion app would: properties in the API's
-    /// write shape, no rate limit, not counted as a request.
-    pub fn insert_page(&self, db: &str, properties: Value) -> anyhow::Result<String> {
+    /// write shape, no rate limit, not counted as a request. `target` is a data
+    /// source, or a database (its first data source).
+    pub fn insert_page(&self, target: &str, properties: Value) -> anyhow::Result<String> {
         let now = self.shared.clock.now();
         let mut store = self.shared.store.lock().unwrap();
+        let ds = store
+            .source_of(target)
+            .unwrap_or_else(|| target.to_string());
         store
-            .create_page(db, &properties, Value::Null, Value::Null, PERSON_USER, now)
+            .create_page(&ds, &properties, Value::Null, Value::Null, PERSON_USER, now)
             .map_err(err)
     }
 
@@ -213,20 +246,30 @@ impl NotionSim {
             .map_err(err)
     }
 
-    /// All pages of a database, trashed ones included, as API page objects,
-    /// in the default query order.
+    /// All pages of a database (each data source in turn) or of one data
+    /// source, trashed ones included, as API page objects (2022-06-28 shape),
+    /// in the default query order. Values are whole: a relation or people
+    /// list is not cut at 25 as the API's page objects cut it.
     pub fn pages(&self, db: &str) -> Vec<Value> {
         self.shared.store.lock().unwrap().all_pages(db)
     }
 
+    /// A page as an API page object, with every value whole (see [`Self::pages`]).
     pub fn page(&self, id: &str) -> Option<Value> {
-        self.shared.store.lock().unwrap().page_json(id)
+        self.shared.store.lock().unwrap().page_held(id)
     }
 
-    /// The database object as `GET /v1/databases/{id}` returns it.
+    /// The database object as `GET /v1/databases/{id}` returns it: with
+    /// 2022-06-28 while it has one data source, else with 2025-09-03.
     pub fn database(&self, id: &str) -> Option<Value> {
         let store = self.shared.store.lock().unwrap();
-        normalize_id(id).and_then(|k| store.dbs.get(&k).map(Database::to_json))
+        let key = normalize_id(id)?;
+        if let Ok(ds) = store.legacy_source(&key) {
+            return Some(ds.legacy_database_json());
+        }
+        let db = store.dbs.get(&key)?;
+        let sources: Vec<_> = db.sources.iter().map(|s| &store.sources[s]).collect();
+        Some(db.to_json(&sources))
     }
 
     /// A webhook event delivery as Notion sends it: the headers (`content-type`,
@@ -247,7 +290,8 @@ impl NotionSim {
             normalize_id(page_id)
                 .and_then(|id| store.pages.get(&id))
                 .map(|page| {
-                    webhook::page_event(kind, &page.id, &page.db, &page.last_edited_by, now)
+                    let db = &store.sources[&page.ds].db;
+                    webhook::page_event(kind, &page.id, db, &page.last_edited_by, now)
                 })
         };
         let event = event.unwrap_or_else(|| panic!("no page {page_id} in the simulator"));
@@ -295,10 +339,16 @@ fn err(e: ApiError) -> anyhow::Error {
 
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/databases/{id}", get(get_database))
-        .route("/v1/databases/{id}/query", post(query_database))
-        .route("/v1/pages", post(create_page))
-        .route("/v1/pages/{id}", get(get_page).patch(update_page))
+        .route("/v1/databases/{id}", get(api::get_database))
+        .route("/v1/databases/{id}/query", post(api::query_database))
+        .route("/v1/data_sources/{id}", get(api::get_data_source))
+        .route("/v1/data_sources/{id}/query", post(api::query_data_source))
+        .route("/v1/pages", post(api::create_page))
+        .route("/v1/pages/{id}", get(api::get_page).patch(api::update_page))
+        .route(
+            "/v1/pages/{id}/properties/{property}",
+            get(api::get_property_item),
+        )
         // "invalid_request_url: The request URL is not valid." (Status codes)
         .fallback(|| async { error(400, "invalid_request_url", "Invalid request URL.") })
         .method_not_allowed_fallback(|| async {
@@ -314,13 +364,25 @@ fn router(shared: Arc<Shared>) -> Router {
 /// "message","request_id"}` (Status codes: "Error responses contain more detail
 /// about the error in the response body, in the "code" and "message" properties").
 fn error(status: u16, code: &str, message: &str) -> Response {
-    let body = json!({
+    error_with(status, code, message, None)
+}
+
+/// The error response of `e`, with its `additional_data` where it has one.
+fn api_error(e: &ApiError) -> Response {
+    error_with(e.status, e.code, &e.message, e.additional_data.as_ref())
+}
+
+fn error_with(status: u16, code: &str, message: &str, extra: Option<&Value>) -> Response {
+    let mut body = json!({
         "object": "error",
         "status": status,
         "code": code,
         "message": message,
         "request_id": model::new_id(),
     });
+    if let Some(extra) = extra {
+        body["additional_data"] = extra.clone();
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(body)).into_response()
 }
@@ -358,6 +420,15 @@ fn fault(status: u16) -> Response {
             "service_unavailable",
             "Notion is unavailable, try again later.",
         ),
+        // Request limits (https://developers.notion.com/reference/request-limits):
+        // "Connections should accommodate variable rate limits by handling HTTP
+        // 429 and 529 responses and respecting the Retry-After response header
+        // value [...] (A 529 carries the "service_overload" code and means
+        // Notion is temporarily overloaded; handle it the same way.)"
+        529 => (
+            "service_overload",
+            "Notion is temporarily overloaded. Please try again later.",
+        ),
         504 => (
             "gateway_timeout",
             "Notion timed out while attempting to complete this request. Please try again later.",
@@ -365,7 +436,7 @@ fn fault(status: u16) -> Response {
         _ => ("internal_server_error", "Unexpected error occurred."),
     };
     let mut r = error(status, code, message);
-    if status == 429 {
+    if matches!(status, 429 | 529) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
@@ -409,6 +480,9 @@ async fn gate(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Respon
         }
         Some(_) => {}
     }
+    let version = ApiVersion::from_header(version.unwrap_or_default());
+    let mut req = req;
+    req.extensions_mut().insert(version);
     // Request limits: Rate limits — 429 "rate_limited" with Retry-After.
     let waited = sh.bucket.lock().unwrap().take(sh.clock.now());
     if let Err(secs) = waited {
@@ -423,157 +497,4 @@ async fn gate(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Respon
         return r;
     }
     next.run(req).await
-}
-
-/// Parses a JSON body. "invalid_json: The request body could not be decoded as
-/// JSON", message "Error parsing JSON body." (Status codes). Size: "the maximum
-/// size of a payload is 1000 block elements and 500KB overall"; beyond a limit
-/// the API answers "validation_error" (Request limits: Size limits). An empty
-/// body counts as `{}`.
-fn body(bytes: &Bytes) -> Result<Value, ApiError> {
-    const MAX: usize = 500 * 1000;
-    if bytes.len() > MAX {
-        let n = bytes.len();
-        return Err(ApiError::validation(format!(
-            "Request body too large: the maximum size is 500KB, instead was {n} bytes."
-        )));
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    let v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError {
-        status: 400,
-        code: "invalid_json",
-        message: "Error parsing JSON body.".into(),
-    })?;
-    if !v.is_object() {
-        let msg = format!("body failed validation: body should be an object, instead was `{v}`.");
-        return Err(ApiError::validation(msg));
-    }
-    Ok(v)
-}
-
-/// Ids in paths and parents must be UUIDs, dashes optional.
-fn valid_id(raw: &str, path: &str) -> Result<String, ApiError> {
-    normalize_id(raw).ok_or_else(|| {
-        let part = path.split('.').next().unwrap_or("body");
-        ApiError::validation(format!(
-            "{part} failed validation: {path} should be a valid uuid, instead was `\"{raw}\"`."
-        ))
-    })
-}
-
-fn reply(r: Result<Value, ApiError>) -> Response {
-    match r {
-        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
-        Err(e) => error(e.status, e.code, &e.message),
-    }
-}
-
-/// Retrieve a database: the database object with its properties schema.
-async fn get_database(State(sh): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
-    reply(valid_id(&raw, "path.database_id").and_then(|id| {
-        let store = sh.store.lock().unwrap();
-        let db = store
-            .dbs
-            .get(&id)
-            .ok_or_else(|| ApiError::not_found("database", &id))?;
-        Ok(db.to_json())
-    }))
-}
-
-/// Query a database (see `query`).
-async fn query_database(
-    State(sh): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    reply((|| {
-        let id = valid_id(&raw, "path.database_id")?;
-        let b = body(&bytes)?;
-        let now = sh.clock.now();
-        query::query(&mut sh.store.lock().unwrap(), &id, &b, now)
-    })())
-}
-
-/// Create a page: `{"parent": {"database_id": ..}, "properties": {..}}`. The
-/// reference's own example of a validation_error message is "body failed
-/// validation: body.properties should be defined, instead was undefined."
-async fn create_page(State(sh): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    let undefined = |p: &str| {
-        ApiError::validation(format!(
-            "body failed validation: {p} should be defined, instead was `undefined`."
-        ))
-    };
-    reply((|| {
-        let b = body(&bytes)?;
-        let parent = b
-            .get("parent")
-            .and_then(Value::as_object)
-            .ok_or_else(|| undefined("body.parent"))?;
-        let Some(db) = parent.get("database_id").and_then(Value::as_str) else {
-            // Only database parents are simulated; a page parent is reported as not shared.
-            let pid = parent
-                .get("page_id")
-                .and_then(Value::as_str)
-                .unwrap_or("undefined");
-            return Err(ApiError::not_found("page", pid));
-        };
-        let props = b
-            .get("properties")
-            .ok_or_else(|| undefined("body.properties"))?;
-        let db = valid_id(db, "body.parent.database_id")?;
-        let icon = b.get("icon").cloned().unwrap_or(Value::Null);
-        let cover = b.get("cover").cloned().unwrap_or(Value::Null);
-        let now = sh.clock.now();
-        let mut store = sh.store.lock().unwrap();
-        let id = store.create_page(&db, props, icon, cover, BOT_USER, now)?;
-        Ok(store.page_json(&id).expect("just created"))
-    })())
-}
-
-/// Retrieve a page: trashed pages too, with `in_trash: true` (and the legacy
-/// `archived: true`).
-async fn get_page(State(sh): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
-    reply(valid_id(&raw, "path.page_id").and_then(|id| {
-        let page = sh.store.lock().unwrap().page_json(&id);
-        page.ok_or_else(|| ApiError::not_found("page", &id))
-    }))
-}
-
-/// Update page properties, icon, cover, and the trash flag: "To trash a page
-/// via the API, send an Update page request with the in_trash body param set to
-/// true. To restore a page from the trash, set in_trash to false." and
-/// "archived is a deprecated alias for in_trash. Both behave identically" (Trash a page).
-async fn update_page(
-    State(sh): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    reply((|| {
-        let id = valid_id(&raw, "path.page_id")?;
-        let b = body(&bytes)?;
-        let mut trash = None;
-        for key in ["archived", "in_trash"] {
-            match b.get(key) {
-                None | Some(Value::Null) => {}
-                Some(Value::Bool(t)) => trash = Some(*t),
-                Some(v) => {
-                    return Err(ApiError::validation(format!(
-                        "body failed validation: body.{key} should be a boolean, instead was `{v}`."
-                    )))
-                }
-            }
-        }
-        let upd = PageUpdate {
-            properties: b.get("properties").filter(|p| !p.is_null()),
-            in_trash: trash,
-            icon: b.get("icon"),
-            cover: b.get("cover"),
-        };
-        let now = sh.clock.now();
-        let mut store = sh.store.lock().unwrap();
-        store.update_page(&id, upd, BOT_USER, now)?;
-        Ok(store.page_json(&id).expect("exists"))
-    })())
 }

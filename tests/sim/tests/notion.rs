@@ -673,3 +673,7 @@ async fn pagination_is_stable_while_pages_are_edited() {
     let r = query(&sim, &db, json!({"page_size": 3, "sorts": sorts})).await;
     assert_eq!(ids(&r)[0], added);
 }
+
+// Size limits, references cut short, API versions and overload answers.
+#[path = "notion/mod.rs"]
+mod since;

@@ -6,6 +6,8 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 
+pub(crate) use super::objects::{ApiVersion, Database};
+
 /// The integration's bot user: author of everything written through the HTTP API.
 pub(crate) const BOT_USER: &str = "5f2b6c1e-0d7a-4c33-9a51-7e1d2b9c4a10";
 /// A person in the workspace: author of edits made through `NotionSim`'s
@@ -18,6 +20,8 @@ pub(crate) struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// `additional_data` of the error body, where the API adds one
+    pub additional_data: Option<Value>,
 }
 
 impl ApiError {
@@ -26,6 +30,16 @@ impl ApiError {
             status: 400,
             code: "validation_error",
             message: message.into(),
+            additional_data: None,
+        }
+    }
+    /// "invalid_request_url: The request URL is not valid." (Status codes)
+    pub fn invalid_url() -> Self {
+        Self {
+            status: 400,
+            code: "invalid_request_url",
+            message: "Invalid request URL.".into(),
+            additional_data: None,
         }
     }
     pub fn not_found(kind: &str, id: &str) -> Self {
@@ -36,6 +50,7 @@ impl ApiError {
             message: format!(
                 "Could not find {kind} with ID: {id}. Make sure the relevant pages and databases are shared with your integration."
             ),
+            additional_data: None,
         }
     }
 }
@@ -143,8 +158,12 @@ pub(crate) struct PropSchema {
     pub options: Vec<SelectOption>,
 }
 
-pub(crate) struct Database {
+/// A data source: one table of pages with its own property schema. A
+/// database is a container of one or more (see `objects`).
+pub(crate) struct DataSource {
     pub id: String,
+    /// the database (container) holding it
+    pub db: String,
     pub title: String,
     pub created: DateTime<Utc>,
     pub props: Vec<PropSchema>,
@@ -155,7 +174,8 @@ pub(crate) struct Database {
 
 pub(crate) struct Page {
     pub id: String,
-    pub db: String,
+    /// its data source
+    pub ds: String,
     pub created: DateTime<Utc>,
     pub last_edited: DateTime<Utc>,
     pub created_by: String,
@@ -184,10 +204,10 @@ fn opt(name: &str, color: &str) -> SelectOption {
     }
 }
 
-impl Database {
+impl DataSource {
     /// "Each database must have exactly one database property schema object of
     /// type "title"" (Property schema object): one is added if none is given.
-    pub fn new(title: &str, props: &[(&str, &str)], now: DateTime<Utc>) -> Database {
+    pub fn new(db: &str, title: &str, props: &[(&str, &str)], now: DateTime<Utc>) -> DataSource {
         let mut schema = Vec::new();
         if !props.iter().any(|(_, k)| *k == "title") {
             schema.push(PropSchema {
@@ -228,8 +248,9 @@ impl Database {
                 options,
             });
         }
-        Database {
+        DataSource {
             id: new_id(),
+            db: db.into(),
             title: title.into(),
             created: now,
             props: schema,
@@ -246,75 +267,28 @@ impl Database {
             .find(|p| p.name == key)
             .or_else(|| self.props.iter().find(|p| p.id == key))
     }
+}
 
-    /// The database object (Database, 2022-06-28 shape).
-    pub fn to_json(&self) -> Value {
-        let mut props = Map::new();
-        for p in &self.props {
-            let config = match p.kind.as_str() {
-                "select" | "multi_select" => {
-                    json!({"options": p.options.iter().map(SelectOption::json).collect::<Vec<_>>()})
-                }
-                "status" => {
-                    let ids = |n: &[&str]| -> Vec<String> {
-                        p.options
-                            .iter()
-                            .filter(|o| n.contains(&o.name.as_str()))
-                            .map(|o| o.id.clone())
-                            .collect()
-                    };
-                    let known = ["Not started", "In progress", "Done"];
-                    let mut todo = ids(&["Not started"]);
-                    todo.extend(
-                        p.options
-                            .iter()
-                            .filter(|o| !known.contains(&o.name.as_str()))
-                            .map(|o| o.id.clone()),
-                    );
-                    json!({
-                        "options": p.options.iter().map(SelectOption::json).collect::<Vec<_>>(),
-                        "groups": [
-                            {"id": format!("{}-g1", p.id), "name": "To-do", "color": "gray", "option_ids": todo},
-                            {"id": format!("{}-g2", p.id), "name": "In progress", "color": "blue", "option_ids": ids(&["In progress"])},
-                            {"id": format!("{}-g3", p.id), "name": "Complete", "color": "green", "option_ids": ids(&["Done"])},
-                        ]
-                    })
-                }
-                "number" => json!({"format": "number"}),
-                "relation" => {
-                    json!({"database_id": self.id, "type": "single_property", "single_property": {}})
-                }
-                _ => json!({}),
-            };
-            let mut o = json!({"id": p.id, "name": p.name, "type": p.kind});
-            o[p.kind.as_str()] = config;
-            props.insert(p.name.clone(), o);
-        }
-        let user = json!({"object": "user", "id": PERSON_USER});
-        json!({
-            "object": "database",
-            "id": self.id,
-            "cover": null,
-            "icon": null,
-            "created_time": fmt_minute(self.created),
-            "created_by": user,
-            "last_edited_by": user,
-            "last_edited_time": fmt_minute(self.created),
-            "title": [text_object(&self.title, Value::Null, None)],
-            "description": [],
-            "is_inline": false,
-            "properties": props,
-            "parent": {"type": "workspace", "workspace": true},
-            "url": format!("https://www.notion.so/{}", self.id.replace('-', "")),
-            "public_url": null,
-            "archived": false,
-            "in_trash": false,
-        })
-    }
+/// How many references a page object shows per property. Retrieve a page,
+/// Limits (https://developers.notion.com/reference/retrieve-a-page): "The
+/// endpoint returns a maximum of 25 page or person references per page
+/// property. If a page property includes more than 25 references, then the 26th
+/// reference and beyond might be returned as Untitled, Anonymous, or not be
+/// returned at all." — "people: response object can't be guaranteed to return
+/// more than 25 people." — "relation: the has_more value of the relation in the
+/// response object is true if a relation contains more than 25 related pages.
+/// Otherwise, has_more is false." Query results are page objects too (Page
+/// properties: "Property values in the page object have a 25 page reference
+/// limit"). The simulator drops the 26th and beyond; people get no `has_more`.
+pub(crate) const PAGE_REFERENCES: usize = 25;
+
+/// Property types whose values are lists of references to pages or people.
+pub(crate) fn is_reference_list(kind: &str) -> bool {
+    matches!(kind, "relation" | "people")
 }
 
 impl Page {
-    pub fn title(&self, db: &Database) -> String {
+    pub fn title(&self, db: &DataSource) -> String {
         let id = db
             .props
             .iter()
@@ -340,14 +314,25 @@ impl Page {
         }
     }
 
-    /// The page object (Page, 2022-06-28 shape; `in_trash` alongside `archived`).
-    pub fn to_json(&self, db: &Database) -> Value {
+    /// The page object (Page; `in_trash` alongside `archived`) in the shape of
+    /// API version `v`. `cut`: as the API shows it, references cut at
+    /// [`PAGE_REFERENCES`]; otherwise whole, as the page holds them.
+    pub fn to_json(&self, db: &DataSource, v: ApiVersion, cut: bool) -> Value {
         let mut props = Map::new();
         for p in &db.props {
             let mut o = json!({"id": p.id, "type": p.kind});
-            o[p.kind.as_str()] = self.value(p);
+            let mut value = self.value(p);
+            let more = match value.as_array_mut() {
+                Some(list) if cut && is_reference_list(&p.kind) => {
+                    let more = list.len() > PAGE_REFERENCES;
+                    list.truncate(PAGE_REFERENCES);
+                    more
+                }
+                _ => false,
+            };
+            o[p.kind.as_str()] = value;
             if p.kind == "relation" {
-                o["has_more"] = json!(false);
+                o["has_more"] = json!(more);
             }
             props.insert(p.name.clone(), o);
         }
@@ -372,13 +357,26 @@ impl Page {
             "last_edited_by": {"object": "user", "id": self.last_edited_by},
             "cover": self.cover,
             "icon": self.icon,
-            "parent": {"type": "database_id", "database_id": self.db},
+            "parent": page_parent(db, v),
             "archived": self.in_trash,
             "in_trash": self.in_trash,
             "properties": props,
             "url": format!("https://www.notion.so/{url}"),
             "public_url": null,
         })
+    }
+}
+
+/// A page's parent: its database up to 2022-06-28; from 2025-09-03 its data
+/// source, with the database beside it ("type": "data_source_id",
+/// "data_source_id", "database_id": the parent object of the
+/// notion-sdk-js 2025-09-03 types, DataSourceParentResponse).
+fn page_parent(ds: &DataSource, v: ApiVersion) -> Value {
+    match v {
+        ApiVersion::Legacy => json!({"type": "database_id", "database_id": ds.db}),
+        ApiVersion::DataSources => {
+            json!({"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.db})
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use std::cmp::Ordering;
 
 use super::model::{
-    minute, normalize_id, parse_iso, plain_text, ApiError, Database, Page, PropSchema,
+    minute, normalize_id, parse_iso, plain_text, ApiError, ApiVersion, DataSource as Database,
+    Page, PropSchema,
 };
 use super::store::Store;
 
@@ -469,11 +470,12 @@ pub(crate) fn query(
     db_key: &str,
     body: &Value,
     now: DateTime<Utc>,
+    v: ApiVersion,
 ) -> Result<Value, ApiError> {
     let db = store
-        .dbs
+        .sources
         .get(db_key)
-        .ok_or_else(|| ApiError::not_found("database", db_key))?;
+        .ok_or_else(|| ApiError::not_found("data source", db_key))?;
     let page_size = match body.get("page_size") {
         None | Some(Value::Null) => 100,
         Some(v) => match v.as_i64() {
@@ -581,7 +583,10 @@ pub(crate) fn query(
     }
     let has_more = ids.len() > page_size;
     let next = if has_more { ids.pop().cloned() } else { None };
-    let results: Vec<Value> = ids.iter().map(|id| store.pages[*id].to_json(db)).collect();
+    let results: Vec<Value> = ids
+        .iter()
+        .map(|id| store.pages[*id].to_json(db, v, true))
+        .collect();
     let db_id = db.id.clone();
     if let Some(c) = &next {
         let p = &store.pages[c];
@@ -592,12 +597,19 @@ pub(crate) fn query(
         };
         store.cursors.insert(c.clone(), mark);
     }
-    Ok(json!({
+    // From 2025-09-03 a query lists "page_or_data_source" (the notion-sdk-js
+    // QueryDataSourceResponse); before, "page_or_database".
+    let kind = match v {
+        ApiVersion::Legacy => "page_or_database",
+        ApiVersion::DataSources => "page_or_data_source",
+    };
+    let mut out = json!({
         "object": "list",
         "results": results,
         "next_cursor": next,
         "has_more": has_more,
-        "type": "page_or_database",
-        "page_or_database": {},
-    }))
+        "type": kind,
+    });
+    out[kind] = json!({});
+    Ok(out)
 }
