@@ -8,7 +8,11 @@
 //! an error body is a JSON array of `{"message", "errorCode", "fields"?}`;
 //! 401 "The session ID or OAuth token used has expired or is invalid"; 403
 //! "The request has been refused … If the error code is
-//! REQUEST_LIMIT_EXCEEDED, you've exceeded API request limits in your org".
+//! REQUEST_LIMIT_EXCEEDED, you've exceeded API request limits in your org";
+//! Salesforce Help, article 000386264: "In each REST call, the maximum length
+//! for the combined URI and headers is 16,384 bytes. A request exceeding this
+//! limit returns a 431 Request Header Fields Too Large error. If the URI
+//! itself exceeds this limit, the request returns a 414 URI Too Long error."
 
 use serde_json::Value;
 use synchost_sdk::errors;
@@ -88,6 +92,20 @@ pub fn error_for_code(code: &str, message: &str) -> Option<ConnectorError> {
 /// contention and timeouts are `transient`.
 pub fn salesforce_error(context: &str, resp: &Response) -> Option<ConnectorError> {
     let err = errors::from_status(resp)?;
+    // The web server refuses these before the API reads them, with a page of
+    // its own rather than an error body. The same request would be refused
+    // again: it is the connector's to shorten, never the host's to retry.
+    let too_long = match resp.status {
+        414 => Some("URI Too Long: the URI is longer"),
+        431 => Some("Request Header Fields Too Large: the URI and headers are longer"),
+        _ => None,
+    };
+    if let Some(what) = too_long {
+        return Some(ConnectorError::Fatal(format!(
+            "{context}: HTTP {} {what} than the {URI_LIMIT} bytes Salesforce accepts",
+            resp.status
+        )));
+    }
     let parsed = parse_error_body(&resp.body);
     let detail = if parsed.is_empty() {
         errors::excerpt(&resp.body)
@@ -104,6 +122,21 @@ pub fn salesforce_error(context: &str, resp: &Response) -> Option<ConnectorError
         message = format!("cursor expired: {message}");
     }
     Some(with_message(by_code.unwrap_or(err), message))
+}
+
+/// The most bytes of URI and headers a request may carry.
+pub const URI_LIMIT: usize = 16_384;
+
+/// Whether Salesforce answered `code` (an `errorCode` of its error body).
+pub fn has_code(resp: &Response, code: &str) -> bool {
+    parse_error_body(&resp.body).iter().any(|(c, _)| c == code)
+}
+
+/// Whether `err` is the host's refusal of a response larger than it hands
+/// to a connector: the SDK reports it as `fatal` "response from … is larger
+/// than N bytes" (sdk/src/http.rs), with no kind of its own.
+pub fn too_large(err: &ConnectorError) -> bool {
+    matches!(err, ConnectorError::Fatal(m) if m.starts_with("response from ") && m.contains(" is larger than "))
 }
 
 /// `api-usage=N/LIMIT` of a `Sforce-Limit-Info` header ("This response
@@ -128,10 +161,8 @@ fn context(method: &str, url: &str) -> String {
     format!("{method} {path}")
 }
 
-/// Sends `req` (a `method` request to `url`) and returns a 2xx response,
-/// or the typed error.
-pub fn send(method: &str, url: &str, req: Request) -> Result<Response, ConnectorError> {
-    let context = context(method, url);
+/// Sends `req` and returns the response, whatever its status.
+pub fn send_raw(req: Request) -> Result<Response, ConnectorError> {
     let resp = req.send_raw()?;
     if let Some((used, limit)) = api_usage(&resp) {
         if limit > 0 && used * 10 >= limit * 9 {
@@ -140,10 +171,21 @@ pub fn send(method: &str, url: &str, req: Request) -> Result<Response, Connector
             ));
         }
     }
-    if let Some(err) = salesforce_error(&context, &resp) {
-        return Err(err);
-    }
     Ok(resp)
+}
+
+/// A 2xx response as it is; any other as its typed error.
+pub fn check(method: &str, url: &str, resp: Response) -> Result<Response, ConnectorError> {
+    match salesforce_error(&context(method, url), &resp) {
+        Some(err) => Err(err),
+        None => Ok(resp),
+    }
+}
+
+/// Sends `req` (a `method` request to `url`) and returns a 2xx response,
+/// or the typed error.
+pub fn send(method: &str, url: &str, req: Request) -> Result<Response, ConnectorError> {
+    check(method, url, send_raw(req)?)
 }
 
 /// The body of a 2xx response as JSON.
@@ -218,6 +260,35 @@ mod tests {
             Some(ConnectorError::Transient(m)) if m == "x: HTTP 502 <html>bad gateway</html>"
         ));
         assert!(salesforce_error("x", &resp(200, &[], "[]")).is_none());
+    }
+
+    #[test]
+    fn uri_too_long_is_fatal_and_names_the_limit() {
+        let page = "<h1>Bad Message 414</h1><pre>reason: URI Too Long</pre>";
+        assert!(matches!(
+            salesforce_error("GET /services/data/v59.0/query", &resp(414, &[], page)),
+            Some(ConnectorError::Fatal(m)) if m == "GET /services/data/v59.0/query: HTTP 414 URI Too Long: the URI is longer than the 16384 bytes Salesforce accepts"
+        ));
+        let page = "<h1>Bad Message 431</h1><pre>reason: Request Header Fields Too Large</pre>";
+        assert!(matches!(
+            salesforce_error("x", &resp(431, &[], page)),
+            Some(ConnectorError::Fatal(m)) if m.contains("431 Request Header Fields Too Large: the URI and headers are longer than the 16384 bytes")
+        ));
+    }
+
+    #[test]
+    fn error_codes_and_oversized_answers_are_recognised() {
+        let body =
+            r#"[{"message":"More than 600000 IDs were found.","errorCode":"EXCEEDED_ID_LIMIT"}]"#;
+        assert!(has_code(&resp(400, &[], body), "EXCEEDED_ID_LIMIT"));
+        assert!(!has_code(&resp(400, &[], "<html/>"), "EXCEEDED_ID_LIMIT"));
+        assert!(too_large(&ConnectorError::Fatal(
+            "response from https://acme.my.salesforce.com/services/data/v59.0/sobjects/Contact/deleted/ is larger than 16777216 bytes".into()
+        )));
+        assert!(!too_large(&ConnectorError::Fatal("unexpected".into())));
+        assert!(!too_large(&ConnectorError::Transient(
+            "response from x is larger than 1 bytes".into()
+        )));
     }
 
     #[test]

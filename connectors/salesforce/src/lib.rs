@@ -3,33 +3,33 @@
 //! Each entity is one sObject (`Contact`, `Account`, `Invoice__c`), named in
 //! the job's settings as `object.<entity> = <sObject>`, in the org whose REST
 //! API lives at the setting `instance_url`. Records are read with SOQL
-//! (batches followed by `nextRecordsUrl`), incrementally by
-//! `SystemModstamp`, with deletions from `getDeleted`; they are written with
-//! sObject Collections, 200 a call. See README.md for settings, auth,
-//! limits and the type mapping.
+//! (batches followed by `nextRecordsUrl`; a query too long for a URL goes
+//! through a Composite request), incrementally by `SystemModstamp`, with
+//! deletions from `getDeleted`; they are written with sObject Collections,
+//! 200 a call. See README.md for settings, auth, limits and the type mapping.
 //!
 //! All JSON <-> record translation lives in pure modules (`schema`, `read`,
-//! `write`, the error mapping in `api`, `time`) that are unit-tested
-//! natively; this file only makes the requests.
+//! `deleted`, `write`, the error mapping in `api`, `time`) that are
+//! unit-tested natively; this file and `fetch.rs` only make the requests.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use serde_json::Value;
-use synchost_sdk::http::{Request, Response};
-use synchost_sdk::log;
+use synchost_sdk::http::Request;
 use synchost_sdk::prelude::*;
 
 pub mod api;
 pub mod config;
+pub mod deleted;
+mod fetch;
 pub mod read;
 pub mod schema;
 pub mod time;
 pub mod write;
 
 use config::Config;
-use read::CursorState;
 use schema::ObjectSchema;
 use write::{Kind, Prepared};
 
@@ -67,53 +67,6 @@ impl Salesforce {
 
     fn selected(&self, entity: &str, schema: &ObjectSchema) -> Result<Vec<String>, ConnectorError> {
         schema.selected(self.config.fields.get(entity).map(Vec::as_slice))
-    }
-
-    /// A GET with the query batch size, answered with its JSON and
-    /// Salesforce's time (the `Date` header).
-    fn get_dated(
-        &self,
-        url: &str,
-        batch: Option<u32>,
-    ) -> Result<(Value, Option<String>), ConnectorError> {
-        let mut req = Request::new("GET", url);
-        if let Some(n) = batch {
-            req = req.header("Sforce-Query-Options", &format!("batchSize={n}"));
-        }
-        let resp: Response = api::send("GET", url, req)?;
-        Ok((api::json("GET", url, &resp)?, resp.date()))
-    }
-
-    /// The tombstones of an incremental read: getDeleted from `since` to the
-    /// moment the read began.
-    fn deletions(
-        &self,
-        schema: &ObjectSchema,
-        since: i64,
-        started: i64,
-    ) -> Result<read::Deleted, ConnectorError> {
-        let (start, end, clamped) = read::deleted_window(since, started);
-        if clamped {
-            log::warn(&format!(
-                "the checkpoint {} is older than the {} days getDeleted reaches back: deletions \
-                 of {} before {} are not reported; the host's next full read finds them",
-                time::rfc3339(since),
-                read::REPLICATION_DAYS,
-                schema.object,
-                time::rfc3339(start)
-            ));
-        }
-        let url = read::deleted_url(&self.config.data_url(), &schema.object, start, end);
-        let deleted = read::parse_deleted(&api::get(&url)?)?;
-        if deleted.earliest.is_some_and(|e| e > start) {
-            log::warn(&format!(
-                "Salesforce purged deletions of {} before {} from its delete log: any in that \
-                 time are not reported; the host's next full read finds them",
-                schema.object,
-                time::rfc3339(deleted.earliest.unwrap_or(start))
-            ));
-        }
-        Ok(deleted)
     }
 
     /// Checks the versions that update and delete ops expect, with one
@@ -270,45 +223,13 @@ impl Connector for Salesforce {
     fn read(&self, req: ReadRequest) -> Result<Page, ConnectorError> {
         let schema = self.object_schema(&req.entity)?;
         let selected = self.selected(&req.entity, &schema)?;
-        let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
-        let since = state.since_millis()?;
-        let batch = read::batch_size(req.page_size);
-        let (body, date) = match &state.next {
-            Some(next) => {
-                self.get_dated(&read::next_url(&self.config.instance_url, next)?, batch)?
-            }
-            None => {
-                if since.is_some() && schema.modstamp().is_none() {
-                    log::warn(&format!(
-                        "{} has neither SystemModstamp nor LastModifiedDate: reading all of it",
-                        schema.object
-                    ));
-                }
-                let soql = read::soql(&schema, &selected, since);
-                self.get_dated(&read::query_url(&self.config.data_url(), &soql), batch)?
-            }
-        };
-        let mut records = Vec::new();
-        if req.cursor.is_none() {
-            state.started = date;
-            // Deletions first: a record deleted and restored since the
-            // checkpoint comes back below, and the last word wins.
-            match (since, state.started.as_deref().and_then(time::parse)) {
-                (Some(since), Some(started)) => {
-                    let deleted = self.deletions(&schema, since, started)?;
-                    state.covered = deleted.covered;
-                    records = deleted.tombstones;
-                }
-                (Some(_), None) => log::warn(
-                    "Salesforce sent no Date header: deletions are not read this time; the \
-                     host's next full read finds them",
-                ),
-                _ => {}
-            }
-        }
-        let batch = read::parse_query(&body, &schema, &selected)?;
-        records.extend(batch.records);
-        Ok(read::finish(state, records, batch.next, batch.max_stamp))
+        self.read_page(
+            &schema,
+            &selected,
+            req.cursor.as_deref(),
+            req.since.as_deref(),
+            req.page_size,
+        )
     }
 
     fn write(&self, entity: &str, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ConnectorError> {

@@ -1,15 +1,16 @@
-//! Reading an sObject: the SOQL query, its batches (`nextRecordsUrl`), the
-//! deleted records of an incremental read (`getDeleted`), and the cursor
-//! that carries the read's state from one page to the next. Pure functions.
+//! Reading an sObject: the SOQL query (a GET, or a Composite subrequest when
+//! its URI would be too long), its batches (`nextRecordsUrl`), and the
+//! cursor that carries the read's state from one page to the next, deletions
+//! still to read included (see `deleted`). Pure functions.
 //!
 //! References (REST API Developer Guide): "Query" (`totalSize`, `done`,
 //! `nextRecordsUrl`, `records`; "replace spaces in the query string with a
-//! plus sign + or with %20"), "Query More Results", "Query Options Header"
-//! (`Sforce-Query-Options: batchSize=N`, 200 to 2,000, default 2,000),
-//! "sObject Get Deleted"; "getDeleted()" (SOAP API Developer Guide: the
-//! seconds of `start` and `end` are ignored, `start` must precede `end` by
-//! more than one minute, the delete log holds about 15 days, a start more
-//! than 30 days ago is refused with INVALID_REPLICATION_DATE).
+//! plus sign + or with %20"; HTTP method GET only), "Query More Results",
+//! "Query Options Header" (`Sforce-Query-Options: batchSize=N`, 200 to
+//! 2,000, default 2,000), "Send Multiple Requests Using Composite" and its
+//! request and response bodies; Salesforce Help article 000386264 ("Maximum
+//! number of rows returned by SOQL queries over the REST API") on the URI
+//! limit and the Composite way around it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,12 +18,18 @@ use synchost_sdk::{cursor, ConnectorError, Page, Record};
 
 use crate::api::encode_query;
 use crate::schema::ObjectSchema;
-use crate::time::{self, Millis, DAY, MINUTE};
+use crate::time::{self, Millis};
 
 pub const MIN_BATCH: u32 = 200;
 pub const MAX_BATCH: u32 = 2000;
-/// getDeleted refuses a `start` more than this many days ago.
-pub const REPLICATION_DAYS: i64 = 30;
+
+/// The longest query URL sent as a GET; a longer query goes in the body of a
+/// Composite request. Salesforce refuses a URI, or URI and headers, over
+/// 16,384 bytes (414, 431), and a query is "likely to be smaller than allowed
+/// URI limit because SOQL queries get translated and augmented … It's
+/// recommended to limit URI length to 2000 characters" (Salesforce Help,
+/// article 000386264).
+pub const MAX_GET_URL: usize = 2_000;
 
 /// What a read carries from one page to the next, inside the opaque cursor
 /// handed to the host.
@@ -44,6 +51,17 @@ pub struct CursorState {
     /// getDeleted's `latestDateCovered`: deletions up to it were reported
     #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
     pub covered: Option<String>,
+    /// getDeleted windows still to read, as a stack: the next on top, the
+    /// latest at the bottom; the query runs (again) once they are read
+    #[serde(rename = "w", default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<(Millis, Millis)>,
+    /// tombstones of the top window already handed over
+    #[serde(rename = "o", default, skip_serializing_if = "is_zero")]
+    pub offset: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl CursorState {
@@ -104,6 +122,45 @@ pub fn query_url(data_url: &str, soql: &str) -> String {
     format!("{data_url}/query?q={}", encode_query(soql))
 }
 
+/// The body of a Composite request whose one subrequest is the query:
+/// "try to incorporate the SOQL statement into the body of a Composite API
+/// request as one of the 25 allowed subrequests" (Salesforce Help, article
+/// 000386264). `api_path` is `/services/data/vXX.X`; the batch size travels
+/// in the subrequest's `httpHeaders`.
+pub fn composite_query(api_path: &str, soql: &str, batch: Option<u32>) -> Value {
+    let mut sub = serde_json::json!({
+        "method": "GET",
+        "url": query_url(api_path, soql),
+        "referenceId": "query",
+    });
+    if let Some(n) = batch {
+        sub["httpHeaders"] =
+            serde_json::json!({ "Sforce-Query-Options": format!("batchSize={n}") });
+    }
+    serde_json::json!({ "allOrNone": false, "compositeRequest": [sub] })
+}
+
+/// The status and body of the query subrequest of a Composite response
+/// (`{"compositeResponse": [{"body", "httpHeaders", "httpStatusCode",
+/// "referenceId"}]}`).
+pub fn composite_result(top: &Value) -> Result<(u16, Value), ConnectorError> {
+    let sub = top["compositeResponse"]
+        .as_array()
+        .and_then(|subs| subs.iter().find(|s| s["referenceId"] == "query"))
+        .ok_or_else(|| {
+            ConnectorError::Fatal(
+                "the Composite response has no result for the query subrequest".into(),
+            )
+        })?;
+    let status = sub["httpStatusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .ok_or_else(|| {
+            ConnectorError::Fatal("a Composite subrequest result has no httpStatusCode".into())
+        })?;
+    Ok((status, sub["body"].clone()))
+}
+
 /// The absolute URL of a `nextRecordsUrl`, which must be a path of this
 /// org's REST API.
 pub fn next_url(instance_url: &str, next: &str) -> Result<String, ConnectorError> {
@@ -118,72 +175,6 @@ pub fn next_url(instance_url: &str, next: &str) -> Result<String, ConnectorError
         )));
     }
     Ok(format!("{instance_url}{next}"))
-}
-
-/// The window of the getDeleted call of an incremental read that began at
-/// `started` (Salesforce's time) from `since`.
-///
-/// Salesforce ignores the seconds of both ends, wants more than a minute
-/// between them, and refuses a start more than 30 days back. So the start
-/// is `since` rounded down to the minute, moved back to two minutes before
-/// the end if the window is shorter (reporting a deletion twice is harmless),
-/// and brought forward to within 30 days (the returned flag says so: older
-/// deletions cannot be reported; the host's periodic full scan finds them).
-pub fn deleted_window(since: Millis, started: Millis) -> (Millis, Millis, bool) {
-    let end = time::floor_minute(started);
-    let earliest = end - REPLICATION_DAYS * DAY + MINUTE;
-    let start = time::floor_minute(since).min(end - 2 * MINUTE);
-    if start < earliest {
-        (earliest, started, true)
-    } else {
-        (start, started, false)
-    }
-}
-
-/// `{data_url}/sobjects/{sObject}/deleted/?start=..&end=..`.
-pub fn deleted_url(data_url: &str, object: &str, start: Millis, end: Millis) -> String {
-    format!(
-        "{data_url}/sobjects/{object}/deleted/?start={}&end={}",
-        encode_query(&time::soql(start)),
-        encode_query(&time::soql(end))
-    )
-}
-
-/// What a getDeleted response reported.
-#[derive(Debug)]
-pub struct Deleted {
-    /// one tombstone per deleted record
-    pub tombstones: Vec<Record>,
-    /// `latestDateCovered`, RFC 3339
-    pub covered: Option<String>,
-    /// `earliestDateAvailable`, RFC 3339: deletions before it were purged
-    pub earliest: Option<Millis>,
-}
-
-pub fn parse_deleted(body: &Value) -> Result<Deleted, ConnectorError> {
-    let list = body["deletedRecords"].as_array().ok_or_else(|| {
-        ConnectorError::Fatal("the getDeleted response has no `deletedRecords` array".into())
-    })?;
-    let tombstones = list
-        .iter()
-        .filter_map(|d| {
-            let id = d["id"].as_str()?;
-            let at = d["deletedDate"].as_str().map(time::normalize);
-            Some(
-                Record::new(id)
-                    .deleted(true)
-                    .version(at.clone())
-                    .updated_at(at),
-            )
-        })
-        .collect();
-    let covered = body["latestDateCovered"].as_str().map(time::normalize);
-    let earliest = body["earliestDateAvailable"].as_str().and_then(time::parse);
-    Ok(Deleted {
-        tombstones,
-        covered,
-        earliest,
-    })
 }
 
 /// One batch of query results, translated.
@@ -242,6 +233,16 @@ fn earlier(a: Option<String>, b: Option<String>) -> Option<String> {
     }
 }
 
+/// A page in the middle of the deletions: the tombstones so far and a cursor
+/// to the rest (the query runs once they are read).
+pub fn pending(state: CursorState, tombstones: Vec<Record>) -> Page {
+    let cursor = CursorState {
+        next: None,
+        ..state
+    };
+    Page::new(tombstones).next(Some(cursor::encode(&cursor)))
+}
+
 /// The page handed to the host: a cursor while Salesforce has more, and on
 /// the last page the checkpoint: Salesforce's time when the read began (no
 /// later than what getDeleted covered), else the greatest stamp seen, else
@@ -261,6 +262,8 @@ pub fn finish(
             let cursor = CursorState {
                 next: Some(next),
                 max_seen,
+                windows: Vec::new(),
+                offset: 0,
                 ..state
             };
             Page::new(records).next(Some(cursor::encode(&cursor)))

@@ -31,6 +31,8 @@ fn cursor_state_round_trips() {
         started: Some("2024-01-02T00:00:00Z".into()),
         max_seen: None,
         covered: Some("2024-01-02T00:00:00.000Z".into()),
+        windows: vec![(t("2024-01-01T00:00:00Z"), t("2024-01-01T12:00:00Z"))],
+        offset: 200,
     };
     let encoded = cursor::encode(&state);
     assert_eq!(CursorState::resume(Some(&encoded), None).unwrap(), state);
@@ -79,6 +81,51 @@ fn soql_of_full_and_incremental_reads() {
 }
 
 #[test]
+fn a_query_too_long_for_a_url_becomes_a_composite_subrequest() {
+    let s = schema();
+    let soql = soql(&s, &selected(), None);
+    let body = composite_query("/services/data/v59.0", &soql, Some(500));
+    assert_eq!(
+        body,
+        json!({
+            "allOrNone": false,
+            "compositeRequest": [{
+                "method": "GET",
+                "url": query_url("/services/data/v59.0", &soql),
+                "referenceId": "query",
+                "httpHeaders": { "Sforce-Query-Options": "batchSize=500" },
+            }],
+        })
+    );
+    assert!(
+        composite_query("/x", "SELECT Id FROM Contact", None)["compositeRequest"][0]
+            .get("httpHeaders")
+            .is_none()
+    );
+
+    let answer = json!({ "compositeResponse": [{
+        "body": { "totalSize": 0, "done": true, "records": [] },
+        "httpHeaders": {}, "httpStatusCode": 200, "referenceId": "query",
+    }] });
+    let (status, result) = composite_result(&answer).unwrap();
+    assert_eq!((status, result["done"].clone()), (200, json!(true)));
+    let failed = json!({ "compositeResponse": [{
+        "body": [{ "errorCode": "INVALID_FIELD", "message": "No such column" }],
+        "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "query",
+    }] });
+    assert_eq!(composite_result(&failed).unwrap().0, 400);
+    for bad in [
+        json!({}),
+        json!({ "compositeResponse": [{ "referenceId": "query" }] }),
+    ] {
+        assert!(matches!(
+            composite_result(&bad),
+            Err(ConnectorError::Fatal(_))
+        ));
+    }
+}
+
+#[test]
 fn next_records_urls_stay_on_the_api() {
     let base = "https://acme.my.salesforce.com";
     assert_eq!(
@@ -96,54 +143,6 @@ fn next_records_urls_stay_on_the_api() {
             "{bad}"
         );
     }
-}
-
-#[test]
-fn deleted_windows_respect_salesforce_rules() {
-    // An ordinary window: since rounded down to the minute, up to the start of the read.
-    let (start, end, clamped) =
-        deleted_window(t("2024-03-01T10:00:45Z"), t("2024-03-01T11:30:20Z"));
-    assert_eq!(
-        (time::soql(start), time::soql(end), clamped),
-        (
-            "2024-03-01T10:00:00Z".into(),
-            "2024-03-01T11:30:20Z".into(),
-            false
-        )
-    );
-    // Too short: widened back to two whole minutes before the end.
-    let (start, _, _) = deleted_window(t("2024-03-01T11:30:05Z"), t("2024-03-01T11:30:20Z"));
-    assert_eq!(time::soql(start), "2024-03-01T11:28:00Z");
-    let (start, _, _) = deleted_window(t("2024-03-01T12:00:00Z"), t("2024-03-01T11:30:20Z"));
-    assert_eq!(time::soql(start), "2024-03-01T11:28:00Z");
-    // Too old: brought forward to within 30 days, and said so.
-    let (start, _, clamped) = deleted_window(t("2024-01-01T00:00:00Z"), t("2024-03-01T11:30:20Z"));
-    assert_eq!(
-        (time::soql(start), clamped),
-        ("2024-01-31T11:31:00Z".into(), true)
-    );
-    assert_eq!(
-        deleted_url("https://acme.my.salesforce.com/services/data/v59.0", "Contact", t("2024-03-01T10:00:00Z"), t("2024-03-01T11:30:20Z")),
-        "https://acme.my.salesforce.com/services/data/v59.0/sobjects/Contact/deleted/?start=2024-03-01T10%3A00%3A00Z&end=2024-03-01T11%3A30%3A20Z"
-    );
-}
-
-#[test]
-fn deleted_records_become_tombstones() {
-    let body = json!({
-        "deletedRecords": [{ "id": "0035g00000ABCDEAA1", "deletedDate": "2013-05-07T22:07:19.000+0000" }],
-        "earliestDateAvailable": "2013-05-03T15:57:00.000+0000",
-        "latestDateCovered": "2013-05-08T21:20:00.000+0000"
-    });
-    let d = parse_deleted(&body).unwrap();
-    assert_eq!(d.tombstones.len(), 1);
-    let r = &d.tombstones[0];
-    assert!(r.deleted && r.fields.is_empty());
-    assert_eq!(r.id, "0035g00000ABCDEAA1");
-    assert_eq!(r.updated_at.as_deref(), Some("2013-05-07T22:07:19.000Z"));
-    assert_eq!(d.covered.as_deref(), Some("2013-05-08T21:20:00.000Z"));
-    assert_eq!(d.earliest, Some(t("2013-05-03T15:57:00Z")));
-    assert!(parse_deleted(&json!({})).is_err());
 }
 
 #[test]
@@ -223,4 +222,25 @@ fn done_without_a_url_is_the_last_batch() {
         None
     );
     assert!(parse_query(&json!({ "done": true }), &schema(), &selected()).is_err());
+}
+
+#[test]
+fn a_page_of_tombstones_carries_the_windows_left_and_no_checkpoint() {
+    let mut state = CursorState::resume(None, Some("2024-01-01T00:00:00Z")).unwrap();
+    state.started = Some("2024-01-01T01:00:30Z".into());
+    state.windows = vec![(t("2024-01-01T00:30:00Z"), t("2024-01-01T01:00:30Z"))];
+    let page = pending(
+        state.clone(),
+        vec![Record::new("0035g00000AAAAAAA1").deleted(true)],
+    );
+    assert!(page.checkpoint.is_none());
+    assert_eq!(page.records.len(), 1);
+    let resumed = CursorState::resume(page.next_cursor.as_deref(), None).unwrap();
+    assert_eq!(resumed, state);
+    // Cursors of before the windows existed still resume.
+    let old = cursor::encode(
+        &json!({ "n": "/services/data/v59.0/query/01gXX-2", "s": "2024-01-01T00:00:00Z" }),
+    );
+    let resumed = CursorState::resume(Some(&old), None).unwrap();
+    assert!(resumed.windows.is_empty() && resumed.offset == 0);
 }

@@ -2,10 +2,10 @@
 //! Salesforce simulator (REST API v59.0, a daily request allocation, OAuth
 //! access tokens).
 //!
-//! The connector declares `https://*.my.salesforce.com` and
-//! `https://login.salesforce.com`, and calls the origin of its setting
-//! `instance_url`: these tests name an org's instance under the wildcard and
-//! redirect it, and the token endpoint's origin, to the simulator.
+//! The connector declares `{{setting:instance_url}}` and
+//! `https://login.salesforce.com`: these tests name an org's My Domain as
+//! `instance_url` and redirect it, and the token endpoint's origin, to the
+//! simulator.
 
 use serde_json::json;
 use synchost::runtime::{
@@ -390,4 +390,131 @@ async fn the_host_refreshes_an_expired_token_and_retries_once() {
         .to_string();
     assert!(err.contains("unauthorized"), "{err}");
     assert!(!err.contains("revoked-refresh-token"), "{err}");
+}
+
+/// Surveys of `Survey__c`, the simulator's object of a few hundred fields.
+fn surveys(sim: &SalesforceSim, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            sim.insert(
+                "Survey__c",
+                json!({
+                    "Name": format!("Survey {i}"),
+                    "Q005_Respondent_Answer_Long_Label__c": format!("answer {i}"),
+                    "Q450_Respondent_Answer_Long_Label__c": i,
+                }),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Every field of `Survey__c` in one SOQL makes a query URI longer than the
+/// 16,384 bytes Salesforce accepts (Salesforce Help 000386264: "If the URI
+/// itself exceeds this limit, the request returns a 414 URI Too Long
+/// error"); the read must still get every record with every field, and
+/// incrementally too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_every_field_of_an_object_wider_than_the_uri_limit() {
+    let (sim, _) = seeded(0, None).await;
+    let ids = surveys(&sim, 450);
+    let mut conn = conn_for(&sim);
+    conn.settings
+        .insert("object.surveys".into(), "Survey__c".into());
+    let (_rt, mut session) = session_for(&conn).await;
+    let clock = sim.clock();
+    clock.advance(chrono::Duration::minutes(1));
+    let (records, checkpoint) = read_all(&mut session, "surveys", None).await.unwrap();
+    assert_eq!(assert_unique(&records), ids.len());
+    let described = sim.describe("Survey__c").unwrap()["fields"]
+        .as_array()
+        .unwrap()
+        .len();
+    let first = find(&records, &ids[7]);
+    assert_eq!(first.fields.len(), described - 1, "every field but Id");
+    assert_eq!(
+        first.get_text("Q005_Respondent_Answer_Long_Label__c"),
+        Some("answer 7")
+    );
+    assert_eq!(
+        first.get("Q450_Respondent_Answer_Long_Label__c"),
+        Some(&FieldValue::Number(7.0))
+    );
+    let calls = session.calls();
+    assert!(calls.iter().all(|c| c.status == 200), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "POST" && c.path == "/services/data/v59.0/composite"),
+        "the query went in a Composite request's body: {calls:?}"
+    );
+
+    clock.advance(chrono::Duration::minutes(2));
+    sim.update(
+        &ids[3],
+        json!({ "Q005_Respondent_Answer_Long_Label__c": "changed" }),
+    )
+    .unwrap();
+    clock.advance(chrono::Duration::minutes(2));
+    let (changed, _) = read_all(&mut session, "surveys", checkpoint).await.unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].id, ids[3]);
+    assert_eq!(
+        changed[0].get_text("Q005_Respondent_Answer_Long_Label__c"),
+        Some("changed")
+    );
+}
+
+/// sObject Get Deleted: "If more than 600,000 IDs are found,
+/// EXCEEDED_ID_LIMIT is returned. You can correct the error by choosing start
+/// and end dates that are closer together." The simulator's limit is lowered
+/// to 40; 250 deletions over 25 minutes must all be reported, over as many
+/// pages as they need, and the live records after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_past_the_get_deleted_id_limit_are_all_reported() {
+    let (sim, ids) = seeded(300, None).await;
+    let (_rt, mut session) = session_for(&conn_for(&sim)).await;
+    let clock = sim.clock();
+    clock.advance(chrono::Duration::minutes(1));
+    let (all, checkpoint) = read_all(&mut session, "contacts", None).await.unwrap();
+    assert_eq!(all.len(), 300);
+    clock.advance(chrono::Duration::minutes(2));
+    sim.set_deleted_id_limit(40);
+    for (i, id) in ids[..250].iter().enumerate() {
+        if i % 10 == 0 {
+            clock.advance(chrono::Duration::minutes(1));
+        }
+        sim.delete(id).unwrap();
+    }
+    sim.update(&ids[299], json!({ "Title": "Still here" }))
+        .unwrap();
+    clock.advance(chrono::Duration::minutes(2));
+
+    let (changed, next) = read_all(&mut session, "contacts", checkpoint.clone())
+        .await
+        .unwrap();
+    let tombstones: std::collections::BTreeSet<&str> = changed
+        .iter()
+        .filter(|r| r.deleted)
+        .map(|r| r.id.as_str())
+        .collect();
+    let expected: std::collections::BTreeSet<&str> =
+        ids[..250].iter().map(String::as_str).collect();
+    assert_eq!(tombstones, expected, "every deletion, once or more");
+    let live: Vec<&Record> = changed.iter().filter(|r| !r.deleted).collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0].get_text("Title"), Some("Still here"));
+    assert!(
+        next.is_some() && next > checkpoint,
+        "{next:?} after {checkpoint:?}"
+    );
+    let windows = session
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/deleted/") && c.status == 200)
+        .count();
+    assert!(
+        windows >= 250 / 40,
+        "the window was narrowed: {windows} answers"
+    );
 }

@@ -3,6 +3,7 @@
 //!
 //! Endpoints, under `/services/data/vXX.X`: `query` and `queryAll` (a SOQL
 //! subset, see `soql`) with `query/{locator}` for the next batches,
+//! `composite` (with query subrequests, see `composite`),
 //! `sobjects/{sObject}/describe`, `sobjects/{sObject}/deleted/` (getDeleted),
 //! and sObject Collections at `composite/sobjects` (POST create, PATCH update,
 //! DELETE, and GET `composite/sobjects/{sObject}` to retrieve). Also
@@ -11,18 +12,22 @@
 //! documentation it follows.
 //!
 //! Every API request passes a gate, in this order: counting, injected faults,
-//! the bearer access token (401 INVALID_SESSION_ID when missing, unknown or
+//! the front end's limit on URI and headers (414 or 431, see `edge`), the
+//! bearer access token (401 INVALID_SESSION_ID when missing, unknown or
 //! expired), the org's daily request allocation (403 REQUEST_LIMIT_EXCEEDED),
 //! then the endpoint. Responses carry `Sforce-Limit-Info: api-usage=N/LIMIT`
 //! and a `Date` from the simulator's clock.
 
 mod collections;
+mod composite;
+mod edge;
 mod endpoints;
 mod model;
 mod oauth;
 mod query;
 mod soql;
 mod store;
+mod wide;
 
 pub use oauth::signature as oauth_signature;
 
@@ -35,7 +40,7 @@ use axum::Router;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::clock::Clock;
@@ -87,6 +92,8 @@ struct Shared {
     locators: Mutex<Locators>,
     tokens: Mutex<Tokens>,
     daily_limit: Mutex<Option<u64>>,
+    /// the most ids one getDeleted call may find (EXCEEDED_ID_LIMIT past it)
+    deleted_id_limit: AtomicUsize,
     /// when each API request of the last 24 hours was made
     usage: Mutex<VecDeque<DateTime<Utc>>>,
     faults: Mutex<VecDeque<u16>>,
@@ -120,6 +127,7 @@ impl SalesforceSim {
             locators: Mutex::new(Locators::default()),
             tokens: Mutex::new(tokens),
             daily_limit: Mutex::new(opts.daily_limit),
+            deleted_id_limit: AtomicUsize::new(query::MAX_DELETED_IDS),
             usage: Mutex::new(VecDeque::new()),
             faults: Mutex::new(VecDeque::new()),
             requests: AtomicU64::new(0),
@@ -251,6 +259,14 @@ impl SalesforceSim {
         *self.shared.daily_limit.lock().unwrap() = limit;
     }
 
+    /// Replaces the 600,000 ids a getDeleted call may find before it answers
+    /// EXCEEDED_ID_LIMIT, so that a test can reach the limit with a few records.
+    pub fn set_deleted_id_limit(&self, max_ids: usize) {
+        self.shared
+            .deleted_id_limit
+            .store(max_ids, Ordering::SeqCst);
+    }
+
     /// Makes every access token issued so far invalid, as when sessions time
     /// out: the next API request answers 401 INVALID_SESSION_ID until a
     /// token from the refresh token flow is used.
@@ -325,6 +341,8 @@ fn router(shared: Arc<Shared>) -> Router {
             &format!("{data}/sobjects/{{object}}/deleted/"),
             get(endpoints::get_deleted),
         )
+        .route(&format!("{data}/composite"), post(endpoints::composite))
+        .route(&format!("{data}/composite/"), post(endpoints::composite))
         .route(
             &format!("{data}/composite/sobjects"),
             post(endpoints::create)
@@ -401,6 +419,9 @@ async fn gate(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Respon
     let injected = sh.faults.lock().unwrap().pop_front();
     if let Some(status) = injected {
         return fault(status);
+    }
+    if let Some(refused) = edge::refuse(&req) {
+        return refused;
     }
     // The token endpoint is OAuth, not the API; the versions resource "does
     // not count towards your org's limit" (Limit Info Header) and needs no token.

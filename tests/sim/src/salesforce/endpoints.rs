@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::model::ApiError;
 use super::{collections, query, reply, Shared, VERSIONS};
 
 /// `v59.0` as the number 59 when it is a version this org serves.
-fn version(raw: &str) -> Result<u32, ApiError> {
+pub(super) fn version(raw: &str) -> Result<u32, ApiError> {
     raw.strip_prefix('v')
         .and_then(|v| v.strip_suffix(".0"))
         .and_then(|v| v.parse::<u32>().ok())
@@ -39,7 +40,7 @@ pub(super) async fn versions() -> Response {
     (StatusCode::OK, axum::Json(Value::Array(list))).into_response()
 }
 
-fn query_options(headers: &HeaderMap) -> Option<usize> {
+pub(super) fn query_options(headers: &HeaderMap) -> Option<usize> {
     query::batch_size(
         headers
             .get("sforce-query-options")
@@ -56,7 +57,13 @@ pub(super) async fn run_query(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    reply(soql_request(&sh, &v, &params, &headers, false))
+    reply(soql_request(
+        &sh,
+        &v,
+        &params,
+        query_options(&headers),
+        false,
+    ))
 }
 
 /// `GET .../queryAll?q=SOQL`: "QueryAll will include deleted records in results".
@@ -66,14 +73,21 @@ pub(super) async fn run_query_all(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    reply(soql_request(&sh, &v, &params, &headers, true))
+    reply(soql_request(
+        &sh,
+        &v,
+        &params,
+        query_options(&headers),
+        true,
+    ))
 }
 
-fn soql_request(
+/// A Query or QueryAll request, for the resource or a Composite subrequest.
+pub(super) fn soql_request(
     sh: &Shared,
     v: &str,
     params: &HashMap<String, String>,
-    headers: &HeaderMap,
+    batch: Option<usize>,
     all: bool,
 ) -> Result<Value, ApiError> {
     version(v)?;
@@ -83,15 +97,7 @@ fn soql_request(
         .ok_or_else(|| ApiError::bad("MALFORMED_QUERY", "A query string has to be specified"))?;
     let store = sh.store.lock().unwrap();
     let mut locators = sh.locators.lock().unwrap();
-    query::run(
-        &store,
-        &mut locators,
-        v,
-        q,
-        query_options(headers),
-        all,
-        sh.clock.now(),
-    )
+    query::run(&store, &mut locators, v, q, batch, all, sh.clock.now())
 }
 
 pub(super) async fn query_more(
@@ -99,16 +105,19 @@ pub(super) async fn query_more(
     Path((v, locator)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    reply(version(&v).and_then(|_| {
-        let mut locators = sh.locators.lock().unwrap();
-        query::more(
-            &mut locators,
-            &v,
-            &locator,
-            query_options(&headers),
-            sh.clock.now(),
-        )
-    }))
+    reply(more_request(&sh, &v, &locator, query_options(&headers)))
+}
+
+/// The next batch of a query, for the resource or a Composite subrequest.
+pub(super) fn more_request(
+    sh: &Shared,
+    v: &str,
+    locator: &str,
+    batch: Option<usize>,
+) -> Result<Value, ApiError> {
+    version(v)?;
+    let mut locators = sh.locators.lock().unwrap();
+    query::more(&mut locators, v, locator, batch, sh.clock.now())
 }
 
 /// sObject Describe: "Completely describes the individual metadata at all
@@ -141,6 +150,7 @@ pub(super) async fn get_deleted(
             &object,
             start.map(String::as_str),
             end.map(String::as_str),
+            sh.deleted_id_limit.load(Ordering::SeqCst),
             sh.clock.now(),
         )
     }))
@@ -194,6 +204,18 @@ pub(super) async fn delete(
             all_or_none,
             sh.clock.now(),
         )
+    }))
+}
+
+/// `POST .../composite` (see `composite.rs`).
+pub(super) async fn composite(
+    State(sh): State<Arc<Shared>>,
+    Path(v): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    reply(version(&v).and_then(|_| {
+        let body = json_body(&bytes)?;
+        super::composite::run(&sh, &body)
     }))
 }
 

@@ -157,7 +157,12 @@ pub(crate) struct FieldDef {
 
 impl FieldDef {
     /// An ordinary writable, optional field.
-    const fn rw(name: &'static str, label: &'static str, kind: Kind, length: usize) -> Self {
+    pub(crate) const fn rw(
+        name: &'static str,
+        label: &'static str,
+        kind: Kind,
+        length: usize,
+    ) -> Self {
         FieldDef {
             name,
             label,
@@ -190,13 +195,17 @@ impl FieldDef {
         self
     }
 
-    const fn picklist(mut self, values: &'static [&'static str], restricted: bool) -> Self {
+    pub(crate) const fn picklist(
+        mut self,
+        values: &'static [&'static str],
+        restricted: bool,
+    ) -> Self {
         self.picklist = values;
         self.restricted = restricted;
         self
     }
 
-    const fn custom(mut self) -> Self {
+    pub(crate) const fn custom(mut self) -> Self {
         self.custom = true;
         self
     }
@@ -281,7 +290,7 @@ impl ObjectDef {
             "label": self.label,
             "labelPlural": self.plural,
             "keyPrefix": self.prefix,
-            "custom": false,
+            "custom": self.name.ends_with("__c"),
             "createable": true,
             "updateable": true,
             "deletable": true,
@@ -313,7 +322,7 @@ const LEAD_SOURCES: &[&str] = &[
 
 /// Fields every object has: "System Fields" (Object Reference: Id, IsDeleted,
 /// CreatedDate, LastModifiedDate, SystemModstamp).
-fn system_fields() -> Vec<FieldDef> {
+pub(crate) fn system_fields() -> Vec<FieldDef> {
     vec![
         FieldDef::system("Id", "Record ID", Id),
         FieldDef::system("IsDeleted", "Deleted", Boolean),
@@ -325,7 +334,8 @@ fn system_fields() -> Vec<FieldDef> {
 
 /// Account and Contact, with the standard fields a sync uses most and the
 /// custom fields a Developer Edition org ships with on Contact (`Level__c`,
-/// `Languages__c`), plus one numeric custom field.
+/// `Languages__c`), plus one numeric custom field; and `Survey__c`, a
+/// custom object of a few hundred fields (`wide.rs`).
 pub(crate) fn standard_objects() -> Vec<ObjectDef> {
     let mut account = system_fields();
     account.extend([
@@ -401,6 +411,7 @@ pub(crate) fn standard_objects() -> Vec<ObjectDef> {
             prefix: "003",
             fields: contact,
         },
+        super::wide::survey(),
     ]
 }
 

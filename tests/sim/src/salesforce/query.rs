@@ -30,8 +30,12 @@ const LOCATOR_DAYS: i64 = 2;
 /// windows within the last 30 days).
 pub(crate) const REPLICATION_DAYS: i64 = 30;
 
-/// "There is a limit of 600,000 IDs returned from this resource."
-const MAX_DELETED_IDS: usize = 600_000;
+/// "There is a limit of 600,000 IDs returned from this resource. If more
+/// than 600,000 IDs are found, EXCEEDED_ID_LIMIT is returned. You can correct
+/// the error by choosing start and end dates that are closer together."
+/// (sObject Get Deleted, https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_getdeleted.htm)
+/// Tests lower it with `SalesforceSim::set_deleted_id_limit`.
+pub(crate) const MAX_DELETED_IDS: usize = 600_000;
 
 /// A server-side cursor: the rows of one query, fixed when it ran.
 pub(crate) struct Locator {
@@ -161,6 +165,7 @@ pub(crate) fn deleted(
     object: &str,
     start: Option<&str>,
     end: Option<&str>,
+    max_ids: usize,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let name = store.object(object).ok_or_else(ApiError::not_found)?.name;
@@ -194,10 +199,10 @@ pub(crate) fn deleted(
         .filter_map(|r| r.deleted.map(|d| (d, r.id.as_str())))
         .filter(|(d, _)| *d >= start && *d < latest)
         .collect();
-    if rows.len() > MAX_DELETED_IDS {
+    if rows.len() > max_ids {
         return Err(ApiError::bad(
             "EXCEEDED_ID_LIMIT",
-            "the number of deleted ids exceeds 600,000: choose start and end dates that are closer together",
+            format!("More than {max_ids} IDs were found. Choose start and end dates that are closer together."),
         ));
     }
     rows.sort();
