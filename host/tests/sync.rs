@@ -226,6 +226,30 @@ async fn deletes_flow_both_ways_on_a_full_scan() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_scan_every_sets_how_often_a_scheduled_run_reads_in_full() {
+    let mut w = World::new("fullevery", "newest_wins").await;
+    w.job["full_scan_every"] = serde_json::json!(2);
+    for i in 0..3 {
+        w.add_notion(
+            &format!("Task {i}"),
+            &format!("f{i}@example.com"),
+            "Todo",
+            1.0,
+        );
+    }
+    w.sync().await;
+    w.tick();
+    w.notion.trash_page(&w.notion_id("f1@example.com")).unwrap();
+    // The run after a full scan is incremental: the delete is not seen.
+    w.sync().await;
+    assert_eq!(w.airtable_rows().len(), 3);
+    // The second run after it reads in full, without being asked to.
+    let report = w.sync().await;
+    assert_eq!(report.synced_items, 1, "{report:?}");
+    assert!(!w.airtable_rows().contains_key("f1@example.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_against_a_delete_is_a_conflict() {
     let w = World::new("upddel", "target_wins").await;
     w.add_notion("Keep me", "k@example.com", "Todo", 1.0);

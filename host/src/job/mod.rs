@@ -66,6 +66,8 @@ pub struct Job {
     pub conflict: ConflictSpec,
     /// Records asked of a connector per read.
     pub page_size: u32,
+    /// Every this many runs a side is read in full, not incrementally.
+    pub full_scan_every: u32,
 }
 
 /// One side of a job.
@@ -257,6 +259,10 @@ impl Serialize for MatchKey {
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest page size a job may ask for.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Runs between full scans when the job sets none: once a day at hourly runs.
+pub const DEFAULT_FULL_SCAN_EVERY: u32 = 24;
+/// Most runs a job may leave between full scans.
+pub const MAX_FULL_SCAN_EVERY: u32 = 10_000;
 
 impl Job {
     /// Parses and validates a job from JSON text.

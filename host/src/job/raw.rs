@@ -81,6 +81,13 @@ pub struct RawJob {
     /// connector may return fewer).
     #[schemars(with = "Option<u32>", range(min = 1, max = 1000))]
     pub page_size: Option<Value>,
+    /// Every this many runs a side's read is a full scan instead of an
+    /// incremental one, 1 to 10000 (default 24; 1 scans in full every run). A
+    /// full scan finds deletes incremental reads do not report, and values
+    /// that change without a record's modification time moving (Airtable's
+    /// formulas, rollups and lookups).
+    #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
+    pub full_scan_every: Option<Value>,
 }
 
 /// One side in full.

@@ -337,6 +337,22 @@ fn page_size_bounds() {
 }
 
 #[test]
+fn full_scan_every_bounds() {
+    assert_eq!(parse(base()).unwrap().full_scan_every, 24);
+    for n in [1, 24, 10_000] {
+        let job = parse(with("full_scan_every", json!(n))).unwrap();
+        assert_eq!(job.full_scan_every, n);
+    }
+    for bad in [json!(0), json!(10_001), json!(-3), json!(2.5), json!("24")] {
+        let e = err(with("full_scan_every", bad.clone()));
+        assert_eq!(e.field(), Some("full_scan_every"), "{bad}");
+        assert!(e
+            .to_string()
+            .ends_with("expected a whole number of runs from 1 to 10000"));
+    }
+}
+
+#[test]
 fn sync_id_is_checked_or_derived() {
     assert_eq!(
         err(with("sync_id", json!("has space"))).field(),

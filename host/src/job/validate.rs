@@ -9,7 +9,7 @@ use super::raw::{join, read_object, MatchKeyPair, RawConflict, RawJob, RawSide};
 use super::schedule::{self, Schedule};
 use super::{
     ConflictSpec, Job, JobError, MappingSpec, MatchKey, Mode, Named, Policy, Priority, SideSpec,
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    DEFAULT_FULL_SCAN_EVERY, DEFAULT_PAGE_SIZE, MAX_FULL_SCAN_EVERY, MAX_PAGE_SIZE,
 };
 use crate::runtime::{Connection, Limits, Rate};
 
@@ -139,20 +139,22 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         None => Some(ConflictSpec::default()),
         Some(v) => conflict(v, errors),
     };
-    let page_size = match &raw.page_size {
-        None => Some(DEFAULT_PAGE_SIZE),
-        Some(v) => match v.as_u64() {
-            Some(n) if (1..=MAX_PAGE_SIZE as u64).contains(&n) => Some(n as u32),
-            _ => {
-                errors.push(JobError::invalid(
-                    "page_size",
-                    v,
-                    format!("a whole number from 1 to {MAX_PAGE_SIZE}"),
-                ));
-                None
-            }
-        },
-    };
+    let page_size = count(
+        &raw.page_size,
+        "page_size",
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+        "",
+        errors,
+    );
+    let full_scan_every = count(
+        &raw.full_scan_every,
+        "full_scan_every",
+        DEFAULT_FULL_SCAN_EVERY,
+        MAX_FULL_SCAN_EVERY,
+        " of runs",
+        errors,
+    );
 
     if errors.len() > before {
         return None;
@@ -189,7 +191,31 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         match_key,
         conflict: conflict?,
         page_size: page_size?,
+        full_scan_every: full_scan_every?,
     })
+}
+
+/// A whole number from 1 to `max`, `default` when absent.
+fn count(
+    v: &Option<Value>,
+    field: &str,
+    default: u32,
+    max: u32,
+    unit: &str,
+    errors: &mut Vec<JobError>,
+) -> Option<u32> {
+    let Some(v) = v else { return Some(default) };
+    match v.as_u64() {
+        Some(n) if (1..=u64::from(max)).contains(&n) => Some(n as u32),
+        _ => {
+            errors.push(JobError::invalid(
+                field,
+                v,
+                format!("a whole number{unit} from 1 to {max}"),
+            ));
+            None
+        }
+    }
 }
 
 /// A side while it is being put together.

@@ -45,9 +45,6 @@ pub struct RunOptions {
 /// timestamps are coarse (Notion's are rounded to the minute), so a read must
 /// overlap the last one; records seen again are recognised by their content.
 const OVERLAP_SECS: i64 = 120;
-/// Every this many runs the read is a full scan, which is how deletes are
-/// found on platforms whose incremental reads do not report them.
-const FULL_SCAN_EVERY: u32 = 24;
 
 struct JobPolicies<'a>(&'a job::ConflictSpec);
 
@@ -179,9 +176,9 @@ async fn run_once(
         let full = options.full
             || recovering
             || !open.capable(Capabilities::INCREMENTAL)
-            || checkpoint
-                .as_ref()
-                .is_none_or(|c| c.since.is_none() || c.runs_since_full_scan + 1 >= FULL_SCAN_EVERY);
+            || checkpoint.as_ref().is_none_or(|c| {
+                c.since.is_none() || c.runs_since_full_scan + 1 >= job.full_scan_every
+            });
         let since = if full {
             None
         } else {
