@@ -109,14 +109,23 @@ mod tests {
         let overloaded = Response::new(529, &[("retry-after", "2")], b"service_overload");
         assert!(matches!(
             from_status(&overloaded),
-            Some(ConnectorError::RateLimited(RateLimitedInfo { retry_after_ms: 2000, .. }))
+            Some(ConnectorError::RateLimited(RateLimitedInfo {
+                retry_after_ms: 2000,
+                ..
+            }))
         ));
         let unavailable = Response::new(503, &[("retry-after", "3")], b"");
         assert!(matches!(
             from_status(&unavailable),
-            Some(ConnectorError::RateLimited(RateLimitedInfo { retry_after_ms: 3000, .. }))
+            Some(ConnectorError::RateLimited(RateLimitedInfo {
+                retry_after_ms: 3000,
+                ..
+            }))
         ));
         let down = Response::new(503, &[], b"");
-        assert!(matches!(from_status(&down), Some(ConnectorError::Transient(_))));
+        assert!(matches!(
+            from_status(&down),
+            Some(ConnectorError::Transient(_))
+        ));
     }
 }

@@ -132,7 +132,13 @@ async fn a_new_python_connector_builds_and_passes_the_acceptance_suite() {
     let started = Instant::now();
     let checks = acceptance::run(&runtime, &wasm, "items").await.unwrap();
     eprintln!("acceptance suite in {:.1?}", started.elapsed());
-    assert_all_passed(&checks, &["writes round-trip", "each op of a write batch gets its own outcome"]);
+    assert_all_passed(
+        &checks,
+        &[
+            "writes round-trip",
+            "each op of a write batch gets its own outcome",
+        ],
+    );
     // The CLI's own `connector test` agrees (the component is compiled by now).
     let code = synchost(&[
         "connector",

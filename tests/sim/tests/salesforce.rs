@@ -131,13 +131,13 @@ fn stamp(sim: &SalesforceSim, id: &str) -> String {
         .to_string()
 }
 
-#[path = "salesforce/queries.rs"]
-mod queries;
-#[path = "salesforce/deleted.rs"]
-mod deleted;
 #[path = "salesforce/collections.rs"]
 mod collections;
+#[path = "salesforce/deleted.rs"]
+mod deleted;
 #[path = "salesforce/limits.rs"]
 mod limits;
+#[path = "salesforce/queries.rs"]
+mod queries;
 #[path = "salesforce/wide.rs"]
 mod wide;
