@@ -21,6 +21,16 @@
 //! instant, the window cannot move on by date: the connector then pages that
 //! instant by `hs_object_id` (filter `GT` the last id, sorted by it) and goes on
 //! strictly after it.
+//!
+//! Merges: the records merged away are neither archived nor listed, and
+//! search cannot show what is gone. Contacts and companies merge into a new
+//! record ("a new record with a new ID will be created for the resulting
+//! merged record, with both records merged into the new one", changelog
+//! "Updated merge functionality for contacts and companies"), which a read
+//! returns as created or modified; its `hs_merged_object_ids` ("For all
+//! objects, you can use the Merged [record] IDs property to view previously
+//! merged records", "Merge records") names the ids it absorbed, and each
+//! becomes a tombstone. So a merge is seen by an incremental read too.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -190,6 +200,52 @@ pub fn search_body(
     })
 }
 
+/// The property naming the ids merged into a record, `;`-separated.
+pub const MERGED_IDS: &str = "hs_merged_object_ids";
+
+/// The properties a read asks for: the schema's, and the merged ids.
+pub fn read_names(schema: &ObjectSchema) -> Vec<String> {
+    let mut names = schema.names();
+    if !names.iter().any(|n| n == MERGED_IDS) {
+        names.push(MERGED_IDS.to_string());
+    }
+    names
+}
+
+/// Tombstones of the records merged into `obj`: gone, as of the time the
+/// merged record was last modified.
+pub fn merged_tombstones(obj: &Value) -> Vec<Record> {
+    let own = obj["id"].as_str().unwrap_or_default();
+    let updated = obj["updatedAt"].as_str().map(String::from);
+    let mut ids: Vec<&str> = obj["properties"][MERGED_IDS]
+        .as_str()
+        .unwrap_or_default()
+        .split(';')
+        .map(str::trim)
+        .filter(|id| crate::write::valid_id(id) && *id != own)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .map(|id| Record::new(id).updated_at(updated.clone()).deleted(true))
+        .collect()
+}
+
+/// A page's records and the tombstones of what they absorbed, each id once.
+pub fn with_merged(objects: &[Value], records: Vec<Record>) -> Vec<Record> {
+    let mut seen: std::collections::HashSet<String> =
+        records.iter().map(|r| r.id.clone()).collect();
+    let mut out = records;
+    for obj in objects {
+        for t in merged_tombstones(obj) {
+            if seen.insert(t.id.clone()) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
 /// Whether a search body is within HubSpot's 3,000 characters.
 pub fn fits(body: &Value) -> bool {
     body.to_string().chars().count() <= MAX_SEARCH_BODY
@@ -248,7 +304,8 @@ pub fn after_list(
 ) -> Result<Step<Record>, ConnectorError> {
     let since_ms = state.since.as_deref().and_then(time::to_millis);
     let mut records = Vec::new();
-    for obj in results(body, "list")? {
+    let objects = results(body, "list")?;
+    for obj in &objects {
         if state.phase == Phase::Archived {
             let at = obj["archivedAt"].as_str().or(obj["updatedAt"].as_str());
             if let (Some(since), Some(at)) = (since_ms, at.and_then(time::to_millis)) {
@@ -257,10 +314,14 @@ pub fn after_list(
                 }
             }
         }
-        let record = to_record(&obj, schema)?;
+        let record = to_record(obj, schema)?;
         state.max_seen = later(state.max_seen, record.updated_at.as_deref());
         records.push(record);
     }
+    let records = match state.phase {
+        Phase::Active => with_merged(&objects, records),
+        _ => records,
+    };
     let next = body["paging"]["next"]["after"].as_str().map(String::from);
     let (state, done) = match (next, state.phase) {
         (Some(after), _) => (

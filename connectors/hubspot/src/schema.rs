@@ -62,6 +62,9 @@ pub struct Property {
     pub name: String,
     pub kind: Kind,
     pub read_only: bool,
+    /// no two records hold the same value (`hasUniqueValue`, or a contact's
+    /// email): what tells created records apart
+    pub unique: bool,
     /// option values of an enumeration
     pub options: Vec<String>,
 }
@@ -126,6 +129,7 @@ impl ObjectSchema {
                     read_only: !known
                         || p["modificationMetadata"]["readOnlyValue"].as_bool() == Some(true)
                         || p["calculated"].as_bool() == Some(true),
+                    unique: p["hasUniqueValue"].as_bool() == Some(true),
                     options: p["options"]
                         .as_array()
                         .into_iter()
@@ -160,6 +164,13 @@ impl ObjectSchema {
         let mut schema = EntitySchema::new(&self.entity);
         schema.fields = self.properties.iter().map(Property::field_schema).collect();
         schema
+    }
+
+    /// Marks a property whose values HubSpot keeps unique without saying so.
+    pub fn mark_unique(&mut self, name: &str) {
+        for p in self.properties.iter_mut().filter(|p| p.name == name) {
+            p.unique = true;
+        }
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -491,6 +502,7 @@ mod tests {
             name: "n".into(),
             kind: Kind::Number,
             read_only: false,
+            unique: false,
             options: vec![],
         };
         assert_eq!(write_value(&n, &FieldValue::Number(13.0)).unwrap(), "13");
@@ -502,6 +514,7 @@ mod tests {
             name: "d".into(),
             kind: Kind::Datetime,
             read_only: false,
+            unique: false,
             options: vec![],
         };
         assert_eq!(

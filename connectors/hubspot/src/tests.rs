@@ -342,3 +342,37 @@ fn checkpoint_prefers_the_platform_date() {
     assert_eq!(read::page_size(500, 200), 200);
     assert_eq!(read::page_size(25, 100), 25);
 }
+
+#[test]
+fn records_merged_into_a_read_record_are_tombstones() {
+    let schema = schema::ObjectSchema::parse(
+        "people",
+        &json!({"results": [{"name": "firstname", "type": "string", "fieldType": "text"}]}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(read::read_names(&schema), ["firstname", read::MERGED_IDS]);
+    let merged = json!({"id": "30", "updatedAt": "2024-01-01T00:00:00.000Z",
+        "properties": {"firstname": "Ann", "hs_merged_object_ids": "10;11;30;x"}});
+    let plain = json!({"id": "40", "updatedAt": "2024-01-01T00:00:00.000Z", "properties": {}});
+    let objects = vec![merged.clone(), plain.clone()];
+    let records = objects
+        .iter()
+        .map(|o| read::to_record(o, &schema))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let page = read::with_merged(&objects, records);
+    let got: Vec<(&str, bool)> = page.iter().map(|r| (r.id.as_str(), r.deleted)).collect();
+    assert_eq!(
+        got,
+        [("30", false), ("40", false), ("10", true), ("11", true)]
+    );
+    assert_eq!(
+        page[2].updated_at.as_deref(),
+        Some("2024-01-01T00:00:00.000Z")
+    );
+    // A full scan's list page carries them as well.
+    let body = json!({"results": [merged, plain]});
+    let step = after_list(CursorState::default(), &body, &schema).unwrap();
+    assert_eq!(step.items.len(), 4);
+}

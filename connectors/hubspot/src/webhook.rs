@@ -12,6 +12,19 @@
 //!   `restore`, `merge`, `privacyDeletion` (and others, such as
 //!   `associationChange`, that name no single record).
 //! - Events are signals: a `propertyChange` carries one value, not the record.
+//! - Generic subscriptions (changelog "Public Beta: Generic Webhook
+//!   Subscriptions", https://developers.hubspot.com/changelog/public-beta-generic-webhook-subscriptions)
+//!   send `object.creation`, `object.propertyChange`, `object.deletion`,
+//!   `object.merge`, `object.restore`, "with the related object defined in the
+//!   response objectTypeId field ... in raw ID format (e.g., 0-1 for contact)".
+//! - A merge (changelog "New subscription types for Webhooks",
+//!   https://developers.hubspot.com/changelog/new-subscription-types-for-webhooks)
+//!   names `primaryObjectId`, `mergedObjectIds` ("the secondary contacts ...
+//!   multiple objects can be merged into one primaryObject") and `newObjectId`
+//!   ("the Id of the object that was created from the result of the merge").
+//!   Since contacts and companies merge into a new record (changelog "Updated
+//!   merge functionality for contacts and companies"), every id of the merge
+//!   but the resulting one is gone.
 //!
 //! "Validating requests from HubSpot"
 //! (https://developers.hubspot.com/docs/api/webhooks/validating-requests),
@@ -205,14 +218,24 @@ fn object_type_of(prefix: &str) -> Option<&'static str> {
     }
 }
 
+/// The object type of a generic event's `objectTypeId` ("Object type IDs":
+/// contacts `0-1`, companies `0-2`, deals `0-3`).
+fn object_type_of_id(type_id: &str) -> Option<&'static str> {
+    match type_id {
+        "0-1" => Some("contacts"),
+        "0-2" => Some("companies"),
+        "0-3" => Some("deals"),
+        _ => None,
+    }
+}
+
 /// What an event suffix means for the record it names; `None` for events
 /// that are not about one record's existence or values.
 fn kind_of(suffix: &str) -> Option<ChangeKind> {
     match suffix {
         // privacyDeletion: "a contact was permanently deleted for GDPR".
         "deletion" | "privacyDeletion" => Some(ChangeKind::Delete),
-        // A merge names the surviving record, which now holds the merged
-        // values: it changed. Restore brings an archived record back.
+        // Restore brings an archived record back (a merge is `changes_of`'s).
         "creation" | "propertyChange" | "restore" | "merge" => Some(ChangeKind::Upsert),
         _ => None,
     }
@@ -226,6 +249,54 @@ fn object_id(v: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+/// The records an event is about, and what happened to each. A merge ends
+/// every record it names but the one that holds the result, which changed.
+fn changes_of(
+    event: &Value,
+    index: usize,
+    ty: &str,
+    kind: ChangeKind,
+    merge: bool,
+) -> Result<Vec<(String, ChangeKind)>, ConnectorError> {
+    if !merge {
+        let id = object_id(&event["objectId"]).ok_or_else(|| {
+            ConnectorError::InvalidInput(format!(
+                "HubSpot webhook event {index} (`{ty}`) has no valid `objectId`: {}",
+                event["objectId"]
+            ))
+        })?;
+        return Ok(vec![(id, kind)]);
+    }
+    let winner = ["newObjectId", "primaryObjectId", "objectId"]
+        .iter()
+        .find_map(|k| object_id(&event[*k]))
+        .ok_or_else(|| {
+            ConnectorError::InvalidInput(format!(
+                "HubSpot webhook event {index} (`{ty}`) names no merged record: no valid \
+                 `newObjectId`, `primaryObjectId` or `objectId`"
+            ))
+        })?;
+    let mut gone: Vec<String> = event["mergedObjectIds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(object_id)
+        .collect();
+    gone.extend(object_id(&event["primaryObjectId"]));
+    gone.retain(|id| *id != winner);
+    gone.dedup();
+    let mut out: Vec<(String, ChangeKind)> = gone
+        .into_iter()
+        .map(|id| (id, ChangeKind::Delete))
+        .collect();
+    out.push((winner, ChangeKind::Upsert));
+    Ok(out)
+}
+
+/// A record's latest event so far: where it first appeared (event, and
+/// place within the event), the event, and its `occurredAt`.
+type Kept = ((usize, usize), ChangeEvent, i64);
 
 /// The change events of a (verified) batch. `entities` maps entity names to
 /// their object types, as configured; every entity of an event's object
@@ -246,7 +317,7 @@ pub fn events_from(
         )
     })?;
     // (entity, id) -> (position of first appearance, event, occurredAt)
-    let mut latest: BTreeMap<(String, String), (usize, ChangeEvent, i64)> = BTreeMap::new();
+    let mut latest: BTreeMap<(String, String), Kept> = BTreeMap::new();
     let mut ignored = Vec::new();
     for (index, event) in batch.iter().enumerate() {
         let ty = event["subscriptionType"].as_str().ok_or_else(|| {
@@ -254,9 +325,21 @@ pub fn events_from(
                 "HubSpot webhook event {index} has no `subscriptionType`"
             ))
         })?;
-        let mapped = ty
-            .split_once('.')
-            .and_then(|(prefix, suffix)| Some((object_type_of(prefix)?, kind_of(suffix)?)));
+        let Some((prefix, suffix)) = ty.split_once('.') else {
+            ignored.push(ty.to_string());
+            continue;
+        };
+        let object_type = if prefix == "object" {
+            let type_id = event["objectTypeId"].as_str().ok_or_else(|| {
+                ConnectorError::InvalidInput(format!(
+                    "HubSpot webhook event {index} (`{ty}`) has no `objectTypeId`"
+                ))
+            })?;
+            object_type_of_id(type_id)
+        } else {
+            object_type_of(prefix)
+        };
+        let mapped = object_type.zip(kind_of(suffix));
         let Some((object_type, kind)) = mapped else {
             ignored.push(ty.to_string());
             continue;
@@ -270,37 +353,34 @@ pub fn events_from(
             ignored.push(ty.to_string());
             continue;
         }
-        let id = object_id(&event["objectId"]).ok_or_else(|| {
-            ConnectorError::InvalidInput(format!(
-                "HubSpot webhook event {index} (`{ty}`) has no valid `objectId`: {}",
-                event["objectId"]
-            ))
-        })?;
+        let changes = changes_of(event, index, ty, kind, suffix == "merge")?;
         let occurred = event["occurredAt"].as_i64();
         let at = occurred.map(crate::time::from_millis);
         let order = occurred.unwrap_or(i64::MIN);
         for entity in targets {
-            let change = ChangeEvent {
-                entity: entity.clone(),
-                id: id.clone(),
-                kind,
-                at: at.clone(),
-            };
-            let key = (entity.clone(), id.clone());
-            match latest.get_mut(&key) {
-                Some((_, kept, kept_order)) => {
-                    if order >= *kept_order {
-                        *kept = change;
-                        *kept_order = order;
+            for (sub, (id, kind)) in changes.iter().enumerate() {
+                let change = ChangeEvent {
+                    entity: entity.clone(),
+                    id: id.clone(),
+                    kind: *kind,
+                    at: at.clone(),
+                };
+                let key = (entity.clone(), id.clone());
+                match latest.get_mut(&key) {
+                    Some((_, kept, kept_order)) => {
+                        if order >= *kept_order {
+                            *kept = change;
+                            *kept_order = order;
+                        }
                     }
-                }
-                None => {
-                    latest.insert(key, (index, change, order));
+                    None => {
+                        latest.insert(key, ((index, sub), change, order));
+                    }
                 }
             }
         }
     }
-    let mut events: Vec<(usize, ChangeEvent)> =
+    let mut events: Vec<((usize, usize), ChangeEvent)> =
         latest.into_values().map(|(i, e, _)| (i, e)).collect();
     events.sort_by(|a, b| (a.0, &a.1.entity).cmp(&(b.0, &b.1.entity)));
     Ok(Delivery {

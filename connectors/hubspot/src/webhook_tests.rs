@@ -260,6 +260,60 @@ fn deletions_and_object_types_map_to_entities() {
 }
 
 #[test]
+fn generic_events_and_merges_map_to_entities() {
+    let generic = |id: u64, ty: &str, object: u64, type_id: &str| {
+        let mut e = event(id, ty, object, 1_000);
+        e["objectTypeId"] = json!(type_id);
+        e
+    };
+    let mut merge = generic(3, "object.merge", 30, "0-1");
+    merge["primaryObjectId"] = json!(10);
+    merge["mergedObjectIds"] = json!([11, 12]);
+    merge["newObjectId"] = json!(30);
+    let body = serde_json::to_vec(&json!([
+        generic(1, "object.creation", 21, "0-3"),
+        generic(2, "object.creation", 31, "0-2"),
+        merge,
+        generic(4, "object.creation", 41, "0-5"),
+    ]))
+    .unwrap();
+    let got = events_from(&body, &entities()).unwrap();
+    let kinds: Vec<(&str, &str, ChangeKind)> = got
+        .events
+        .iter()
+        .map(|e| (e.entity.as_str(), e.id.as_str(), e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("deals", "21", ChangeKind::Upsert),
+            ("people", "11", ChangeKind::Delete),
+            ("people", "12", ChangeKind::Delete),
+            ("people", "10", ChangeKind::Delete),
+            ("people", "30", ChangeKind::Upsert),
+        ]
+    );
+    assert_eq!(got.ignored, ["object.creation", "object.creation"]);
+    // A merge that kept the primary's id (older merges) ends only the others.
+    let mut merge = event(1, "contact.merge", 10, 1_000);
+    merge["primaryObjectId"] = json!(10);
+    merge["mergedObjectIds"] = json!([11]);
+    merge["newObjectId"] = json!(10);
+    let body = serde_json::to_vec(&json!([merge])).unwrap();
+    let got = events_from(&body, &entities()).unwrap().events;
+    let kinds: Vec<(&str, ChangeKind)> = got.iter().map(|e| (e.id.as_str(), e.kind)).collect();
+    assert_eq!(
+        kinds,
+        [("11", ChangeKind::Delete), ("10", ChangeKind::Upsert)]
+    );
+    let body = br#"[{"subscriptionType":"object.deletion","objectId":5}]"#;
+    assert!(matches!(
+        events_from(body, &entities()),
+        Err(ConnectorError::InvalidInput(m)) if m.contains("no `objectTypeId`")
+    ));
+}
+
+#[test]
 fn events_about_one_record_collapse_into_its_latest() {
     let body = serde_json::to_vec(&json!([
         event(1, "contact.creation", 5, 1_000),

@@ -9,15 +9,20 @@
 //! `{"status":"COMPLETE","results":[...]}`, or 207 Multi-Status with
 //! `"errors": [{"status":"error","category","message","context":{"ids":[..]}}]`
 //! for the inputs that failed; archive answers 204. Results come in no
-//! particular order: an input's `objectWriteTraceId` is echoed by its result.
-//! Invalid values, or a contact whose email exists (409), fail the whole request.
+//! particular order. Each input carries its op's position as
+//! `objectWriteTraceId`: a create batch whose inputs all carry one is answered
+//! multi-status, naming each refused input in `context.objectWriteTraceId`
+//! ("API error handling", "Multi-status errors"), and a result may echo its
+//! input's id, but need not (see `matching`). Invalid values, or a contact
+//! whose email exists (409), fail a whole update request.
 
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
 use synchost_sdk::http::Response;
-use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
+use synchost_sdk::{ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, Written};
 
 use crate::api;
+use crate::matching::Matcher;
 
 /// HubSpot's limit of inputs per batch request.
 pub const MAX_BATCH: usize = 100;
@@ -152,8 +157,40 @@ fn entry_error(entry: &Value, context: &str) -> ConnectorError {
     }
 }
 
-/// Reads the answer to one batch request.
-pub fn interpret(batch: &Batch, prepared: &[Prepared], resp: &Response, context: &str) -> Outcome {
+/// The outcome of an op that HubSpot's answer says nothing about: it may
+/// have been written, so it is `transient`, which the host keeps pending and
+/// settles by reading rather than writing it again.
+fn unknown(context: &str, reported: &[ConnectorError]) -> ConnectorError {
+    let mut message = format!(
+        "{context}: the outcome is unknown: the answer names no record and no error for \
+         this op, or cannot tell its record from another op's"
+    );
+    if !reported.is_empty() {
+        let said: Vec<String> = reported.iter().map(ToString::to_string).collect();
+        message.push_str(&format!("; it reported: {}", said.join("; ")));
+    }
+    ConnectorError::Transient(message)
+}
+
+fn strings(v: &Value) -> impl Iterator<Item = String> + '_ {
+    v.as_array().into_iter().flatten().filter_map(|x| {
+        x.as_str()
+            .map(String::from)
+            .or_else(|| x.as_u64().map(|n| n.to_string()))
+    })
+}
+
+/// Reads the answer to one batch request. Results are matched to ops by the
+/// echoed `objectWriteTraceId`, then by record id (updates), then created
+/// records by what was written (`matching`); errors by the trace ids or
+/// record ids their `context` names.
+pub fn interpret(
+    batch: &Batch,
+    prepared: &[Prepared],
+    resp: &Response,
+    context: &str,
+    matcher: &Matcher,
+) -> Outcome {
     if let Some(err) = api::hubspot_error(context, resp) {
         let per_input = matches!(
             err,
@@ -191,48 +228,72 @@ pub fn interpret(batch: &Batch, prepared: &[Prepared], resp: &Response, context:
         Ok(v) => v,
         Err(e) => return Outcome::Failed(e),
     };
-    let mut by_trace: HashMap<String, Written> = HashMap::new();
-    let mut by_id: HashMap<String, Written> = HashMap::new();
-    for obj in body["results"].as_array().into_iter().flatten() {
-        if let Some(w) = written(obj) {
-            if let Some(trace) = obj["objectWriteTraceId"].as_str() {
-                by_trace.insert(trace.to_string(), w.clone());
-            }
-            by_id.insert(w.id.clone(), w);
-        }
-    }
+    let records: Vec<&Value> = body["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| written(o).is_some())
+        .collect();
     let mut failed: HashMap<String, ConnectorError> = HashMap::new();
-    let mut first_error = None;
+    let mut unattributed = Vec::new();
     for entry in body["errors"].as_array().into_iter().flatten() {
         let err = entry_error(entry, context);
-        for id in entry["context"]["ids"].as_array().into_iter().flatten() {
-            if let Some(id) = id.as_str() {
-                failed.insert(id.to_string(), err.clone());
+        let traces = strings(&entry["context"]["objectWriteTraceId"]).map(|t| format!("trace:{t}"));
+        let ids = strings(&entry["context"]["ids"]).map(|id| format!("id:{id}"));
+        let named: Vec<String> = traces.chain(ids).collect();
+        if named.is_empty() {
+            unattributed.push(err.clone());
+        }
+        for key in named {
+            failed.insert(key, err.clone());
+        }
+    }
+    let ops: Vec<&Prepared> = batch.ops.iter().map(|&i| &prepared[i]).collect();
+    let mut outcome: Vec<Option<OpResult>> = vec![None; ops.len()];
+    let mut claimed = vec![false; records.len()];
+    for (k, op) in ops.iter().enumerate() {
+        let trace = op.index.to_string();
+        let found = records.iter().enumerate().position(|(r, o)| {
+            !claimed[r]
+                && (o["objectWriteTraceId"].as_str() == Some(trace.as_str())
+                    || (op.id.is_some() && o["id"].as_str() == op.id.as_deref()))
+        });
+        if let Some(r) = found {
+            claimed[r] = true;
+            outcome[k] = written(records[r]).map(Ok);
+        } else if let Some(err) = failed.get(&format!("trace:{trace}")).or_else(|| {
+            op.id
+                .as_ref()
+                .and_then(|id| failed.get(&format!("id:{id}")))
+        }) {
+            outcome[k] = Some(Err(err.clone()));
+        }
+    }
+    // Created records that did not say whose they are.
+    let open: Vec<usize> = (0..ops.len())
+        .filter(|&k| outcome[k].is_none() && ops[k].kind == Kind::Create)
+        .collect();
+    let free: Vec<usize> = (0..records.len()).filter(|&r| !claimed[r]).collect();
+    if !open.is_empty() && !free.is_empty() {
+        let sent: Vec<&Map<String, Value>> = open.iter().map(|&k| &ops[k].properties).collect();
+        let candidates: Vec<&Value> = free.iter().map(|&r| records[r]).collect();
+        for (k, pick) in open.iter().zip(matcher.pair(&sent, &candidates)) {
+            if let Some(p) = pick {
+                outcome[*k] = written(candidates[p]).map(Ok);
             }
         }
-        first_error.get_or_insert(err);
     }
-    let results = batch
-        .ops
-        .iter()
-        .map(|&i| {
-            let op = &prepared[i];
-            let trace = op.index.to_string();
-            let found = by_trace
-                .remove(&trace)
-                .or_else(|| op.id.as_ref().and_then(|id| by_id.remove(id)));
-            let outcome = match (found, op.id.as_ref().and_then(|id| failed.get(id))) {
-                (Some(w), _) => Ok(w),
-                (None, Some(err)) => Err(err.clone()),
-                // No result for the op proves nothing about it: unknown.
-                (None, None) => Err(first_error
-                    .clone()
-                    .unwrap_or_else(|| errors::bad_body(context, "no result for this op"))),
-            };
-            (op.index, outcome)
-        })
-        .collect();
-    Outcome::Done(results)
+    Outcome::Done(
+        ops.iter()
+            .zip(outcome)
+            .map(|(op, o)| {
+                (
+                    op.index,
+                    o.unwrap_or_else(|| Err(unknown(context, &unattributed))),
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The body of `batch/read` that fetches the current versions of `ids`.
@@ -299,6 +360,7 @@ pub fn run(
     batches: Vec<Batch>,
     mut send: impl FnMut(&str, &Value) -> Result<Response, ConnectorError>,
     context: &str,
+    matcher: &Matcher,
 ) -> Result<Vec<(usize, OpResult)>, ConnectorError> {
     let mut out = Vec::new();
     let mut queue: VecDeque<Batch> = batches.into();
@@ -307,7 +369,7 @@ pub fn run(
         let action = batch.kind.action();
         let context = format!("{context}/batch/{action}");
         let outcome = match send(action, &body(&batch, prepared)) {
-            Ok(resp) => interpret(&batch, prepared, &resp, &context),
+            Ok(resp) => interpret(&batch, prepared, &resp, &context, matcher),
             Err(e) => Outcome::Failed(e),
         };
         match outcome {
@@ -357,235 +419,5 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn op(index: usize, kind: Kind, id: Option<&str>) -> Prepared {
-        let mut properties = Map::new();
-        properties.insert("firstname".into(), json!(format!("n{index}")));
-        Prepared {
-            index,
-            kind,
-            id: id.map(String::from),
-            properties,
-        }
-    }
-
-    fn resp(status: u16, body: Value) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: if body.is_null() {
-                Vec::new()
-            } else {
-                body.to_string().into_bytes()
-            },
-        }
-    }
-
-    fn rate_limited() -> Response {
-        resp(
-            429,
-            json!({"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}),
-        )
-    }
-
-    #[test]
-    fn batches_keep_order_kind_size_and_unique_ids() {
-        let mut ops: Vec<Prepared> = (0..150).map(|i| op(i, Kind::Create, None)).collect();
-        ops.push(op(150, Kind::Update, Some("1")));
-        ops.push(op(151, Kind::Update, Some("2")));
-        ops.push(op(152, Kind::Update, Some("1")));
-        ops.push(op(153, Kind::Delete, Some("1")));
-        let batches = plan(&ops);
-        let shape: Vec<(Kind, usize)> = batches.iter().map(|b| (b.kind, b.ops.len())).collect();
-        assert_eq!(
-            shape,
-            [
-                (Kind::Create, 100),
-                (Kind::Create, 50),
-                (Kind::Update, 2),
-                (Kind::Update, 1),
-                (Kind::Delete, 1)
-            ]
-        );
-        assert_eq!(
-            body(&batches[2], &ops),
-            json!({"inputs": [
-                {"id": "1", "properties": {"firstname": "n150"}, "objectWriteTraceId": "150"},
-                {"id": "2", "properties": {"firstname": "n151"}, "objectWriteTraceId": "151"}]})
-        );
-        assert_eq!(body(&batches[4], &ops), json!({"inputs": [{"id": "1"}]}));
-        assert_eq!(
-            body(&batches[0], &ops)["inputs"][3]["objectWriteTraceId"],
-            "3"
-        );
-        assert!(valid_id("51") && !valid_id("../x") && !valid_id(""));
-    }
-
-    #[test]
-    fn results_are_matched_by_trace_id_not_position() {
-        let ops = vec![op(4, Kind::Create, None), op(5, Kind::Create, None)];
-        let batch = Batch {
-            kind: Kind::Create,
-            ops: vec![0, 1],
-        };
-        let answer = json!({"status": "COMPLETE", "results": [
-            {"id": "902", "objectWriteTraceId": "5", "updatedAt": "2024-01-01T00:00:00.002Z", "properties": {}},
-            {"id": "901", "objectWriteTraceId": "4", "updatedAt": "2024-01-01T00:00:00.001Z", "properties": {}}]});
-        let Outcome::Done(results) = interpret(&batch, &ops, &resp(201, answer), "POST x") else {
-            panic!()
-        };
-        assert_eq!(results[0].0, 4);
-        let w = results[0].1.as_ref().unwrap();
-        assert_eq!(
-            (w.id.as_str(), w.version.as_deref()),
-            ("901", Some("2024-01-01T00:00:00.001Z"))
-        );
-        assert_eq!(results[1].1.as_ref().unwrap().id, "902");
-    }
-
-    #[test]
-    fn a_207_fails_only_the_ops_it_names() {
-        let ops = vec![
-            op(0, Kind::Update, Some("1")),
-            op(1, Kind::Update, Some("999")),
-        ];
-        let batch = Batch {
-            kind: Kind::Update,
-            ops: vec![0, 1],
-        };
-        let answer = json!({"status": "COMPLETE", "numErrors": 1,
-            "results": [{"id": "1", "updatedAt": "2024-01-01T00:00:00.000Z", "properties": {}}],
-            "errors": [{"status": "error", "category": "OBJECT_NOT_FOUND", "message": "Could not get some CONTACT objects", "context": {"ids": ["999"]}}]});
-        let Outcome::Done(results) = interpret(&batch, &ops, &resp(207, answer), "POST x") else {
-            panic!()
-        };
-        assert!(results[0].1.is_ok());
-        assert!(
-            matches!(&results[1].1, Err(ConnectorError::NotFound(m)) if m.contains("OBJECT_NOT_FOUND"))
-        );
-        // Archive answers 204 and confirms every id.
-        let deletes = vec![
-            op(0, Kind::Delete, Some("1")),
-            op(1, Kind::Delete, Some("2")),
-        ];
-        let batch = Batch {
-            kind: Kind::Delete,
-            ops: vec![0, 1],
-        };
-        let Outcome::Done(results) = interpret(&batch, &deletes, &resp(204, Value::Null), "POST x")
-        else {
-            panic!()
-        };
-        assert_eq!(results[1].1.as_ref().unwrap().id, "2");
-    }
-
-    #[test]
-    fn a_batch_refused_for_one_input_is_sent_again_op_by_op() {
-        let ops = vec![
-            op(0, Kind::Create, None),
-            op(1, Kind::Create, None),
-            op(2, Kind::Create, None),
-        ];
-        let mut sent = Vec::new();
-        let results = run(&ops, plan(&ops), |action, body| {
-            assert_eq!(action, "create");
-            let inputs = body["inputs"].as_array().unwrap().clone();
-            sent.push(inputs.len());
-            if inputs.iter().any(|i| i["objectWriteTraceId"] == "1") {
-                return Ok(resp(409, json!({"status": "error", "message": "Contact already exists. Existing ID: 77", "category": "CONFLICT"})));
-            }
-            let results: Vec<Value> = inputs
-                .iter()
-                .map(|i| json!({"id": format!("10{}", i["objectWriteTraceId"].as_str().unwrap()), "objectWriteTraceId": i["objectWriteTraceId"], "updatedAt": "t"}))
-                .collect();
-            Ok(resp(201, json!({"status": "COMPLETE", "results": results})))
-        }, "POST /crm/v3/objects/contacts")
-        .unwrap();
-        assert_eq!(sent, [3, 1, 1, 1]);
-        let by_index: HashMap<usize, &OpResult> = results.iter().map(|(i, r)| (*i, r)).collect();
-        assert_eq!(by_index[&0].as_ref().unwrap().id, "100");
-        assert!(matches!(by_index[&1], Err(ConnectorError::Conflict(c)) if c.id == "77"));
-        assert_eq!(by_index[&2].as_ref().unwrap().id, "102");
-    }
-
-    #[test]
-    fn rate_limits_before_a_write_fail_the_call_and_after_one_stop_the_run() {
-        let ops: Vec<Prepared> = (0..3)
-            .map(|i| op(i, Kind::Delete, Some(&format!("{}", i + 1))))
-            .collect();
-        // Three batches: the ids repeat, so each op goes alone.
-        let batches: Vec<Batch> = (0..3)
-            .map(|i| Batch {
-                kind: Kind::Delete,
-                ops: vec![i],
-            })
-            .collect();
-        let outcome = run(&ops, batches.clone(), |_, _| Ok(rate_limited()), "POST x");
-        assert!(
-            matches!(outcome, Err(ConnectorError::RateLimited(i)) if i.retry_after_ms == 10_000)
-        );
-        let mut calls = 0;
-        let results = run(
-            &ops,
-            batches,
-            |_, _| {
-                calls += 1;
-                Ok(if calls == 1 {
-                    resp(204, Value::Null)
-                } else {
-                    rate_limited()
-                })
-            },
-            "POST x",
-        )
-        .unwrap();
-        assert_eq!(calls, 2);
-        assert!(results[0].1.is_ok());
-        assert!(
-            matches!(&results[1].1, Err(ConnectorError::RateLimited(i)) if i.message.contains("ten_secondly"))
-        );
-        assert!(
-            matches!(&results[2].1, Err(ConnectorError::RateLimited(i)) if i.message.starts_with("not attempted"))
-        );
-        let unauthorized = resp(
-            401,
-            json!({"status": "error", "message": "Authentication credentials not found.", "category": "INVALID_AUTHENTICATION"}),
-        );
-        let batches = vec![Batch {
-            kind: Kind::Delete,
-            ops: vec![0],
-        }];
-        assert!(matches!(
-            run(&ops, batches, |_, _| Ok(unauthorized.clone()), "x"),
-            Err(ConnectorError::Unauthorized(_))
-        ));
-    }
-
-    #[test]
-    fn version_checks() {
-        let update = op(0, Kind::Update, Some("1"));
-        let delete = op(1, Kind::Delete, Some("1"));
-        let now = "2024-01-01T00:00:01.000Z".to_string();
-        assert_eq!(check_version(&update, &now, Some(&now)).unwrap(), None);
-        match check_version(&update, "2024-01-01T00:00:00.000Z", Some(&now)) {
-            Err(ConnectorError::Conflict(c)) => {
-                assert_eq!(c.current_version.as_deref(), Some(now.as_str()))
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            check_version(&update, &now, None),
-            Err(ConnectorError::NotFound(_))
-        ));
-        // A delete of what is gone already has done its job.
-        assert_eq!(check_version(&delete, &now, None).unwrap().unwrap().id, "1");
-        let body = json!({"results": [{"id": "1", "updatedAt": now}], "errors": []});
-        assert_eq!(versions(&body)["1"], now);
-        assert_eq!(
-            versions_body(&["1".into()], "hs_lastmodifieddate"),
-            json!({"properties": ["hs_lastmodifieddate"], "inputs": [{"id": "1"}]})
-        );
-    }
-}
+#[path = "write_tests.rs"]
+mod tests;

@@ -5,8 +5,8 @@
 //! `GET /crm/v3/objects/{type}` (list, `limit` ≤ 100, `after`, `properties`,
 //! `archived`), `POST /crm/v3/objects/{type}` (create), `GET|PATCH|DELETE
 //! /crm/v3/objects/{type}/{id}`, `POST /crm/v3/objects/{type}/search`,
-//! `POST /crm/v3/objects/{type}/batch/{create,update,archive,read}` and
-//! `GET /crm/v3/properties/{type}`. Each behaviour cites the page it follows.
+//! `POST /crm/v3/objects/{type}/batch/{create,update,archive,read}`,
+//! `POST /crm/v3/objects/{type}/merge` and `GET /crm/v3/properties/{type}`. Each behaviour cites the page it follows.
 //! Around them every request passes a gate, in this order: counting,
 //! injected faults, the private app's bearer token (401), rate limits (429);
 //! every authenticated response carries the `X-HubSpot-RateLimit-*` headers
@@ -20,17 +20,19 @@
 mod api;
 mod batch;
 mod limits;
+mod merge;
 mod model;
 mod search;
 mod store;
 mod values;
 mod webhook;
 
+pub use batch::BatchResults;
 pub use limits::{Policy, RateLimit};
 pub use model::ObjectType;
 pub use webhook::{
-    signature_v3 as webhook_signature_v3, Delivery as WebhookDelivery, APP_ID,
-    MAX_BATCH as WEBHOOK_MAX_BATCH, PORTAL_ID, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    signature_v3 as webhook_signature_v3, Delivery as WebhookDelivery, Format as WebhookFormat,
+    APP_ID, MAX_BATCH as WEBHOOK_MAX_BATCH, PORTAL_ID, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -46,7 +48,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::clock::Clock;
 use crate::server::Served;
-use api::{batch_op, create_one, delete_one, get_one, list, patch_one, properties, search_objects};
+use api::{
+    batch_op, create_one, delete_one, get_one, list, merge_two, patch_one, properties,
+    search_objects,
+};
 use limits::Limiter;
 use model::{correlation_id, ApiError, PropType, PropertyDef};
 use store::Store;
@@ -62,8 +67,14 @@ pub struct HubSpotOptions {
     pub rate_limit: Option<RateLimit>,
     /// Search requests allowed per second; `None` turns the limit off.
     pub search_per_second: Option<u32>,
-    /// Requests allowed per (UTC) day; `None` for no daily limit.
+    /// Requests allowed per day of the account's `time_zone`; `None` for no
+    /// daily limit.
     pub daily_budget: Option<u64>,
+    /// Whether batch results echo `objectWriteTraceId`, and in what order
+    /// they come.
+    pub batch_results: BatchResults,
+    /// The account's time zone: its midnight renews the daily limit.
+    pub time_zone: chrono::FixedOffset,
     pub clock: Clock,
 }
 
@@ -74,6 +85,8 @@ impl Default for HubSpotOptions {
             rate_limit: Some(RateLimit::default()),
             search_per_second: Some(4),
             daily_budget: Some(250_000),
+            batch_results: BatchResults::default(),
+            time_zone: chrono::FixedOffset::east_opt(0).expect("UTC"),
             clock: Clock::default(),
         }
     }
@@ -85,6 +98,7 @@ struct Shared {
     store: Mutex<Store>,
     limiter: Mutex<Limiter>,
     faults: Mutex<VecDeque<u16>>,
+    batch_results: Mutex<BatchResults>,
     requests: AtomicU64,
     limited: AtomicU64,
 }
@@ -112,14 +126,19 @@ impl HubSpotSim {
         let shared = Arc::new(Shared {
             token: opts.token,
             store: Mutex::new(Store::new(now)),
-            limiter: Mutex::new(Limiter::new(
-                opts.rate_limit,
-                opts.search_per_second,
-                opts.daily_budget,
-                now,
-            )),
+            limiter: Mutex::new({
+                let mut l = Limiter::new(
+                    opts.rate_limit,
+                    opts.search_per_second,
+                    opts.daily_budget,
+                    now,
+                );
+                l.set_time_zone(opts.time_zone, now);
+                l
+            }),
             clock: opts.clock,
             faults: Mutex::new(VecDeque::new()),
+            batch_results: Mutex::new(opts.batch_results),
             requests: AtomicU64::new(0),
             limited: AtomicU64::new(0),
         });
@@ -209,17 +228,33 @@ impl HubSpotSim {
         Ok(())
     }
 
+    /// Merges record `other` into record `primary` as "Merge" in the app
+    /// does: a new record holds the result and both ids point to it (see
+    /// `merge.rs`). Returns the new id.
+    pub fn merge(&self, object_type: &str, primary: &str, other: &str) -> anyhow::Result<String> {
+        let ty = self::object_type(object_type)?;
+        let now = self.shared.clock.now();
+        let mut store = self.shared.store.lock().unwrap();
+        Ok(store
+            .merge(ty, primary, other, now)
+            .map_err(err)?
+            .to_string())
+    }
+
     /// Subscribes the app to every event of contacts, companies and deals
-    /// (`propertyChange` for every property): from now on each change of the
-    /// store is queued for [`HubSpotSim::webhook_delivery`]. Subscribing again
-    /// keeps what is queued.
+    /// (`propertyChange` for every property) in the legacy format
+    /// (`contact.creation`): from now on each change of the store is queued
+    /// for [`HubSpotSim::webhook_delivery`]. Subscribing again keeps what is
+    /// queued.
     pub fn subscribe_webhooks(&self) {
-        self.shared
-            .store
-            .lock()
-            .unwrap()
-            .webhooks
-            .get_or_insert_with(Default::default);
+        self.subscribe_webhooks_as(WebhookFormat::Legacy);
+    }
+
+    /// [`HubSpotSim::subscribe_webhooks`] in a format of choice: generic
+    /// subscriptions send `object.creation` with `objectTypeId`.
+    pub fn subscribe_webhooks_as(&self, format: WebhookFormat) {
+        let mut store = self.shared.store.lock().unwrap();
+        store.webhooks.get_or_insert_with(Default::default).format = format;
     }
 
     /// Changes queued and not yet delivered.
@@ -301,17 +336,21 @@ impl HubSpotSim {
     /// Replaces the burst limit (an empty window); `None` turns it off.
     pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
         let mut limiter = self.shared.limiter.lock().unwrap();
-        *limiter = Limiter::new(
-            limit,
-            limiter.search_per_second,
-            limiter.daily_budget,
-            self.shared.clock.now(),
-        );
+        let time_zone = limiter.time_zone;
+        let now = self.shared.clock.now();
+        *limiter = Limiter::new(limit, limiter.search_per_second, limiter.daily_budget, now);
+        limiter.set_time_zone(time_zone, now);
     }
 
     /// Replaces the search limit (requests per second); `None` turns it off.
     pub fn set_search_per_second(&self, per_second: Option<u32>) {
         self.shared.limiter.lock().unwrap().search_per_second = per_second;
+    }
+
+    /// Changes how batch results answer from now on: with or without the
+    /// `objectWriteTraceId` echo, shuffled or in the order of the inputs.
+    pub fn set_batch_results(&self, how: BatchResults) {
+        *self.shared.batch_results.lock().unwrap() = how;
     }
 
     /// Makes the next `n` requests answer `status` with HubSpot's error body for
@@ -329,6 +368,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/crm/v3/objects/{type}", get(list).post(create_one))
         .route("/crm/v3/objects/{type}/search", post(search_objects))
+        .route("/crm/v3/objects/{type}/merge", post(merge_two))
         .route("/crm/v3/objects/{type}/batch/{action}", post(batch_op))
         .route(
             "/crm/v3/objects/{type}/{id}",

@@ -467,3 +467,48 @@ async fn hubspot_batches_are_the_store_changes_since_the_last_delivery() {
     let len = |b: &[u8]| serde_json::from_slice::<Vec<Value>>(b).unwrap().len();
     assert_eq!((len(&first), len(&second)), (100, 20));
 }
+
+#[tokio::test]
+async fn hubspot_generic_subscriptions_and_merges_name_every_record() {
+    use synchost_sim::hubspot::WebhookFormat;
+    let sim = hubspot().await;
+    sim.subscribe_webhooks_as(WebhookFormat::Generic);
+    let a = sim
+        .insert("contacts", json!({"email": "a@example.com"}))
+        .unwrap();
+    let b = sim
+        .insert("contacts", json!({"email": "b@example.com"}))
+        .unwrap();
+    let deal = sim.insert("deals", json!({"dealname": "Big"})).unwrap();
+    sim.archive("deals", &deal).unwrap();
+    let merged = sim.merge("contacts", &a, &b).unwrap();
+    sim.gdpr_delete("contacts", &merged).unwrap();
+    let (_, body) = sim.webhook_delivery(HUBSPOT_SECRET, HUBSPOT_URL).unwrap();
+    let events: Vec<Value> = serde_json::from_slice(&body).unwrap();
+    let got: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            let ty = e["subscriptionType"].as_str().unwrap();
+            (ty, e["objectTypeId"].as_str().unwrap_or("-"))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("object.creation", "0-1"),
+            ("object.creation", "0-1"),
+            ("object.creation", "0-3"),
+            ("object.deletion", "0-3"),
+            ("object.merge", "0-1"),
+            // GDPR deletions keep the legacy name
+            ("contact.privacyDeletion", "-"),
+        ]
+    );
+    let merge = &events[4];
+    assert_eq!(merge["objectId"].to_string(), merged);
+    assert_eq!(merge["newObjectId"].to_string(), merged);
+    assert_eq!(merge["primaryObjectId"].to_string(), a);
+    assert_eq!(merge["mergedObjectIds"], json!([b.parse::<u64>().unwrap()]));
+    // the merged-away records are gone, not archived
+    assert!(sim.record("contacts", &a).is_none() && sim.record("contacts", &b).is_none());
+}

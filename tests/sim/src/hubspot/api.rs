@@ -160,10 +160,11 @@ pub(super) async fn get_one(
         let ty = parse_type(&raw)?;
         let p = ReadParams::parse(&query)?;
         let store = sh.store.lock().unwrap();
+        // An id merged away reads as the record it became.
         let r = id
             .parse::<u64>()
             .ok()
-            .and_then(|n| store.of(ty).records.get(&n))
+            .and_then(|n| store.resolve(ty, n))
             .filter(|r| r.archived_at.is_some() == p.archived)
             .ok_or_else(|| not_found(ty, &id))?;
         Ok((200, store.render(ty, r, p.properties.as_deref())))
@@ -199,6 +200,32 @@ pub(super) async fn delete_one(
     }
 }
 
+/// Merge two records: `{"primaryObjectId", "objectIdToMerge"}` -> 200 and
+/// the resulting record (see `merge.rs`).
+pub(super) async fn merge_two(
+    State(sh): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    reply((|| {
+        let ty = parse_type(&raw)?;
+        let b = body(&bytes)?;
+        let field = |name: &str| match &b[name] {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(ApiError::validation(format!(
+                "Invalid input JSON: `{name}` is required"
+            ))),
+        };
+        let (primary, other) = (field("primaryObjectId")?, field("objectIdToMerge")?);
+        let now = sh.clock.now();
+        let mut store = sh.store.lock().unwrap();
+        let id = store.merge(ty, &primary, &other, now)?;
+        let r = &store.of(ty).records[&id];
+        Ok((200, store.render(ty, r, None)))
+    })())
+}
+
 pub(super) async fn search_objects(
     State(sh): State<Arc<Shared>>,
     Path(raw): Path<String>,
@@ -228,10 +255,11 @@ pub(super) async fn batch_op(
         Err(e) => return error(&e),
     };
     let now = sh.clock.now();
+    let how = *sh.batch_results.lock().unwrap();
     let mut store = sh.store.lock().unwrap();
     match action.as_str() {
-        "create" => reply(batch::create(&mut store, ty, &b, now)),
-        "update" => reply(batch::update(&mut store, ty, &b, now)),
+        "create" => reply(batch::create(&mut store, ty, &b, now, how)),
+        "update" => reply(batch::update(&mut store, ty, &b, now, how)),
         "archive" => match batch::archive(&mut store, ty, &b, now) {
             Ok(()) => StatusCode::NO_CONTENT.into_response(),
             Err(e) => error(&e),

@@ -9,11 +9,22 @@
 //!   some inputs fail, 207 Multi-Status adds `"numErrors"` and `"errors"`
 //!   (`{"status":"error","category","message","context":{"ids":[...]}}`);
 //! - archive answers 204 No Content, whether or not the records existed;
-//! - the order of `results` is not the order of `inputs`: an input may carry
-//!   an `objectWriteTraceId`, which its result echoes, to tell them apart;
-//! - invalid property values fail the whole request with 400
-//!   VALIDATION_ERROR; a contact whose email exists fails it with 409;
-//!   the same id twice in one update is 400 "Duplicate IDs found in batch input".
+//! - the order of `results` is not the order of `inputs`; an input may carry
+//!   an `objectWriteTraceId`, and whether its result echoes it is a switch
+//!   ([`BatchResults`]), since HubSpot does not promise the echo;
+//! - without trace ids, invalid property values fail the whole request with
+//!   400 VALIDATION_ERROR, a contact whose email exists with 409; the same id
+//!   twice in one update is 400 "Duplicate IDs found in batch input";
+//! - a create whose every input carries a unique `objectWriteTraceId` is
+//!   answered multi-status instead ("API error handling", "Multi-status
+//!   errors", https://developers.hubspot.com/docs/api-reference/error-handling:
+//!   "For the object APIs' batch create endpoints, you can enable multi status
+//!   responses that include partial failures. This means the response will
+//!   show which records were created and which were not. To do so, include a
+//!   unique `objectWriteTraceId` value for each input in your request."): the
+//!   valid inputs are created, and each refused one is an entry of `errors`
+//!   naming it in `"context": {"objectWriteTraceId": [..]}`. In that page's
+//!   example answer the created record carries no `objectWriteTraceId`.
 
 use chrono::{DateTime, Utc};
 use rand::seq::SliceRandom;
@@ -24,6 +35,44 @@ use super::store::{not_found, Store, Values};
 use super::values::iso;
 
 pub(crate) const MAX_INPUTS: usize = 100;
+
+/// How batch create and update answer, beyond what every answer holds.
+///
+/// The echo is not promised. The v3 reference of `batch/create`
+/// (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/objects/batch/create-objects)
+/// answers its example with a result that has no `objectWriteTraceId`; the
+/// newer references list a result's fields as "id string required" but
+/// "objectWriteTraceId string: An identifier used to trace the creation or
+/// update request of the object", without "required"
+/// (https://developers.hubspot.com/docs/api-reference/2026-03/crm/objects/services/merge/merge-services);
+/// HubSpot's Python SDK models a result (`SimplePublicObject`,
+/// `hubspot/crm/contacts/models/simple_public_object.py`) without the field;
+/// and the multi-status example of "API error handling" shows a created
+/// record without it. The order of results is not promised either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchResults {
+    /// results carry their input's `objectWriteTraceId`
+    pub echo_write_trace_ids: bool,
+    /// results come in random order rather than in the order of the inputs
+    pub shuffle: bool,
+}
+
+impl Default for BatchResults {
+    fn default() -> Self {
+        BatchResults {
+            echo_write_trace_ids: true,
+            shuffle: true,
+        }
+    }
+}
+
+impl BatchResults {
+    fn arrange(self, results: &mut [Value]) {
+        if self.shuffle {
+            results.shuffle(&mut rand::rng());
+        }
+    }
+}
 
 /// The `inputs` array of a batch body, 1 to 100 of them.
 fn inputs(body: &Value) -> Result<&Vec<Value>, ApiError> {
@@ -78,11 +127,18 @@ fn missing(ty: ObjectType, ids: Vec<String>) -> Value {
 }
 
 /// `properties` of a result: what the input set, plus the system properties.
-fn written(store: &Store, ty: ObjectType, id: u64, set: &Values, trace: &Value) -> Value {
+fn written(
+    store: &Store,
+    ty: ObjectType,
+    id: u64,
+    set: &Values,
+    trace: &Value,
+    how: BatchResults,
+) -> Value {
     let names: Vec<String> = set.iter().map(|(k, _)| k.clone()).collect();
     let record = &store.of(ty).records[&id];
     let mut out = store.render(ty, record, Some(&names));
-    if !trace.is_null() {
+    if how.echo_write_trace_ids && !trace.is_null() {
         out["objectWriteTraceId"] = trace.clone();
     }
     out
@@ -93,8 +149,12 @@ pub(crate) fn create(
     ty: ObjectType,
     body: &Value,
     now: DateTime<Utc>,
+    how: BatchResults,
 ) -> Result<(u16, Value), ApiError> {
     let inputs = inputs(body)?;
+    if let Some(traces) = unique_traces(inputs) {
+        return Ok(create_multi_status(store, ty, inputs, &traces, now, how));
+    }
     // Validate everything before creating anything: the request is atomic.
     let mut all = Vec::with_capacity(inputs.len());
     let mut emails = Vec::new();
@@ -111,12 +171,60 @@ pub(crate) fn create(
         .into_iter()
         .map(|(values, trace)| {
             let id = store.insert(ty, values.clone(), now);
-            written(store, ty, id, &values, &trace)
+            written(store, ty, id, &values, &trace, how)
         })
         .collect();
-    results.shuffle(&mut rand::rng());
+    how.arrange(&mut results);
     let (_, body) = complete(results, Vec::new(), now);
     Ok((201, body))
+}
+
+/// The inputs' `objectWriteTraceId`s when every input has one and no two
+/// are the same: what turns multi-status answers on.
+fn unique_traces(inputs: &[Value]) -> Option<Vec<String>> {
+    let traces: Vec<String> = inputs
+        .iter()
+        .map(|i| i["objectWriteTraceId"].as_str().map(String::from))
+        .collect::<Option<_>>()?;
+    let mut sorted = traces.clone();
+    sorted.sort();
+    sorted.dedup();
+    (sorted.len() == traces.len()).then_some(traces)
+}
+
+/// A multi-status create: each input is created or refused on its own.
+fn create_multi_status(
+    store: &mut Store,
+    ty: ObjectType,
+    inputs: &[Value],
+    traces: &[String],
+    now: DateTime<Utc>,
+    how: BatchResults,
+) -> (u16, Value) {
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for (input, trace) in inputs.iter().zip(traces) {
+        let props = input.get("properties").cloned().unwrap_or(json!({}));
+        let checked = store
+            .validate(ty, &props)
+            .and_then(|values| store.check_unique(ty, &values, None, &[]).map(|_| values));
+        match checked {
+            Ok(values) => {
+                let id = store.insert(ty, values.clone(), now);
+                results.push(written(store, ty, id, &values, &json!(trace), how));
+            }
+            Err(e) => errors.push(json!({
+                "status": "error",
+                "category": e.category,
+                "message": e.message,
+                "context": { "objectWriteTraceId": [trace] },
+            })),
+        }
+    }
+    how.arrange(&mut results);
+    let failed = !errors.is_empty();
+    let (_, body) = complete(results, errors, now);
+    (if failed { 207 } else { 201 }, body)
 }
 
 pub(crate) fn update(
@@ -124,6 +232,7 @@ pub(crate) fn update(
     ty: ObjectType,
     body: &Value,
     now: DateTime<Utc>,
+    how: BatchResults,
 ) -> Result<(u16, Value), ApiError> {
     let inputs = inputs(body)?;
     let mut ids = Vec::with_capacity(inputs.len());
@@ -157,10 +266,10 @@ pub(crate) fn update(
         .into_iter()
         .map(|(id, values, trace)| {
             store.apply(ty, id, values.clone(), now);
-            written(store, ty, id, &values, &trace)
+            written(store, ty, id, &values, &trace, how)
         })
         .collect();
-    results.shuffle(&mut rand::rng());
+    how.arrange(&mut results);
     let errors = if absent.is_empty() {
         vec![]
     } else {
@@ -217,11 +326,12 @@ pub(crate) fn read(
     let mut absent = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let id = id_of(input, i)?;
+        // An id merged away reads as the record it became.
         let record = id
             .trim()
             .parse::<u64>()
             .ok()
-            .and_then(|n| store.of(ty).records.get(&n))
+            .and_then(|n| store.resolve(ty, n))
             .filter(|r| r.archived_at.is_some() == archived);
         match record {
             Some(r) => {

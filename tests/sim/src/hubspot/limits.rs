@@ -6,8 +6,16 @@
 //! - privately distributed (private) apps: a burst limit of 100 requests per
 //!   10 seconds on Free and Starter accounts, 190 on Professional and
 //!   Enterprise; a daily limit per account (250,000 on Free and Starter);
-//! - the CRM search endpoints: 4 requests per second per token (changelog
-//!   "CRM Search API Rate Limit Increase"; the current guide says five);
+//! - the CRM search endpoints, a limit of their own: "four requests per
+//!   second and per authentication token" (changelog "CRM Search API Rate
+//!   Limit Increase", https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase);
+//!   "The search endpoints are rate limited to five requests per second per
+//!   account" in the current "Search the CRM"
+//!   (https://developers.hubspot.com/docs/api-reference/latest/crm/search-the-crm).
+//!   The simulator enforces the stricter four by default;
+//! - the daily limit resets at the account's midnight, not UTC's: "The daily
+//!   limits reset at midnight based on the time zone setting of the HubSpot
+//!   account" (https://developers.hubspot.com/apisbytier);
 //! - every response carries `X-HubSpot-RateLimit-Daily`, `-Daily-Remaining`,
 //!   `-Interval-Milliseconds`, `-Max`, `-Remaining`, `-Secondly` and
 //!   `-Secondly-Remaining`. The secondly pair is informational: "the limit
@@ -19,7 +27,7 @@
 //!   client "may try the request again after waiting 1 second"
 //!   (integrate.hubspot.com/t/hubspot-api-secondly-limit/313, HubSpot staff).
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use std::collections::VecDeque;
 
 /// The burst limit: `max` requests in any rolling `interval_ms`.
@@ -81,7 +89,9 @@ pub(crate) struct Limiter {
     window: VecDeque<DateTime<Utc>>,
     /// admitted searches within the last second
     searches: VecDeque<DateTime<Utc>>,
-    /// the UTC day being counted, and requests admitted on it
+    /// the account's time zone, whose midnight renews the daily limit
+    pub time_zone: FixedOffset,
+    /// the account's day being counted, and requests admitted on it
     day: NaiveDate,
     spent: u64,
 }
@@ -99,14 +109,27 @@ impl Limiter {
             daily_budget,
             window: VecDeque::new(),
             searches: VecDeque::new(),
+            time_zone: FixedOffset::east_opt(0).expect("UTC"),
             day: now.date_naive(),
             spent: 0,
         }
     }
 
+    /// The account's day at `now`.
+    fn day_of(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.time_zone).date_naive()
+    }
+
+    /// Counts the daily limit by the days of `time_zone` from now on.
+    pub fn set_time_zone(&mut self, time_zone: FixedOffset, now: DateTime<Utc>) {
+        self.time_zone = time_zone;
+        self.day = self.day_of(now);
+    }
+
     fn prune(&mut self, now: DateTime<Utc>) {
-        if now.date_naive() != self.day {
-            self.day = now.date_naive();
+        let today = self.day_of(now);
+        if today != self.day {
+            self.day = today;
             self.spent = 0;
         }
         if let Some(l) = self.limit {
@@ -213,5 +236,20 @@ mod tests {
         assert_eq!(l.admit(later, false), Err(Policy::Daily));
         let next_day = t0 + Duration::days(1);
         assert!(l.admit(next_day, false).is_ok());
+    }
+
+    #[test]
+    fn the_daily_limit_renews_at_midnight_of_the_accounts_time_zone() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let t0 = at("2026-03-10T12:00:00Z");
+        let mut l = Limiter::new(None, None, Some(1), t0);
+        // US Eastern (standard time): its midnight is 05:00 UTC.
+        l.set_time_zone(FixedOffset::west_opt(5 * 3600).unwrap(), t0);
+        assert!(l.admit(t0, false).is_ok());
+        assert_eq!(
+            l.admit(at("2026-03-11T00:30:00Z"), false),
+            Err(Policy::Daily)
+        );
+        assert!(l.admit(at("2026-03-11T05:00:00Z"), false).is_ok());
     }
 }

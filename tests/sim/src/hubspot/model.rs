@@ -302,10 +302,14 @@ pub(crate) fn standard_properties(ty: ObjectType, at: DateTime<Utc>) -> Vec<Prop
         p.options = options.iter().map(|o| o.to_string()).collect();
         p
     };
+    // "Merged [record] IDs" (`merge.rs`): set by HubSpot, `;`-separated.
+    let mut merged = sys("hs_merged_object_ids", PropType::Enumeration, "checkbox");
+    merged.calculated = true;
     let mut out = vec![
         sys("hs_object_id", PropType::Number, "number"),
         sys("createdate", PropType::Datetime, "date"),
         sys(ty.modified_property(), PropType::Datetime, "date"),
+        merged,
     ];
     match ty {
         ObjectType::Contacts => out.extend([

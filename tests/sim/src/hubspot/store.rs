@@ -37,6 +37,8 @@ pub(crate) struct Store {
     next_id: u64,
     /// the webhook subscription's undelivered changes, once subscribed
     pub webhooks: Option<Outbox>,
+    /// ids of records merged away, and the record each now points to
+    pub merged_into: HashMap<(ObjectType, u64), u64>,
 }
 
 /// Validated values of one input, ready to apply.
@@ -69,11 +71,18 @@ impl Store {
             objects,
             next_id: 10_001,
             webhooks: None,
+            merged_into: HashMap::new(),
         }
     }
 
+    /// A new record id.
+    pub fn allocate_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
     /// Queues a change for the webhook subscription, if there is one.
-    fn changed(&mut self, ty: ObjectType, id: u64, what: What, at: DateTime<Utc>) {
+    pub(crate) fn changed(&mut self, ty: ObjectType, id: u64, what: What, at: DateTime<Utc>) {
         if let Some(outbox) = &mut self.webhooks {
             outbox.push(Change { ty, id, what, at });
         }
@@ -164,8 +173,7 @@ impl Store {
 
     /// Creates a record from validated values.
     pub fn insert(&mut self, ty: ObjectType, values: Values, now: DateTime<Utc>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.allocate_id();
         let record = Record {
             id,
             created: now,

@@ -9,6 +9,28 @@
 //! `deal.*` (`creation`, `deletion`, `propertyChange`, `restore`,
 //! `privacyDeletion`, ...).
 //!
+//! Merges (changelog "New subscription types for Webhooks",
+//! https://developers.hubspot.com/changelog/new-subscription-types-for-webhooks):
+//! a `*.merge` event carries "primaryObjectId: The object id of the resulting
+//! primary contact", "mergedObjectIds: An array of Ids that represent the
+//! secondary contacts ... an array because in some cases multiple objects can
+//! be merged into one primaryObject", "newObjectId: the Id of the object that
+//! was created from the result of the merge. This is separate from
+//! primaryObjectId because in some cases a new object is created from the
+//! result of a merge" and "numberOfPropertiesMoved". Here `objectId` is the
+//! new record's id.
+//!
+//! Generic subscriptions (changelog "Public Beta: Generic Webhook
+//! Subscriptions", https://developers.hubspot.com/changelog/public-beta-generic-webhook-subscriptions):
+//! "Old Format: subscriptionType: contact.creation (legacy) / New Format:
+//! subscriptionType: object.creation (generic format) with the related object
+//! defined in the response objectTypeId field"; "Creation, deletion, merge,
+//! restore, and property change events will now include objectTypeId in the
+//! response payload in raw ID format (e.g., 0-1 for contact)". A GDPR deletion
+//! stays `contact.privacyDeletion` (a "hubEvents" subscription beside the
+//! `object.*` ones in "Webhooks" for private apps,
+//! https://developers.hubspot.com/docs/guides/crm/private-apps/webhooks).
+//!
 //! "Validating requests from HubSpot"
 //! (https://developers.hubspot.com/docs/api/webhooks/validating-requests):
 //! `X-HubSpot-Signature-v3` is base64(HMAC-SHA256(client secret, method, URI,
@@ -47,6 +69,11 @@ pub(crate) enum What {
     Deletion,
     Restore,
     PrivacyDeletion,
+    /// the change's record is the merge's result: a new record
+    Merge {
+        primary: u64,
+        merged: Vec<u64>,
+    },
 }
 
 impl What {
@@ -57,8 +84,18 @@ impl What {
             What::Deletion => "deletion",
             What::Restore => "restore",
             What::PrivacyDeletion => "privacyDeletion",
+            What::Merge { .. } => "merge",
         }
     }
+}
+
+/// How the app subscribed: `contact.creation` or `object.creation` with
+/// `objectTypeId`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Legacy,
+    Generic,
 }
 
 /// One change of the store, waiting for a delivery.
@@ -76,6 +113,7 @@ pub(crate) struct Change {
 pub(crate) struct Outbox {
     pending: VecDeque<Change>,
     next_event_id: u64,
+    pub format: Format,
 }
 
 impl Outbox {
@@ -96,7 +134,7 @@ impl Outbox {
             .into_iter()
             .map(|c| {
                 self.next_event_id += 1;
-                event(self.next_event_id, &c)
+                event(self.next_event_id, &c, self.format)
             })
             .collect()
     }
@@ -111,10 +149,21 @@ fn singular(ty: ObjectType) -> &'static str {
     }
 }
 
+/// The raw object type id of generic events.
+fn type_id(ty: ObjectType) -> &'static str {
+    match ty {
+        ObjectType::Contacts => "0-1",
+        ObjectType::Companies => "0-2",
+        ObjectType::Deals => "0-3",
+    }
+}
+
 /// One event of a delivery. Each subscription type has a subscription of
 /// its own, numbered in a fixed order.
-fn event(event_id: u64, c: &Change) -> Value {
-    let kind = format!("{}.{}", singular(c.ty), c.what.suffix());
+fn event(event_id: u64, c: &Change, format: Format) -> Value {
+    let generic = format == Format::Generic && c.what != What::PrivacyDeletion;
+    let prefix = if generic { "object" } else { singular(c.ty) };
+    let kind = format!("{prefix}.{}", c.what.suffix());
     let subscription = [
         ObjectType::Contacts,
         ObjectType::Companies,
@@ -130,6 +179,7 @@ fn event(event_id: u64, c: &Change) -> Value {
             What::Deletion => 3,
             What::Restore => 4,
             What::PrivacyDeletion => 5,
+            What::Merge { .. } => 6,
         };
     let mut e = json!({
         "eventId": event_id,
@@ -145,6 +195,15 @@ fn event(event_id: u64, c: &Change) -> Value {
     if let What::PropertyChange(name, value) = &c.what {
         e["propertyName"] = json!(name);
         e["propertyValue"] = json!(value.clone().unwrap_or_default());
+    }
+    if let What::Merge { primary, merged } = &c.what {
+        e["primaryObjectId"] = json!(primary);
+        e["mergedObjectIds"] = json!(merged);
+        e["newObjectId"] = json!(c.id);
+        e["numberOfPropertiesMoved"] = json!(0);
+    }
+    if generic {
+        e["objectTypeId"] = json!(type_id(c.ty));
     }
     e
 }
@@ -257,5 +316,35 @@ mod tests {
         assert_eq!(second[0]["propertyValue"], "");
         assert_eq!(second[0]["occurredAt"], 1_700_000_000_000i64);
         assert!(outbox.next_batch().is_empty());
+    }
+
+    #[test]
+    fn generic_events_name_the_object_type_id_and_merges_name_every_record() {
+        let mut outbox = Outbox {
+            format: Format::Generic,
+            ..Default::default()
+        };
+        let at = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let merge = What::Merge {
+            primary: 7,
+            merged: vec![8],
+        };
+        for (id, what) in [(9, merge), (5, What::PrivacyDeletion)] {
+            let ty = ObjectType::Contacts;
+            outbox.push(Change { ty, id, what, at });
+        }
+        let batch = outbox.next_batch();
+        assert_eq!(batch[0]["subscriptionType"], "object.merge");
+        assert_eq!(batch[0]["objectTypeId"], "0-1");
+        assert_eq!(
+            (
+                &batch[0]["primaryObjectId"],
+                &batch[0]["mergedObjectIds"],
+                &batch[0]["newObjectId"]
+            ),
+            (&json!(7), &json!([8]), &json!(9))
+        );
+        assert_eq!(batch[1]["subscriptionType"], "contact.privacyDeletion");
+        assert!(batch[1].get("objectTypeId").is_none());
     }
 }
