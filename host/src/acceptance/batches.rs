@@ -2,8 +2,14 @@
 //! platform may accept or refuse a batch as a whole (Airtable's batches of
 //! 10 do); a connector that hands the batch's error to every op in it tells
 //! the host that records were deleted that were not, or refuses good writes
-//! for the sake of one bad one. So: a batch mixing an op on a record that is
-//! gone with ops on live records must leave the live ones done and say so.
+//! for the sake of one bad one. A platform may also answer a batch of creates
+//! in any order and without naming which input each result is for (HubSpot's
+//! echo of `objectWriteTraceId` is optional): a connector that pairs results
+//! with ops by position reports a create that landed as failed, or pairs a
+//! record with the wrong op. So: each create's id must hold what that create
+//! wrote; a create the platform refuses must not take down the one beside it;
+//! a batch mixing an op on a record that is gone with ops on live records must
+//! leave the live ones done and say so.
 
 use super::{requires, Ctx, Verdict};
 use crate::runtime::{
@@ -69,6 +75,75 @@ pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String
             }
         }
     }
+    let (records, _) = ctx.read_records(&mut session, None, None).await?;
+    for (n, id) in ids.iter().enumerate() {
+        let wrote = variant(&fields, n + 1);
+        let Some(record) = records.iter().find(|r| &r.id == id) else {
+            return Err(format!(
+                "create {} answered id {id}, which is not read back",
+                n + 1
+            ));
+        };
+        for f in wrote
+            .iter()
+            .filter(|f| matches!(f.value, FieldValue::Text(_)))
+        {
+            let held = record.fields.iter().find(|g| g.name == f.name);
+            if held.map(|g| &g.value) != Some(&f.value) {
+                return Err(format!(
+                    "create {} of a batch of 3 answered id {id}, but that record holds {} = {:?}, not the {:?} that create wrote: results were paired with the wrong ops",
+                    n + 1,
+                    f.name,
+                    held.map(|g| &g.value),
+                    f.value
+                ));
+            }
+        }
+    }
+
+    // A create the platform refuses (a field the entity does not have) beside
+    // a good one: the good one lands and is confirmed.
+    let mut bad = variant(&fields, 7);
+    bad.push(Field {
+        name: "No such field (acceptance)".into(),
+        value: FieldValue::Text("x".into()),
+    });
+    let mixed = write!(vec![
+        WriteOp::Create(variant(&fields, 6)),
+        WriteOp::Create(bad)
+    ])?;
+    let good = match &mixed[0] {
+        Ok(w) if !w.id.is_empty() => w.id.clone(),
+        other => {
+            return Err(format!(
+                "a good create, in a batch with one the platform refuses, got `{}`: each op must get its own outcome",
+                outcome_text(other)
+            ))
+        }
+    };
+    let mut cleanup = vec![good];
+    // A platform that ignores unknown fields takes the second one too.
+    if let Ok(w) = &mixed[1] {
+        cleanup.push(w.id.clone());
+    }
+    let ops = cleanup
+        .iter()
+        .map(|id| {
+            WriteOp::Delete(DeleteOp {
+                id: id.clone(),
+                expected_version: None,
+            })
+        })
+        .collect::<Vec<_>>();
+    for (id, outcome) in cleanup.iter().zip(write!(ops)?) {
+        if let Err(e) = outcome {
+            return Err(format!(
+                "delete of {id}: {}",
+                crate::runtime::describe_error(&e)
+            ));
+        }
+    }
+
     let (gone, live_b, live_c) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
     if let Err(e) = &write!(vec![WriteOp::Delete(DeleteOp {
         id: gone.clone(),

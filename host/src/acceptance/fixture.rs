@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::runtime::{Connection, Field, FieldValue, Secrets};
 use synchost_sim::airtable::{AirtableOptions, AirtableSim};
-use synchost_sim::hubspot::{HubSpotOptions, HubSpotSim};
+use synchost_sim::hubspot::{BatchResults, HubSpotOptions, HubSpotSim};
 use synchost_sim::items::ItemsSim;
 use synchost_sim::notion::{NotionOptions, NotionSim};
 use synchost_sim::salesforce::{SalesforceOptions, SalesforceSim};
@@ -99,6 +99,13 @@ impl Fixture {
             "hubspot" => {
                 let sim = HubSpotSim::start(HubSpotOptions {
                     token: TOKEN.into(),
+                    // The strictest reading HubSpot's docs allow: batch
+                    // results in any order, without the optional echo of
+                    // each input's `objectWriteTraceId`.
+                    batch_results: BatchResults {
+                        echo_write_trace_ids: false,
+                        shuffle: true,
+                    },
                     ..Default::default()
                 })
                 .await?;

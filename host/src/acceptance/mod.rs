@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::runtime::{
-    Capabilities, ConnectorError, DeleteOp, LoadedConnector, Page, ReadRequest, Runtime,
+    Capabilities, ConnectorError, DeleteOp, LoadedConnector, Page, ReadRequest, Record, Runtime,
     RuntimeError, Session, UpdateOp, WriteOp,
 };
 pub use fixture::{Fixture, SIMULATORS};
@@ -116,7 +116,18 @@ impl Ctx {
         cursor: Option<String>,
         since: Option<String>,
     ) -> Result<(Vec<String>, Option<String>), String> {
-        let mut ids = Vec::new();
+        let (records, checkpoint) = self.read_records(session, cursor, since).await?;
+        Ok((records.into_iter().map(|r| r.id).collect(), checkpoint))
+    }
+
+    /// Reads every page from `cursor`; the live records, the checkpoint.
+    async fn read_records(
+        &self,
+        session: &mut Session,
+        cursor: Option<String>,
+        since: Option<String>,
+    ) -> Result<(Vec<Record>, Option<String>), String> {
+        let mut records = Vec::new();
         let mut cursor = cursor;
         let mut seen = BTreeSet::new();
         for _ in 0..MAX_PAGES {
@@ -126,12 +137,7 @@ impl Ctx {
                 .map_err(|e| e.to_string())?;
             // A tombstone (an archived or trashed record a full read also
             // lists, as HubSpot's `archived=true` pages do) is not a live record.
-            ids.extend(
-                page.records
-                    .iter()
-                    .filter(|r| !r.deleted)
-                    .map(|r| r.id.clone()),
-            );
+            records.extend(page.records.into_iter().filter(|r| !r.deleted));
             match page.next_cursor {
                 Some(next) => {
                     if !seen.insert(next.clone()) {
@@ -141,7 +147,7 @@ impl Ctx {
                     }
                     cursor = Some(next);
                 }
-                None => return Ok((ids, page.checkpoint)),
+                None => return Ok((records, page.checkpoint)),
             }
         }
         Err(format!("no last page after {MAX_PAGES} pages"))
