@@ -183,21 +183,33 @@ async fn a_record_deleted_after_a_crash_stays_deleted() {
     assert!(w.airtable_rows().is_empty(), "the delete reached Airtable");
 }
 
-/// One audit entry per confirmed write.
+/// Every confirmed write is audited once, in one entry per write call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_is_audited_once() {
     let w = World::new("audit-once", "newest_wins").await;
     w.seed_notion("a", 0..3);
     let report = w.sync().await;
     assert_eq!(report.synced_items, 3);
-    let writes = w
+    let entries: Vec<_> = w
         .state()
         .audit_since("")
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == "write")
-        .count();
-    assert_eq!(writes, 3);
+        .collect();
+    assert_eq!(entries.len(), 1, "one write call, one entry: {entries:?}");
+    let mut ids: Vec<String> = entries[0].detail["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            assert_eq!(op["op"], "create");
+            op["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each created record once: {entries:?}");
 }
 
 /// A schema that cannot be read (a truncated answer) ends the run with a

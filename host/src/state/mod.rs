@@ -10,16 +10,18 @@
 //! transaction, so a process killed at any instant leaves either the old
 //! state or the new one.
 
+mod pairs;
 mod records;
 mod runs;
 
 use std::path::Path;
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::core::merge::Side;
+pub use pairs::PairCommit;
 pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub type Result<T> = std::result::Result<T, StateError>;
 #[derive(Clone)]
 pub struct State {
     db: sled::Db,
+    /// where a run keeps what it read while it plans (see [`State::scratch`])
+    scratch: std::path::PathBuf,
     links: Tree,
     shadows: Tree,
     checkpoints: Tree,
@@ -112,7 +116,11 @@ impl State {
             runs_by_job: db.open_tree("runs_by_job")?,
             meta: db.open_tree("meta")?,
             db,
+            scratch: dir.with_extension("scratch"),
         };
+        // Left by a run that was killed: nothing in it outlives its run, and
+        // no other process holds this state (sled's lock above).
+        let _ = std::fs::remove_dir_all(&state.scratch);
         state.migrate_runs()?;
         Ok(state)
     }
@@ -123,142 +131,22 @@ impl State {
         Ok(())
     }
 
+    /// A scratch database for one run's reads, beside the state (not in
+    /// memory, not synced to disk, removed when dropped): a run streams what
+    /// it reads into it, so a run's memory does not grow with table size.
+    pub fn scratch(&self) -> Result<sled::Db> {
+        let path = self.scratch.join(format!("run-{}", self.next_id()?));
+        Ok(sled::Config::new()
+            .path(path)
+            .temporary(true)
+            .cache_capacity(16 << 20)
+            .flush_every_ms(None)
+            .open()?)
+    }
+
     /// A unique, increasing number (for outbox keys and ids).
     pub fn next_id(&self) -> Result<u64> {
         Ok(self.db.generate_id()?)
-    }
-
-    // ---- links and shadows -------------------------------------------------
-
-    /// The id on the other side of `side`'s record `id`.
-    pub fn linked(&self, job: &str, side: Side, id: &str) -> Result<Option<String>> {
-        Ok(self
-            .links
-            .get(key(&[job, side.as_str(), id]))?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// The shadow of the pair whose source id is `source_id`.
-    pub fn shadow(&self, job: &str, source_id: &str) -> Result<Option<Shadow>> {
-        let k = key(&[job, source_id]);
-        self.shadows.get(&k)?.map(|v| decode(&k, &v)).transpose()
-    }
-
-    /// Every pair of `job`: (source id, target id).
-    pub fn pairs(&self, job: &str) -> impl Iterator<Item = Result<(String, String)>> + '_ {
-        let p = prefix(&[job, Side::Source.as_str()]);
-        let cut = p.len();
-        self.links.scan_prefix(p).map(move |item| {
-            let (k, v) = item?;
-            Ok((
-                String::from_utf8_lossy(&k[cut..]).into_owned(),
-                String::from_utf8_lossy(&v).into_owned(),
-            ))
-        })
-    }
-
-    pub fn pair_count(&self, job: &str) -> usize {
-        self.links
-            .scan_prefix(prefix(&[job, Side::Source.as_str()]))
-            .count()
-    }
-
-    /// Records a synced pair — link both ways, shadow — and removes the
-    /// outbox entries it confirms, all in one transaction.
-    pub fn commit_pair(
-        &self,
-        job: &str,
-        source_id: &str,
-        target_id: &str,
-        shadow: &Shadow,
-        done: &[Vec<u8>],
-    ) -> Result<()> {
-        let shadow_bytes = encode(shadow);
-        let trees = (&self.links, &self.shadows, &self.outbox, &self.dirty);
-        trees.transaction(|(links, shadows, outbox, dirty)| {
-            // A pair re-linked to a new id (a record re-created) drops its old link.
-            if let Some(old) = links.get(key(&[job, Side::Source.as_str(), source_id]))? {
-                if old.as_ref() != target_id.as_bytes() {
-                    links.remove(key(&[
-                        job,
-                        Side::Target.as_str(),
-                        &String::from_utf8_lossy(&old),
-                    ]))?;
-                }
-            }
-            if let Some(old) = links.get(key(&[job, Side::Target.as_str(), target_id]))? {
-                if old.as_ref() != source_id.as_bytes() {
-                    // Re-created on the source: the old source id's link and shadow go.
-                    let old = String::from_utf8_lossy(&old).into_owned();
-                    links.remove(key(&[job, Side::Source.as_str(), &old]))?;
-                    shadows.remove(key(&[job, &old]))?;
-                }
-            }
-            links.insert(
-                key(&[job, Side::Source.as_str(), source_id]),
-                target_id.as_bytes(),
-            )?;
-            links.insert(
-                key(&[job, Side::Target.as_str(), target_id]),
-                source_id.as_bytes(),
-            )?;
-            shadows.insert(key(&[job, source_id]), shadow_bytes.as_slice())?;
-            for k in done {
-                outbox.remove(k.as_slice())?;
-            }
-            // The pair's change has landed: it is no longer dirty.
-            dirty.remove(dirty_key(job, Side::Source, source_id))?;
-            dirty.remove(dirty_key(job, Side::Target, target_id))?;
-            Ok::<_, ConflictableTransactionError<StateError>>(())
-        })?;
-        Ok(())
-    }
-
-    /// Forgets a pair (deleted on both sides), with its confirmed outbox entries.
-    pub fn forget_pair(
-        &self,
-        job: &str,
-        source_id: &str,
-        target_id: &str,
-        done: &[Vec<u8>],
-    ) -> Result<()> {
-        let trees = (&self.links, &self.shadows, &self.outbox, &self.dirty);
-        trees.transaction(|(links, shadows, outbox, dirty)| {
-            links.remove(key(&[job, Side::Source.as_str(), source_id]))?;
-            links.remove(key(&[job, Side::Target.as_str(), target_id]))?;
-            shadows.remove(key(&[job, source_id]))?;
-            for k in done {
-                outbox.remove(k.as_slice())?;
-            }
-            dirty.remove(dirty_key(job, Side::Source, source_id))?;
-            dirty.remove(dirty_key(job, Side::Target, target_id))?;
-            Ok::<_, ConflictableTransactionError<StateError>>(())
-        })?;
-        Ok(())
-    }
-
-    // ---- dirty pairs -------------------------------------------------------
-
-    /// Keeps a pair's undelivered change (see [`Dirty`]).
-    pub fn put_dirty(&self, job: &str, entry: &Dirty) -> Result<()> {
-        let k = match (&entry.source_id, &entry.target_id) {
-            (Some(sid), _) => dirty_key(job, Side::Source, sid),
-            (None, Some(tid)) => dirty_key(job, Side::Target, tid),
-            (None, None) => return Ok(()),
-        };
-        self.dirty.insert(k, encode(entry))?;
-        Ok(())
-    }
-
-    /// `job`'s dirty pairs.
-    pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
-        self.dirty
-            .scan_prefix(prefix(&[job]))
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect()
     }
 
     // ---- checkpoints -------------------------------------------------------

@@ -40,19 +40,21 @@ pub fn restore(
             ),
         ] {
             let Some(kept) = kept else { continue };
-            match read.records.get(&kept.id) {
+            match read.records.get(&kept.id)? {
                 // Read again, unchanged since: still the change first seen then.
                 Some(now) if now.fields == kept.fields => {
                     if let Some(at) = seen {
                         observed.insert((side, kept.id.clone()), at.clone());
                     }
                 }
-                // Changed again since: a new change, first seen now.
+                // Changed again since (or back to what the shadow holds): a
+                // new change, first seen now.
                 Some(_) => {}
+                _ if read.records.contains(&kept.id)? => {}
                 // Gone, as a complete read shows: nothing to put back.
                 None if read.complete => {}
                 None => {
-                    read.records.insert(kept.id.clone(), kept.clone());
+                    read.records.put(kept)?;
                     if let Some(at) = seen {
                         observed.insert((side, kept.id.clone()), at.clone());
                     }
@@ -72,16 +74,19 @@ pub fn keep(
     target: &ReadOutcome,
 ) -> Result<(), StateError> {
     for (pair, reason) in refused {
-        let record = |read: &ReadOutcome, id: &Option<String>| {
-            id.as_ref().and_then(|id| read.records.get(id)).cloned()
+        let record = |read: &ReadOutcome, id: &Option<String>| -> Result<_, StateError> {
+            Ok(match id {
+                Some(id) => read.records.get(id)?,
+                None => None,
+            })
         };
         let observed =
             |side, id: &Option<String>| id.as_ref().map(|id| planner.observed_at(side, id));
         let entry = Dirty {
             source_id: pair.source_id.clone(),
             target_id: pair.target_id.clone(),
-            source: record(source, &pair.source_id),
-            target: record(target, &pair.target_id),
+            source: record(source, &pair.source_id)?,
+            target: record(target, &pair.target_id)?,
             source_observed: observed(Side::Source, &pair.source_id),
             target_observed: observed(Side::Target, &pair.target_id),
             reason: reason.clone(),

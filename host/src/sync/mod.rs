@@ -14,6 +14,8 @@ pub mod push;
 mod replan;
 pub mod report;
 pub mod side;
+mod staged;
+mod totals;
 
 use std::time::Instant;
 
@@ -22,6 +24,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::core::mapping::Mapper;
 use crate::core::merge::{Flow, Policies, Policy, Side};
+use crate::core::value::Record;
 use crate::job::{self, Job};
 use crate::runtime::{Capabilities, Runtime};
 use crate::state::{AuditEntry, Checkpoint, RunRecord, State};
@@ -117,6 +120,9 @@ pub async fn run(
 
 /// Times a pair refused as stale is re-read and re-planned in one run.
 const MAX_REPLANS: usize = 3;
+/// Records planned, written and committed at a time: a run's memory is a
+/// function of this, not of the table's size.
+const BATCH: usize = 1000;
 
 async fn run_once(
     job: &Job,
@@ -170,8 +176,27 @@ async fn run_once(
         tracing::warn!(job = %job.sync_id, ops = leftover.len(), "the last run did not finish all its writes: recovering with a full read");
     }
 
+    let flow = Flow {
+        to_target: job.mode.writes_target(),
+        to_source: job.mode.writes_source(),
+    };
+    let mut planner = plan::Planner {
+        job: &job.sync_id,
+        mapper: &mapper,
+        flow,
+        policies: &JobPolicies(&job.conflict),
+        match_key: job.match_key.as_ref().map(|k| k.source.clone()),
+        state,
+        recovering,
+        now: started_at.to_string(),
+        observed: Default::default(),
+    };
+
+    // Both sides are read at once, each into the run's scratch database.
+    let scratch = state.scratch()?;
+    let mut checkpoints = Vec::new();
     let mut reads = Vec::new();
-    for open in [&mut source, &mut target] {
+    for open in [&source, &target] {
         let checkpoint = state.checkpoint(&job.sync_id, open.side)?;
         let full = options.full
             || recovering
@@ -187,52 +212,56 @@ async fn run_once(
                 .and_then(|c| c.since.as_deref())
                 .map(overlap)
         };
-        let progress = bar(&multi, options.progress, None);
-        let outcome = side::read(open, since, job.page_size, &progress).await;
-        progress.finish_and_clear();
-        let read = outcome.with_context(|| format!("reading the {}", open.side.as_str()))?;
-        reads.push((read, checkpoint));
+        reads.push((since, staged::Records::new(&scratch, open.side.as_str())?));
+        checkpoints.push(checkpoint);
     }
-    let (mut target_read, target_cp) = reads.pop().expect("two reads");
-    let (mut source_read, source_cp) = reads.pop().expect("two reads");
+    let target_cp = checkpoints.pop().expect("two sides");
+    let source_cp = checkpoints.pop().expect("two sides");
+    let ((target_since, target_records), (source_since, source_records)) = (
+        reads.pop().expect("two sides"),
+        reads.pop().expect("two sides"),
+    );
+    // After a crash every record is kept whole: settling what landed
+    // compares records with what was planned, not with their shadows.
+    let unchanged_source = |r: &Record| Ok(!recovering && planner.unchanged(Side::Source, r)?);
+    let unchanged_target = |r: &Record| Ok(!recovering && planner.unchanged(Side::Target, r)?);
+    let (source_bar, target_bar) = (
+        bar(&multi, options.progress, None),
+        bar(&multi, options.progress, None),
+    );
+    let (source_read, target_read) = tokio::join!(
+        side::read(
+            &mut source,
+            source_since,
+            job.page_size,
+            &source_bar,
+            source_records,
+            &unchanged_source,
+        ),
+        side::read(
+            &mut target,
+            target_since,
+            job.page_size,
+            &target_bar,
+            target_records,
+            &unchanged_target,
+        ),
+    );
+    source_bar.finish_and_clear();
+    target_bar.finish_and_clear();
+    let mut source_read = source_read.context("reading the source")?;
+    let mut target_read = target_read.context("reading the target")?;
     // Pairs whose change a platform refused last time are planned again from
     // what was read then (or fresher), whatever the checkpoints say.
-    let observed = dirty::restore(state, &job.sync_id, &mut source_read, &mut target_read)?;
+    planner.observed = dirty::restore(state, &job.sync_id, &mut source_read, &mut target_read)?;
+    let planner = planner;
 
-    let flow = Flow {
-        to_target: job.mode.writes_target(),
-        to_source: job.mode.writes_source(),
-    };
-    let planner = plan::Planner {
-        job: &job.sync_id,
-        mapper: &mapper,
-        flow,
-        policies: &JobPolicies(&job.conflict),
-        match_key: job.match_key.as_ref().map(|k| k.source.clone()),
-        state,
-        recovering,
-        now: started_at.to_string(),
-        observed,
-    };
     if recovering {
         planner.settle_landed(&leftover, &source_read, &target_read)?;
-    }
-    let mut plan = planner.plan(&source_read, &target_read)?;
-    if recovering {
         state.outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
     }
-    for parked in &plan.parked {
-        state.put_conflict(parked)?;
-    }
-    for skipped in &plan.skipped {
-        tracing::warn!(job = %job.sync_id, side = skipped.side.as_str(), id = %skipped.id, "record skipped: {}", skipped.reason);
-    }
 
-    let progress = bar(
-        &multi,
-        options.progress && !plan.ops.is_empty(),
-        Some(plan.ops.len() as u64),
-    );
+    let progress = bar(&multi, options.progress, Some(0));
     progress.set_message("writes");
     let mut pusher = push::Pusher {
         job: &job.sync_id,
@@ -241,52 +270,54 @@ async fn run_once(
         fault_after: push::fault_limit(),
         confirmed: 0,
     };
-    let result = pusher
-        .push(&mut plan, &mut source, &mut target, &progress, &[])
-        .await?;
-    let mut pushed = result.sides;
-    let mut stale = result.stale;
-    let mut refused = result.refused;
+    let mut totals = totals::Totals::default();
+    // Planned, written and committed a batch at a time.
+    let mut sweep = plan::sweep::Sweep::new(&planner, &source_read, &target_read, &scratch)?;
+    while let Some(mut plan) = sweep.next(BATCH)? {
+        record_plan(job, state, &plan)?;
+        totals.add_plan(&plan);
+        progress.inc_length(plan.ops.len() as u64);
+        let result = pusher
+            .push(&mut plan, &mut source, &mut target, &progress, &[])
+            .await?;
+        totals.add_push(result);
+    }
+    drop(sweep);
     let mut given_up = Vec::new();
     // Records that changed between our read and our write: read again,
     // merged again with the job's policy, written again, in this run.
     for _ in 0..MAX_REPLANS {
-        if stale.is_empty() {
+        if totals.stale.is_empty() {
             break;
         }
         let mut replan = plan::Plan::default();
+        let mut stale = std::mem::take(&mut totals.stale);
         let (replaces, unknown) = replan::replan(
             &planner,
             &mut replan,
             &mut stale,
             [(&mut source, &source_read), (&mut target, &target_read)],
             job.page_size,
+            &scratch,
         )
         .await?;
         given_up.extend(unknown);
-        for parked in &replan.parked {
-            state.put_conflict(parked)?;
-        }
+        record_plan(job, state, &replan)?;
+        totals.add_plan(&replan);
+        progress.inc_length(replan.ops.len() as u64);
         let result = pusher
             .push(&mut replan, &mut source, &mut target, &progress, &replaces)
             .await?;
-        plan.conflicts.extend(replan.conflicts);
-        plan.parked.extend(replan.parked);
-        plan.skipped.extend(replan.skipped);
-        for (side, more) in result.sides {
-            pushed.entry(side).or_default().add(more);
-        }
-        stale.extend(result.stale);
-        refused.extend(result.refused);
+        totals.add_push(result);
     }
     // Still stale: left in the outbox, reconciled by the next run's read.
-    for s in stale.iter().chain(&given_up) {
+    for s in totals.stale.iter().chain(&given_up) {
         for side in &s.sides {
-            pushed.entry(*side).or_default().pending += 1;
+            totals.pushed.entry(*side).or_default().pending += 1;
         }
     }
     progress.finish_and_clear();
-    dirty::keep(state, &planner, &refused, &source_read, &target_read)?;
+    dirty::keep(state, &planner, &totals.refused, &source_read, &target_read)?;
 
     // Checkpoints move only after the run's writes are planned and stored,
     // and a change refused by a platform is kept as dirty.
@@ -310,8 +341,9 @@ async fn run_once(
         state.set_checkpoint(&job.sync_id, side, &checkpoint)?;
     }
 
+    let pushed = &totals.pushed;
     let written: u64 = pushed.values().map(|p| p.written()).sum();
-    let status = report::status(&pushed, plan.skipped.len());
+    let status = report::status(pushed, totals.skipped_count as usize);
     let side_details = |open: &side::OpenSide,
                         read: &side::ReadOutcome,
                         changes,
@@ -329,7 +361,7 @@ async fn run_once(
             "incremental".into()
         },
         pages: read.pages,
-        records_read: read.records.len() as u64,
+        records_read: read.records.len(),
         changes,
         written: pushed.cloned().unwrap_or_default(),
     };
@@ -340,37 +372,29 @@ async fn run_once(
         source: side_details(
             &source,
             &source_read,
-            plan.source_changes,
+            totals.source_changes,
             pushed.get(&Side::Source),
         ),
         target: side_details(
             &target,
             &target_read,
-            plan.target_changes,
+            totals.target_changes,
             pushed.get(&Side::Target),
         ),
-        conflicts: plan.conflicts.clone(),
-        parked: plan.parked.iter().map(|p| p.id.clone()).collect(),
-        skipped: plan.skipped.clone(),
+        conflicts: totals.conflicts.clone(),
+        parked: totals.parked.clone(),
+        skipped: totals.skipped.clone(),
         error: None,
     };
     let report = Report {
         status,
         synced_items: written,
-        conflicts_detected: plan.conflicts.len() as u64,
-        conflict_resolution: report::resolution_name(&plan.conflicts),
+        conflicts_detected: totals.conflict_count,
+        conflict_resolution: report::resolution_name(&totals.conflicts),
         last_sync: now(),
         details: Some(details),
     };
     record(job, state, started_at, &report)?;
-    for conflict in &plan.conflicts {
-        state.audit(&AuditEntry {
-            at: now(),
-            job: job.sync_id.clone(),
-            kind: "conflict".into(),
-            detail: serde_json::to_value(conflict)?,
-        })?;
-    }
     state.flush()?;
     Ok(if options.details {
         report
@@ -438,6 +462,26 @@ fn failed(
             ..report
         }
     })
+}
+
+/// Stores what a batch's plan parks for a person, audits its conflict
+/// decisions, and logs what it skips.
+fn record_plan(job: &Job, state: &State, plan: &plan::Plan) -> anyhow::Result<()> {
+    for parked in &plan.parked {
+        state.put_conflict(parked)?;
+    }
+    for conflict in &plan.conflicts {
+        state.audit(&AuditEntry {
+            at: now(),
+            job: job.sync_id.clone(),
+            kind: "conflict".into(),
+            detail: serde_json::to_value(conflict)?,
+        })?;
+    }
+    for skipped in &plan.skipped {
+        tracing::warn!(job = %job.sync_id, side = skipped.side.as_str(), id = %skipped.id, "record skipped: {}", skipped.reason);
+    }
+    Ok(())
 }
 
 fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use crate::core::merge::Side;
 use crate::core::value::content_hash;
 use crate::runtime::{describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp};
-use crate::state::{OutboxEntry, OutboxOp, PlannedPair, Shadow, State, StateError};
+use crate::state::{OutboxEntry, OutboxOp, PairCommit, PlannedPair, Shadow, State, StateError};
 
 use super::convert::fields_to_wire;
 use super::plan::{OpKind, PairPlan, Plan};
@@ -62,7 +62,9 @@ impl Pushed {
         self.failed += other.failed;
         self.pending += other.pending;
         self.stale += other.stale;
-        self.errors.extend(other.errors);
+        // Counted above; the list a report carries is capped.
+        let room = super::totals::LISTED.saturating_sub(self.errors.len());
+        self.errors.extend(other.errors.into_iter().take(room));
     }
 }
 
@@ -188,11 +190,8 @@ impl Pusher<'_> {
         }
         let mut result = PushResult::default();
         // Pairs with nothing to write (a new link, a moved shadow) commit now.
-        for (i, pair) in plan.pairs.iter().enumerate() {
-            if open[i] == 0 {
-                self.commit(pair, &[])?;
-            }
-        }
+        let idle: Vec<usize> = (0..plan.pairs.len()).filter(|&i| open[i] == 0).collect();
+        self.commit(&plan.pairs, &idle, &[])?;
         progress.set_length(plan.ops.len() as u64);
         for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
             let pushed = result.sides.entry(side).or_default();
@@ -210,6 +209,9 @@ impl Pusher<'_> {
                             .collect::<Vec<_>>(),
                         Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
                     };
+                    let mut ready = Vec::new();
+                    let mut done = Vec::new();
+                    let mut audited = Vec::new();
                     for (&i, outcome) in chunk.iter().zip(outcomes) {
                         let op = &plan.ops[i];
                         progress.inc(1);
@@ -226,12 +228,7 @@ impl Pusher<'_> {
                                     );
                                     std::process::exit(99);
                                 }
-                                self.state.audit(&crate::state::AuditEntry {
-                                    at: super::now(),
-                                    job: self.job.to_string(),
-                                    kind: "write".into(),
-                                    detail: serde_json::json!({"side": side, "op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}),
-                                })?;
+                                audited.push(serde_json::json!({"op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}));
                                 let pair = &mut plan.pairs[op.pair];
                                 *pair.version_mut(side) = written.version.clone();
                                 match op.kind {
@@ -274,8 +271,19 @@ impl Pusher<'_> {
                         }
                         open[op.pair] -= 1;
                         if open[op.pair] == 0 && !failed[op.pair] {
-                            self.commit(&plan.pairs[op.pair], &done_keys[op.pair])?;
+                            ready.push(op.pair);
+                            done.append(&mut done_keys[op.pair]);
                         }
+                    }
+                    // One transaction and one audit entry per call.
+                    self.commit(&plan.pairs, &ready, &done)?;
+                    if !audited.is_empty() {
+                        self.state.audit(&crate::state::AuditEntry {
+                            at: super::now(),
+                            job: self.job.to_string(),
+                            kind: "write".into(),
+                            detail: serde_json::json!({"side": side, "ops": audited}),
+                        })?;
                     }
                 }
             }
@@ -307,16 +315,21 @@ impl Pusher<'_> {
         Ok(result)
     }
 
-    fn commit(&self, pair: &PairPlan, done: &[Vec<u8>]) -> Result<(), StateError> {
-        if let Some(id) = &pair.settles {
-            self.state.remove_conflict(id)?;
-        }
-        match (&pair.source_id, &pair.target_id) {
-            (Some(sid), Some(tid)) if pair.forget => {
-                self.state.forget_pair(self.job, sid, tid, done)
-            }
-            (Some(sid), Some(tid)) => {
-                let shadow = Shadow {
+    /// Commits the pairs `ready` (indices into `pairs`) and removes the
+    /// outbox entries `done`, in one transaction.
+    fn commit(
+        &self,
+        pairs: &[PairPlan],
+        ready: &[usize],
+        done: &[Vec<u8>],
+    ) -> Result<(), StateError> {
+        let shadows: Vec<Option<Shadow>> = ready
+            .iter()
+            .map(|&i| {
+                let pair = &pairs[i];
+                let tid = pair.target_id.as_ref()?;
+                pair.source_id.as_ref()?;
+                (!pair.forget).then(|| Shadow {
                     target_id: tid.clone(),
                     source_hash: content_hash(&pair.shadow_source),
                     target_hash: content_hash(&pair.shadow_target),
@@ -325,12 +338,36 @@ impl Pusher<'_> {
                     synced_at: self.now.clone(),
                     source_version: pair.source_version.clone(),
                     target_version: pair.target_version.clone(),
-                };
-                self.state.commit_pair(self.job, sid, tid, &shadow, done)
-            }
-            // A delete with nothing left to link.
-            _ => self.state.outbox_remove(done),
+                })
+            })
+            .collect();
+        let mut commits = Vec::new();
+        for (&i, shadow) in ready.iter().zip(&shadows) {
+            let pair = &pairs[i];
+            // A delete with nothing left to link commits only its outbox entries.
+            let (Some(source_id), Some(target_id)) = (&pair.source_id, &pair.target_id) else {
+                continue;
+            };
+            commits.push(match shadow {
+                Some(shadow) => PairCommit::Link {
+                    source_id,
+                    target_id,
+                    shadow,
+                },
+                None => PairCommit::Forget {
+                    source_id,
+                    target_id,
+                },
+            });
         }
+        let settled: Vec<String> = ready
+            .iter()
+            .filter_map(|&i| pairs[i].settles.clone())
+            .collect();
+        if commits.is_empty() && done.is_empty() && settled.is_empty() {
+            return Ok(());
+        }
+        self.state.commit_pairs(self.job, &commits, done, &settled)
     }
 }
 

@@ -11,6 +11,9 @@ use crate::core::merge::Side;
 use super::plan::{Plan, Planner, Seen};
 use super::push::Stale;
 use super::side::{self, OpenSide, ReadOutcome};
+use super::staged::Records;
+use crate::core::value::Record;
+use crate::state::StateError;
 
 /// Re-plans the stale pairs into `plan`. Returns the outbox keys the new plan
 /// replaces, and the pairs that could not be re-planned (the fresh read did
@@ -21,15 +24,16 @@ pub async fn replan(
     stale: &mut Vec<Stale>,
     sides: [(&mut OpenSide, &ReadOutcome); 2],
     page_size: u32,
+    scratch: &sled::Db,
 ) -> anyhow::Result<(Vec<Vec<u8>>, Vec<Stale>)> {
     let [(source, source_read), (target, target_read)] = sides;
     let fresh_source = if stale.iter().any(|s| s.sides.contains(&Side::Source)) {
-        Some(reread(source, source_read, page_size).await?)
+        Some(reread(planner, source, source_read, page_size, scratch).await?)
     } else {
         None
     };
     let fresh_target = if stale.iter().any(|s| s.sides.contains(&Side::Target)) {
-        Some(reread(target, target_read, page_size).await?)
+        Some(reread(planner, target, target_read, page_size, scratch).await?)
     } else {
         None
     };
@@ -41,36 +45,44 @@ pub async fn replan(
             given_up.push(s);
             continue;
         };
-        let now = |side: Side| -> Option<Option<Seen>> {
+        // What `side` holds now: `Some(None)` unchanged, `None` not known.
+        let now = |side: Side| -> Result<Option<Option<Seen>>, StateError> {
             let (id, read, fresh) = match side {
                 Side::Source => (&sid, source_read, &fresh_source),
                 Side::Target => (&tid, target_read, &fresh_target),
             };
-            let seen = |record| match side {
+            let seen = |record: &Record| match side {
                 Side::Source => Some(planner.seen_source(record)),
                 Side::Target => planner.seen_target(record).ok(),
             };
             if s.sides.contains(&side) {
-                let fresh = fresh.as_ref()?;
-                return match fresh.records.get(id) {
-                    Some(record) => seen(record).map(Some),
+                let Some(fresh) = fresh.as_ref() else {
+                    return Ok(None);
+                };
+                return Ok(match fresh.records.get(id)? {
+                    Some(record) => seen(&record).map(Some),
+                    None if fresh.records.contains(id)? => Some(None),
                     None if fresh.complete => Some(Some(Seen::Deleted(None))),
                     None => None,
-                };
+                });
             }
             if s.landed.contains(&side) {
                 let (fields, version) = match side {
                     Side::Source => (&s.pair.shadow_source, &s.pair.source_version),
                     Side::Target => (&s.pair.shadow_target, &s.pair.target_version),
                 };
-                return Some(Some(Seen::Fields(fields.clone(), None, version.clone())));
+                return Ok(Some(Some(Seen::Fields(
+                    fields.clone(),
+                    None,
+                    version.clone(),
+                ))));
             }
-            match read.records.get(id) {
-                Some(record) => seen(record).map(Some),
+            Ok(match read.records.get(id)? {
+                Some(record) => seen(&record).map(Some),
                 None => Some(None),
-            }
+            })
         };
-        match (now(Side::Source), now(Side::Target)) {
+        match (now(Side::Source)?, now(Side::Target)?) {
             (Some(s_now), Some(t_now)) => {
                 planner.plan_pair(plan, &parked, sid, tid, s_now, t_now)?;
                 replaces.extend(s.keys);
@@ -85,9 +97,11 @@ pub async fn replan(
 /// checkpoint of this run's read (the platform's time when that read began),
 /// less the overlap; else in full.
 async fn reread(
+    planner: &Planner<'_>,
     open: &mut OpenSide,
     first: &ReadOutcome,
     page_size: u32,
+    scratch: &sled::Db,
 ) -> anyhow::Result<ReadOutcome> {
     let since = if open.capable(crate::runtime::Capabilities::INCREMENTAL) {
         first.checkpoint.as_deref().map(super::overlap)
@@ -99,5 +113,16 @@ async fn reread(
         incremental = since.is_some(),
         "reading again the records refused as stale"
     );
-    Ok(side::read(open, since, page_size, &ProgressBar::hidden()).await?)
+    let side = open.side;
+    let records = Records::new(scratch, &format!("reread-{}", side.as_str()))?;
+    let unchanged = |r: &Record| planner.unchanged(side, r);
+    side::read(
+        open,
+        since,
+        page_size,
+        &ProgressBar::hidden(),
+        records,
+        &unchanged,
+    )
+    .await
 }

@@ -1,6 +1,5 @@
 //! One side of a run: its connector session, its schema, and reading it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,8 +12,10 @@ use crate::job::SideSpec;
 use crate::runtime::{
     Capabilities, ConnectorError, LoadedConnector, ReadRequest, Runtime, RuntimeError, Session,
 };
+use crate::state::StateError;
 
 use super::convert;
+use super::staged::Records;
 
 /// A side, opened for one run.
 pub struct OpenSide {
@@ -135,7 +136,7 @@ pub async fn open(
 
 /// What one read of a side brought back.
 pub struct ReadOutcome {
-    pub records: BTreeMap<String, Record>,
+    pub records: Records,
     /// every page was read (a full scan that completed: deletes may be inferred)
     pub complete: bool,
     pub checkpoint: Option<String>,
@@ -146,16 +147,22 @@ pub struct ReadOutcome {
 /// cursor expires before the scan is through.
 const MAX_RESTARTS: u32 = 3;
 
-/// Reads every page; `since` makes it incremental. A record seen twice (a
-/// restart, or an edit moving it between pages) keeps its latest version.
+/// Tells a record that holds what its shadow holds (kept only as seen).
+pub type Unchanged<'a> = &'a (dyn Fn(&Record) -> Result<bool, StateError> + Sync);
+
+/// Reads every page into `records`, one page in memory at a time; `since`
+/// makes it incremental. A record seen twice (a restart, or an edit moving
+/// it between pages) keeps its latest version.
 pub async fn read(
     side: &mut OpenSide,
     since: Option<String>,
     page_size: u32,
     progress: &ProgressBar,
-) -> Result<ReadOutcome, RuntimeError> {
+    records: Records,
+    unchanged: Unchanged<'_>,
+) -> anyhow::Result<ReadOutcome> {
     let mut out = ReadOutcome {
-        records: BTreeMap::new(),
+        records,
         complete: false,
         checkpoint: None,
         pages: 0,
@@ -180,12 +187,16 @@ pub async fn read(
                 cursor = None;
                 continue;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         out.pages += 1;
         for r in &page.records {
-            out.records
-                .insert(r.id.clone(), convert::record_from_wire(r));
+            let record = convert::record_from_wire(r);
+            if unchanged(&record)? {
+                out.records.put_unchanged(&record.id)?;
+            } else {
+                out.records.put(&record)?;
+            }
         }
         progress.set_message(format!(
             "{} {}: {} pages, {} records",

@@ -12,7 +12,18 @@ use crate::state::Shadow;
 use super::{New, Plan, Planner};
 
 impl Planner<'_> {
-    pub(super) fn plan_new(&self, plan: &mut Plan, new_source: Vec<New>, new_target: Vec<New>) {
+    /// Plans records new on either side: each new source record matched to
+    /// an untaken new target record by key, or created on the target; with
+    /// `create_unmatched`, each new target record left unmatched is created
+    /// on the source (else it waits for a later batch). Returns the target
+    /// records matched.
+    pub(super) fn plan_new(
+        &self,
+        plan: &mut Plan,
+        new_source: Vec<New>,
+        new_target: Vec<New>,
+        create_unmatched: bool,
+    ) -> Vec<String> {
         let empty = Shadow {
             target_id: String::new(),
             source: Fields::new(),
@@ -102,6 +113,9 @@ impl Planner<'_> {
                 None => {}
             }
         }
+        if !create_unmatched {
+            return taken.into_iter().collect();
+        }
         for (tid, (fields, target_version, _)) in unmatched_target {
             plan.target_changes.added += 1;
             if self.flow.to_source {
@@ -120,10 +134,11 @@ impl Planner<'_> {
                 );
             }
         }
+        taken.into_iter().collect()
     }
 
     /// What a new record is matched by: the job's key, and after a crash its whole content.
-    fn keys(&self, fields: &Fields) -> Vec<String> {
+    pub(super) fn keys(&self, fields: &Fields) -> Vec<String> {
         let mut keys = Vec::new();
         if let Some(name) = &self.match_key {
             if let Some(v) = fields.get(name) {

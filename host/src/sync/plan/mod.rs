@@ -12,10 +12,9 @@ use crate::core::merge::{self, Action, FieldConflict, Flow, Now, Policies, Side}
 use crate::core::value::{Fields, Record, Value};
 use crate::state::{ParkedConflict, Resolution, Shadow, State, StateError};
 
-use super::side::ReadOutcome;
-
 mod matching;
 mod recovery;
+pub mod sweep;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -150,83 +149,33 @@ impl Planner<'_> {
             .collect())
     }
 
-    pub fn plan(&self, source: &ReadOutcome, target: &ReadOutcome) -> Result<Plan, StateError> {
-        let mut plan = Plan::default();
-        // Parked pairs of this job, read once: every touched pair is checked against them.
-        let parked = self.parked_conflicts()?;
-        let mut touched: BTreeMap<String, (String, Option<Seen>, Option<Seen>)> = BTreeMap::new();
-        let mut new_source: Vec<New> = Vec::new();
-        let mut new_target: Vec<New> = Vec::new();
-
-        for record in source.records.values() {
-            let seen = self.seen_source(record);
-            match self.state.linked(self.job, Side::Source, &record.id)? {
-                Some(tid) => {
-                    touched
-                        .entry(record.id.clone())
-                        .or_insert_with(|| (tid, None, None))
-                        .1 = Some(seen)
-                }
-                None => {
-                    if let Seen::Fields(f, at, version) = seen {
-                        new_source.push((record.id.clone(), f, version, at));
-                    }
-                }
-            }
+    /// Whether `side`'s `record` holds exactly what its pair's shadow holds
+    /// (fields and version): such a record needs no planning.
+    pub fn unchanged(&self, side: Side, record: &Record) -> Result<bool, StateError> {
+        if record.deleted {
+            return Ok(false);
         }
-        for record in target.records.values() {
-            let seen = match self.seen_target(record) {
-                Ok(seen) => seen,
-                Err(reason) => {
-                    plan.skipped.push(Skipped {
-                        side: Side::Target,
-                        id: record.id.clone(),
-                        reason,
-                    });
-                    continue;
-                }
-            };
-            match self.state.linked(self.job, Side::Target, &record.id)? {
-                Some(sid) => {
-                    touched
-                        .entry(sid)
-                        .or_insert_with(|| (record.id.clone(), None, None))
-                        .2 = Some(seen)
-                }
-                None => {
-                    if let Seen::Fields(f, at, version) = seen {
-                        new_target.push((record.id.clone(), f, version, at));
-                    }
-                }
-            }
+        let Some(other) = self.state.linked(self.job, side, &record.id)? else {
+            return Ok(false);
+        };
+        let sid = match side {
+            Side::Source => &record.id,
+            Side::Target => &other,
+        };
+        let Some(shadow) = self.state.shadow(self.job, sid)? else {
+            return Ok(false);
+        };
+        let (fields, version) = match side {
+            Side::Source => (&shadow.source, &shadow.source_version),
+            Side::Target => (&shadow.target, &shadow.target_version),
+        };
+        if &record.version != version {
+            return Ok(false);
         }
-        // A complete scan that does not hold a linked record means it was deleted.
-        if source.complete || target.complete {
-            for pair in self.state.pairs(self.job) {
-                let (sid, tid) = pair?;
-                if source.complete && !source.records.contains_key(&sid) {
-                    touched
-                        .entry(sid.clone())
-                        .or_insert_with(|| (tid.clone(), None, None))
-                        .1
-                        .get_or_insert(Seen::Deleted(None));
-                }
-                if target.complete && !target.records.contains_key(&tid) {
-                    touched
-                        .entry(sid.clone())
-                        .or_insert_with(|| (tid.clone(), None, None))
-                        .2
-                        .get_or_insert(Seen::Deleted(None));
-                }
-            }
-        }
-
-        for (sid, (tid, s, t)) in touched {
-            self.plan_pair(&mut plan, &parked, sid, tid, s, t)?;
-        }
-        self.settle_resolved(&mut plan, &parked)?;
-        self.plan_new(&mut plan, new_source, new_target);
-        Ok(plan)
+        Ok(match side {
+            Side::Source => &self.mapper.canonical_from_source(&record.fields) == fields,
+            Side::Target => self.canonical_target(record).ok().as_ref() == Some(fields),
+        })
     }
 
     /// A source record as the plan sees it.

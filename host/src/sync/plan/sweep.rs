@@ -1,0 +1,305 @@
+//! The plan of a run, made a batch at a time from what the reads kept on
+//! disk, so that planning holds one batch in memory whatever the table size.
+//!
+//! Four passes, each over sorted keys and resumable from the last one seen:
+//! 1. pairs a person decided since the last run;
+//! 2. linked pairs a complete scan shows deleted on a side, where neither
+//!    side's record needs planning for another reason;
+//! 3. every source record kept by the read, with its target partner (read,
+//!    unchanged, or gone) or, if new, the new target records that share its
+//!    match key (found through an index in the run's scratch database);
+//! 4. every target record kept by the read that pass 3 did not take.
+//!
+//! A pair is planned once: pass 3 marks the target records it takes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::core::merge::Side;
+use crate::state::{ParkedConflict, StateError};
+
+use super::super::side::ReadOutcome;
+use super::{New, Plan, Planner, Seen, Skipped};
+
+enum Pass {
+    Resolved,
+    Deleted(Option<String>),
+    Source(Option<String>),
+    Target(Option<String>),
+    Done,
+}
+
+pub struct Sweep<'p, 'a> {
+    planner: &'p Planner<'a>,
+    source: &'p ReadOutcome,
+    target: &'p ReadOutcome,
+    parked: BTreeMap<String, ParkedConflict>,
+    /// target records pass 3 planned
+    taken: sled::Tree,
+    /// new target records by what they are matched by: `key \0 id`
+    by_key: sled::Tree,
+    pass: Pass,
+}
+
+impl<'p, 'a> Sweep<'p, 'a> {
+    pub fn new(
+        planner: &'p Planner<'a>,
+        source: &'p ReadOutcome,
+        target: &'p ReadOutcome,
+        scratch: &sled::Db,
+    ) -> Result<Self, StateError> {
+        let taken = scratch.open_tree("taken")?;
+        let by_key = scratch.open_tree("by_key")?;
+        taken.clear()?;
+        by_key.clear()?;
+        if planner.match_key.is_some() || planner.recovering {
+            for record in target.records.each(BATCH_READ) {
+                let record = record?;
+                if planner
+                    .state
+                    .linked(planner.job, Side::Target, &record.id)?
+                    .is_some()
+                {
+                    continue;
+                }
+                if let Ok(Seen::Fields(fields, _, _)) = planner.seen_target(&record) {
+                    for k in planner.keys(&fields) {
+                        by_key.insert(index_key(&k, &record.id), &[])?;
+                    }
+                }
+            }
+        }
+        Ok(Sweep {
+            planner,
+            source,
+            target,
+            parked: planner.parked_conflicts()?,
+            taken,
+            by_key,
+            pass: Pass::Resolved,
+        })
+    }
+
+    /// The plan of the next batch of about `n` records; `None` once every
+    /// record is planned.
+    pub fn next(&mut self, n: usize) -> Result<Option<Plan>, StateError> {
+        let mut plan = Plan::default();
+        match std::mem::replace(&mut self.pass, Pass::Done) {
+            Pass::Resolved => {
+                self.planner.settle_resolved(&mut plan, &self.parked)?;
+                self.pass = Pass::Deleted(None);
+            }
+            Pass::Deleted(after) => {
+                self.pass = match self.deleted(&mut plan, after.as_deref(), n)? {
+                    Some(last) => Pass::Deleted(Some(last)),
+                    None => Pass::Source(None),
+                }
+            }
+            Pass::Source(after) => {
+                self.pass = match self.sources(&mut plan, after.as_deref(), n)? {
+                    Some(last) => Pass::Source(Some(last)),
+                    None => Pass::Target(None),
+                }
+            }
+            Pass::Target(after) => {
+                self.pass = match self.targets(&mut plan, after.as_deref(), n)? {
+                    Some(last) => Pass::Target(Some(last)),
+                    None => Pass::Done,
+                }
+            }
+            Pass::Done => return Ok(None),
+        }
+        Ok(Some(plan))
+    }
+
+    /// Pass 2. Returns the last source id looked at, `None` when done.
+    fn deleted(
+        &self,
+        plan: &mut Plan,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Option<String>, StateError> {
+        if !self.source.complete && !self.target.complete {
+            return Ok(None);
+        }
+        let pairs = self.planner.state.pairs_after(self.planner.job, after, n)?;
+        for (sid, tid) in &pairs {
+            let source_gone = self.source.complete && !self.source.records.contains(sid)?;
+            let target_gone = self.target.complete && !self.target.records.contains(tid)?;
+            // A kept record on the other side is planned with this one in
+            // pass 3 or 4, which see the deletion too.
+            let planned_later = (source_gone && self.target.records.get(tid)?.is_some())
+                || (target_gone && self.source.records.get(sid)?.is_some());
+            if (source_gone || target_gone) && !planned_later {
+                self.planner.plan_pair(
+                    plan,
+                    &self.parked,
+                    sid.clone(),
+                    tid.clone(),
+                    source_gone.then_some(Seen::Deleted(None)),
+                    target_gone.then_some(Seen::Deleted(None)),
+                )?;
+            }
+        }
+        Ok(pairs.last().map(|(sid, _)| sid.clone()))
+    }
+
+    /// Pass 3. Returns the last source id planned, `None` when done.
+    fn sources(
+        &self,
+        plan: &mut Plan,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Option<String>, StateError> {
+        let batch = self.source.records.batch_after(after, n)?;
+        let mut new_source: Vec<New> = Vec::new();
+        for record in &batch {
+            let seen = self.planner.seen_source(record);
+            match self
+                .planner
+                .state
+                .linked(self.planner.job, Side::Source, &record.id)?
+            {
+                Some(tid) => {
+                    let t = self.partner(plan, &tid)?;
+                    self.taken.insert(tid.as_bytes(), &[])?;
+                    self.planner.plan_pair(
+                        plan,
+                        &self.parked,
+                        record.id.clone(),
+                        tid,
+                        Some(seen),
+                        t,
+                    )?;
+                }
+                None => {
+                    if let Seen::Fields(fields, at, version) = seen {
+                        new_source.push((record.id.clone(), fields, version, at));
+                    }
+                }
+            }
+        }
+        let candidates = self.candidates(&new_source)?;
+        for tid in self.planner.plan_new(plan, new_source, candidates, false) {
+            self.taken.insert(tid.as_bytes(), &[])?;
+        }
+        Ok(batch.last().map(|r| r.id.clone()))
+    }
+
+    /// The target record linked to a source record being planned: as read,
+    /// unchanged (`None`), or gone from a complete scan.
+    fn partner(&self, plan: &mut Plan, tid: &str) -> Result<Option<Seen>, StateError> {
+        if self.taken.contains_key(tid.as_bytes())? {
+            return Ok(None);
+        }
+        match self.target.records.get(tid)? {
+            Some(record) => match self.planner.seen_target(&record) {
+                Ok(seen) => Ok(Some(seen)),
+                Err(reason) => {
+                    plan.skipped.push(Skipped {
+                        side: Side::Target,
+                        id: tid.to_string(),
+                        reason,
+                    });
+                    Ok(None)
+                }
+            },
+            None if self.target.complete && !self.target.records.contains(tid)? => {
+                Ok(Some(Seen::Deleted(None)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// New target records not yet taken that share a match key with one of
+    /// `new_source`, in id order.
+    fn candidates(&self, new_source: &[New]) -> Result<Vec<New>, StateError> {
+        let mut ids = BTreeSet::new();
+        for (_, fields, _, _) in new_source {
+            for k in self.planner.keys(fields) {
+                let prefix = index_key(&k, "");
+                for item in self.by_key.scan_prefix(&prefix) {
+                    let (key, _) = item?;
+                    let tid = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                    if !self.taken.contains_key(tid.as_bytes())? {
+                        ids.insert(tid);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for tid in ids {
+            let Some(record) = self.target.records.get(&tid)? else {
+                continue;
+            };
+            if let Ok(Seen::Fields(fields, at, version)) = self.planner.seen_target(&record) {
+                out.push((tid, fields, version, at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pass 4. Returns the last target id looked at, `None` when done.
+    fn targets(
+        &self,
+        plan: &mut Plan,
+        after: Option<&str>,
+        n: usize,
+    ) -> Result<Option<String>, StateError> {
+        let batch = self.target.records.batch_after(after, n)?;
+        let mut new_target: Vec<New> = Vec::new();
+        for record in &batch {
+            if self.taken.contains_key(record.id.as_bytes())? {
+                continue;
+            }
+            let seen = match self.planner.seen_target(record) {
+                Ok(seen) => seen,
+                Err(reason) => {
+                    plan.skipped.push(Skipped {
+                        side: Side::Target,
+                        id: record.id.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            match self
+                .planner
+                .state
+                .linked(self.planner.job, Side::Target, &record.id)?
+            {
+                Some(sid) => {
+                    let s = if self.source.complete && !self.source.records.contains(&sid)? {
+                        Some(Seen::Deleted(None))
+                    } else {
+                        None
+                    };
+                    self.planner.plan_pair(
+                        plan,
+                        &self.parked,
+                        sid,
+                        record.id.clone(),
+                        s,
+                        Some(seen),
+                    )?;
+                }
+                None => {
+                    if let Seen::Fields(fields, at, version) = seen {
+                        new_target.push((record.id.clone(), fields, version, at));
+                    }
+                }
+            }
+        }
+        self.planner.plan_new(plan, Vec::new(), new_target, true);
+        Ok(batch.last().map(|r| r.id.clone()))
+    }
+}
+
+/// Records decoded at a time when the sweep walks a side.
+const BATCH_READ: usize = 1000;
+
+fn index_key(key: &str, id: &str) -> Vec<u8> {
+    let mut k = key.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
