@@ -32,6 +32,8 @@ pub enum StateError {
     Sled(#[from] sled::Error),
     #[error("state database holds an entry that does not parse ({key}): {reason}")]
     Corrupt { key: String, reason: String },
+    #[error("a run's scratch file: {0}")]
+    Scratch(String),
     #[error("no conflict with id {0}")]
     NoConflict(String),
 }
@@ -93,11 +95,18 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
     })
 }
 
+/// sled's page cache, the one part of a run's memory that grows with the
+/// state's size up to this bound: `SYNCHOST_STATE_CACHE_MIB`, 64 by default.
+fn cache_mib() -> u64 {
+    let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
+    set.and_then(|v| v.trim().parse().ok()).filter(|&m| m > 0).unwrap_or(64)
+}
+
 impl State {
     pub fn open(dir: &Path) -> Result<State> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 << 20)
+            .cache_capacity(cache_mib() << 20)
             .open()
             .map_err(|source| StateError::Open {
                 path: dir.display().to_string(),
@@ -131,17 +140,10 @@ impl State {
         Ok(())
     }
 
-    /// A scratch database for one run's reads, beside the state (not in
-    /// memory, not synced to disk, removed when dropped): a run streams what
-    /// it reads into it, so a run's memory does not grow with table size.
-    pub fn scratch(&self) -> Result<sled::Db> {
-        let path = self.scratch.join(format!("run-{}", self.next_id()?));
-        Ok(sled::Config::new()
-            .path(path)
-            .temporary(true)
-            .cache_capacity(16 << 20)
-            .flush_every_ms(None)
-            .open()?)
+    /// Where runs keep what they read while they plan (beside the state,
+    /// emptied when the state is opened).
+    pub fn scratch_dir(&self) -> &Path {
+        &self.scratch
     }
 
     /// A unique, increasing number (for outbox keys and ids).

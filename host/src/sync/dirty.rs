@@ -50,7 +50,7 @@ pub fn restore(
                 // Changed again since (or back to what the shadow holds): a
                 // new change, first seen now.
                 Some(_) => {}
-                _ if read.records.contains(&kept.id)? => {}
+                _ if read.records.contains(&kept.id) => {}
                 // Gone, as a complete read shows: nothing to put back.
                 None if read.complete => {}
                 None => {

@@ -193,7 +193,7 @@ async fn run_once(
     };
 
     // Both sides are read at once, each into the run's scratch database.
-    let scratch = state.scratch()?;
+    let scratch = state.scratch_dir();
     let mut checkpoints = Vec::new();
     let mut reads = Vec::new();
     for open in [&source, &target] {
@@ -212,7 +212,7 @@ async fn run_once(
                 .and_then(|c| c.since.as_deref())
                 .map(overlap)
         };
-        reads.push((since, staged::Records::new(&scratch, open.side.as_str())?));
+        reads.push((since, staged::Records::new(scratch)?));
         checkpoints.push(checkpoint);
     }
     let target_cp = checkpoints.pop().expect("two sides");
@@ -272,7 +272,7 @@ async fn run_once(
     };
     let mut totals = totals::Totals::default();
     // Planned, written and committed a batch at a time.
-    let mut sweep = plan::sweep::Sweep::new(&planner, &source_read, &target_read, &scratch)?;
+    let mut sweep = plan::sweep::Sweep::new(&planner, &source_read, &target_read)?;
     while let Some(mut plan) = sweep.next(BATCH)? {
         record_plan(job, state, &plan)?;
         totals.add_plan(&plan);
@@ -298,7 +298,7 @@ async fn run_once(
             &mut stale,
             [(&mut source, &source_read), (&mut target, &target_read)],
             job.page_size,
-            &scratch,
+            scratch,
         )
         .await?;
         given_up.extend(unknown);

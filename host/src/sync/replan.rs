@@ -24,7 +24,7 @@ pub async fn replan(
     stale: &mut Vec<Stale>,
     sides: [(&mut OpenSide, &ReadOutcome); 2],
     page_size: u32,
-    scratch: &sled::Db,
+    scratch: &std::path::Path,
 ) -> anyhow::Result<(Vec<Vec<u8>>, Vec<Stale>)> {
     let [(source, source_read), (target, target_read)] = sides;
     let fresh_source = if stale.iter().any(|s| s.sides.contains(&Side::Source)) {
@@ -61,7 +61,7 @@ pub async fn replan(
                 };
                 return Ok(match fresh.records.get(id)? {
                     Some(record) => seen(&record).map(Some),
-                    None if fresh.records.contains(id)? => Some(None),
+                    None if fresh.records.contains(id) => Some(None),
                     None if fresh.complete => Some(Some(Seen::Deleted(None))),
                     None => None,
                 });
@@ -101,7 +101,7 @@ async fn reread(
     open: &mut OpenSide,
     first: &ReadOutcome,
     page_size: u32,
-    scratch: &sled::Db,
+    scratch: &std::path::Path,
 ) -> anyhow::Result<ReadOutcome> {
     let since = if open.capable(crate::runtime::Capabilities::INCREMENTAL) {
         first.checkpoint.as_deref().map(super::overlap)
@@ -114,7 +114,7 @@ async fn reread(
         "reading again the records refused as stale"
     );
     let side = open.side;
-    let records = Records::new(scratch, &format!("reread-{}", side.as_str()))?;
+    let records = Records::new(scratch)?;
     let unchanged = |r: &Record| planner.unchanged(side, r);
     side::read(
         open,

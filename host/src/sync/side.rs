@@ -193,7 +193,7 @@ pub async fn read(
         for r in &page.records {
             let record = convert::record_from_wire(r);
             if unchanged(&record)? {
-                out.records.put_unchanged(&record.id)?;
+                out.records.put_unchanged(&record.id);
             } else {
                 out.records.put(&record)?;
             }

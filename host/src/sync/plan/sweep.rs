@@ -7,24 +7,25 @@
 //!    side's record needs planning for another reason;
 //! 3. every source record kept by the read, with its target partner (read,
 //!    unchanged, or gone) or, if new, the new target records that share its
-//!    match key (found through an index in the run's scratch database);
+//!    match key (through an index of key hashes to record offsets);
 //! 4. every target record kept by the read that pass 3 did not take.
 //!
 //! A pair is planned once: pass 3 marks the target records it takes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::core::merge::Side;
 use crate::state::{ParkedConflict, StateError};
 
 use super::super::side::ReadOutcome;
+use super::super::staged::{id_hash, Position};
 use super::{New, Plan, Planner, Seen, Skipped};
 
 enum Pass {
     Resolved,
     Deleted(Option<String>),
-    Source(Option<String>),
-    Target(Option<String>),
+    Source(Option<Position>),
+    Target(Option<Position>),
     Done,
 }
 
@@ -33,10 +34,10 @@ pub struct Sweep<'p, 'a> {
     source: &'p ReadOutcome,
     target: &'p ReadOutcome,
     parked: BTreeMap<String, ParkedConflict>,
-    /// target records pass 3 planned
-    taken: sled::Tree,
-    /// new target records by what they are matched by: `key \0 id`
-    by_key: sled::Tree,
+    /// target records pass 3 planned, by id hash
+    taken: HashSet<u128>,
+    /// new target records' ids by the hash of what they are matched by
+    by_key: HashMap<u64, Vec<String>>,
     pass: Pass,
 }
 
@@ -45,12 +46,8 @@ impl<'p, 'a> Sweep<'p, 'a> {
         planner: &'p Planner<'a>,
         source: &'p ReadOutcome,
         target: &'p ReadOutcome,
-        scratch: &sled::Db,
     ) -> Result<Self, StateError> {
-        let taken = scratch.open_tree("taken")?;
-        let by_key = scratch.open_tree("by_key")?;
-        taken.clear()?;
-        by_key.clear()?;
+        let mut by_key: HashMap<u64, Vec<String>> = HashMap::new();
         if planner.match_key.is_some() || planner.recovering {
             for record in target.records.each(BATCH_READ) {
                 let record = record?;
@@ -63,7 +60,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 }
                 if let Ok(Seen::Fields(fields, _, _)) = planner.seen_target(&record) {
                     for k in planner.keys(&fields) {
-                        by_key.insert(index_key(&k, &record.id), &[])?;
+                        by_key.entry(key_hash(&k)).or_default().push(record.id.clone());
                     }
                 }
             }
@@ -73,7 +70,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
             source,
             target,
             parked: planner.parked_conflicts()?,
-            taken,
+            taken: HashSet::new(),
             by_key,
             pass: Pass::Resolved,
         })
@@ -95,13 +92,13 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 }
             }
             Pass::Source(after) => {
-                self.pass = match self.sources(&mut plan, after.as_deref(), n)? {
+                self.pass = match self.sources(&mut plan, after, n)? {
                     Some(last) => Pass::Source(Some(last)),
                     None => Pass::Target(None),
                 }
             }
             Pass::Target(after) => {
-                self.pass = match self.targets(&mut plan, after.as_deref(), n)? {
+                self.pass = match self.targets(&mut plan, after, n)? {
                     Some(last) => Pass::Target(Some(last)),
                     None => Pass::Done,
                 }
@@ -123,8 +120,8 @@ impl<'p, 'a> Sweep<'p, 'a> {
         }
         let pairs = self.planner.state.pairs_after(self.planner.job, after, n)?;
         for (sid, tid) in &pairs {
-            let source_gone = self.source.complete && !self.source.records.contains(sid)?;
-            let target_gone = self.target.complete && !self.target.records.contains(tid)?;
+            let source_gone = self.source.complete && !self.source.records.contains(sid);
+            let target_gone = self.target.complete && !self.target.records.contains(tid);
             // A kept record on the other side is planned with this one in
             // pass 3 or 4, which see the deletion too.
             let planned_later = (source_gone && self.target.records.get(tid)?.is_some())
@@ -145,12 +142,12 @@ impl<'p, 'a> Sweep<'p, 'a> {
 
     /// Pass 3. Returns the last source id planned, `None` when done.
     fn sources(
-        &self,
+        &mut self,
         plan: &mut Plan,
-        after: Option<&str>,
+        after: Option<Position>,
         n: usize,
-    ) -> Result<Option<String>, StateError> {
-        let batch = self.source.records.batch_after(after, n)?;
+    ) -> Result<Option<Position>, StateError> {
+        let (batch, next) = self.source.records.batch_after(after, n)?;
         let mut new_source: Vec<New> = Vec::new();
         for record in &batch {
             let seen = self.planner.seen_source(record);
@@ -161,7 +158,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
             {
                 Some(tid) => {
                     let t = self.partner(plan, &tid)?;
-                    self.taken.insert(tid.as_bytes(), &[])?;
+                    self.taken.insert(id_hash(&tid));
                     self.planner.plan_pair(
                         plan,
                         &self.parked,
@@ -180,15 +177,15 @@ impl<'p, 'a> Sweep<'p, 'a> {
         }
         let candidates = self.candidates(&new_source)?;
         for tid in self.planner.plan_new(plan, new_source, candidates, false) {
-            self.taken.insert(tid.as_bytes(), &[])?;
+            self.taken.insert(id_hash(&tid));
         }
-        Ok(batch.last().map(|r| r.id.clone()))
+        Ok(next)
     }
 
     /// The target record linked to a source record being planned: as read,
     /// unchanged (`None`), or gone from a complete scan.
     fn partner(&self, plan: &mut Plan, tid: &str) -> Result<Option<Seen>, StateError> {
-        if self.taken.contains_key(tid.as_bytes())? {
+        if self.taken.contains(&id_hash(tid)) {
             return Ok(None);
         }
         match self.target.records.get(tid)? {
@@ -203,7 +200,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
                     Ok(None)
                 }
             },
-            None if self.target.complete && !self.target.records.contains(tid)? => {
+            None if self.target.complete && !self.target.records.contains(tid) => {
                 Ok(Some(Seen::Deleted(None)))
             }
             None => Ok(None),
@@ -216,12 +213,9 @@ impl<'p, 'a> Sweep<'p, 'a> {
         let mut ids = BTreeSet::new();
         for (_, fields, _, _) in new_source {
             for k in self.planner.keys(fields) {
-                let prefix = index_key(&k, "");
-                for item in self.by_key.scan_prefix(&prefix) {
-                    let (key, _) = item?;
-                    let tid = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                    if !self.taken.contains_key(tid.as_bytes())? {
-                        ids.insert(tid);
+                for tid in self.by_key.get(&key_hash(&k)).into_iter().flatten() {
+                    if !self.taken.contains(&id_hash(tid)) {
+                        ids.insert(tid.clone());
                     }
                 }
             }
@@ -242,13 +236,13 @@ impl<'p, 'a> Sweep<'p, 'a> {
     fn targets(
         &self,
         plan: &mut Plan,
-        after: Option<&str>,
+        after: Option<Position>,
         n: usize,
-    ) -> Result<Option<String>, StateError> {
-        let batch = self.target.records.batch_after(after, n)?;
+    ) -> Result<Option<Position>, StateError> {
+        let (batch, next) = self.target.records.batch_after(after, n)?;
         let mut new_target: Vec<New> = Vec::new();
         for record in &batch {
-            if self.taken.contains_key(record.id.as_bytes())? {
+            if self.taken.contains(&id_hash(&record.id)) {
                 continue;
             }
             let seen = match self.planner.seen_target(record) {
@@ -268,7 +262,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 .linked(self.planner.job, Side::Target, &record.id)?
             {
                 Some(sid) => {
-                    let s = if self.source.complete && !self.source.records.contains(&sid)? {
+                    let s = if self.source.complete && !self.source.records.contains(&sid) {
                         Some(Seen::Deleted(None))
                     } else {
                         None
@@ -290,16 +284,13 @@ impl<'p, 'a> Sweep<'p, 'a> {
             }
         }
         self.planner.plan_new(plan, Vec::new(), new_target, true);
-        Ok(batch.last().map(|r| r.id.clone()))
+        Ok(next)
     }
 }
 
 /// Records decoded at a time when the sweep walks a side.
 const BATCH_READ: usize = 1000;
 
-fn index_key(key: &str, id: &str) -> Vec<u8> {
-    let mut k = key.as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
-    k
+fn key_hash(key: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key.as_bytes())
 }
