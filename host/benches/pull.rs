@@ -1,0 +1,262 @@
+//! Pull benchmark (issue 10): prints figures, asserts only that the pull was
+//! complete.
+//!
+//! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON]`
+//!
+//! For each N (default 10000 100000): a Notion simulator in this process,
+//! rate limits off, holds N pages; `synchost run` (this build's binary, a
+//! child process, as a user runs it) pulls them through the Notion connector
+//! into an empty Airtable simulator table. Figures: wall time of the child,
+//! records/s, and its peak resident memory (`VmHWM`; the simulators live in
+//! this process and are not counted).
+//!
+//! With `--dlt PYTHON` (an interpreter with `dlt[duckdb,parquet]` 1.31), dlt's
+//! `rest_api` source pulls the same pages from the same server in the same
+//! run into duckdb through parquet files, and the ratio is printed. dlt pages
+//! through `POST /v1/data_sources/{id}/query` exactly as the connector does
+//! (100 a page, `start_cursor` in the body).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use synchost_sim::airtable::{AirtableOptions, AirtableSim};
+use synchost_sim::notion::{NotionOptions, NotionSim};
+
+const NOTION_TOKEN: &str = "bench-notion";
+const AIRTABLE_TOKEN: &str = "bench-airtable";
+
+const DLT_SCRIPT: &str = r#"
+import sys, time
+import dlt
+from dlt.sources.rest_api import rest_api_source
+
+base, ds, token, out = sys.argv[1:5]
+source = rest_api_source({
+    "client": {
+        "base_url": base,
+        "auth": {"type": "bearer", "token": token},
+        "headers": {"Notion-Version": "2025-09-03"},
+    },
+    "resources": [{
+        "name": "pages",
+        "endpoint": {
+            "path": f"v1/data_sources/{ds}/query",
+            "method": "POST",
+            "json": {"page_size": 100},
+            "data_selector": "results",
+            "paginator": {"type": "cursor", "cursor_path": "next_cursor",
+                          "cursor_body_path": "start_cursor"},
+        },
+        "write_disposition": "append",
+    }],
+})
+pipeline = dlt.pipeline(
+    pipeline_name="bench", pipelines_dir=out + "/pipelines", dataset_name="notion",
+    destination=dlt.destinations.duckdb(out + "/bench.duckdb"))
+started = time.time()
+pipeline.run(source, loader_file_format="parquet")
+took = time.time() - started
+with pipeline.sql_client() as client:
+    rows = client.execute_sql("select count(*) from pages")[0][0]
+print(f"{rows} {took:.3f}")
+"#;
+
+/// Waits for `child` and returns its wall time and peak RSS in KiB: the
+/// kernel's high-water mark of its address space (`VmHWM`), read until it
+/// exits. Not `wait4`'s `ru_maxrss`: a child spawned with vfork inherits the
+/// high-water mark of this process, which holds the simulators.
+fn waited(mut child: std::process::Child, started: Instant) -> (Duration, u64) {
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            let hwm = status.lines().find(|l| l.starts_with("VmHWM:"));
+            let kib = hwm.and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
+            peak = peak.max(kib.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the child failed: {status}");
+            return (started.elapsed(), peak);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+struct World {
+    notion: NotionSim,
+    airtable: AirtableSim,
+    db: String,
+    base: String,
+}
+
+async fn world(n: usize) -> World {
+    let notion = NotionSim::start(NotionOptions {
+        token: NOTION_TOKEN.into(),
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let airtable = AirtableSim::start(AirtableOptions {
+        token: AIRTABLE_TOKEN.into(),
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let props = [
+        ("Name", "title"),
+        ("Email", "email"),
+        ("Status", "select"),
+        ("Points", "number"),
+    ];
+    let db = notion.create_database("Tasks", &props);
+    let base = airtable.create_base();
+    let fields = [
+        ("Name", "singleLineText"),
+        ("Email", "email"),
+        ("Status", "singleSelect"),
+        ("Points", "number"),
+        ("Last Modified", "lastModifiedTime"),
+    ];
+    airtable.create_table(&base, "Tasks", &fields);
+    airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+    for i in 0..n {
+        let page = json!({
+            "Name": {"title": [{"text": {"content": format!("Task {i}")}}]},
+            "Email": {"email": format!("p{i}@example.com")},
+            "Status": {"select": {"name": "Todo"}},
+            "Points": {"number": i},
+        });
+        notion.insert_page(&db, page).unwrap();
+    }
+    World {
+        notion,
+        airtable,
+        db,
+        base,
+    }
+}
+
+/// `synchost run` of a pull job; returns (wall time, peak RSS KiB).
+fn synchost_pull(w: &World, dir: &Path, connectors: &Path, cache: &Path) -> (Duration, u64) {
+    let off = json!({"per_second": 1e9, "burst": 1000000});
+    let job = json!({
+        "sync_id": "pull-bench", "mode": "pull", "schedule": "manual",
+        "source": {"platform": "Notion", "connector": "notion", "entity": "tasks", "connection": {
+            "settings": {"database.tasks": w.db}, "secrets": {"notion_token": "env:BENCH_NOTION_TOKEN"},
+            "endpoint_overrides": {"https://api.notion.com": w.notion.base_url()},
+            "allow_private_networks": true, "rate_limit": off}},
+        "target": {"platform": "Airtable", "connector": "airtable", "entity": "tasks", "connection": {
+            "settings": {"base_id": w.base, "table.tasks": "Tasks"}, "secrets": {"airtable_token": "env:BENCH_AIRTABLE_TOKEN"},
+            "endpoint_overrides": {"https://api.airtable.com": w.airtable.base_url()},
+            "allow_private_networks": true, "rate_limit": off}},
+        "match_key": "Email", "conflict": "source_wins"
+    });
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let job_file = dir.join("job.json");
+    std::fs::write(&job_file, job.to_string()).unwrap();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_synchost"))
+        .arg("run")
+        .arg(&job_file)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--connectors")
+        .arg(connectors)
+        .env("SYNCHOST_CACHE_DIR", cache)
+        .env("BENCH_NOTION_TOKEN", NOTION_TOKEN)
+        .env("BENCH_AIRTABLE_TOKEN", AIRTABLE_TOKEN)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    waited(child, started)
+}
+
+/// dlt's pull of the same pages; returns (wall time, its own run time, peak
+/// RSS KiB).
+fn dlt_pull(w: &World, python: &str, dir: &Path, n: usize) -> (Duration, f64, u64) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let script = dir.join("pull.py");
+    std::fs::write(&script, DLT_SCRIPT).unwrap();
+    let source = w.notion.data_sources(&w.db).remove(0);
+    let out = dir.join("out.txt");
+    let started = Instant::now();
+    let child = Command::new(python)
+        .arg(&script)
+        .arg(w.notion.base_url())
+        .arg(source)
+        .arg(NOTION_TOKEN)
+        .arg(dir)
+        .env("RUNTIME__LOG_LEVEL", "WARNING")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let (took, peak) = waited(child, started);
+    let printed = std::fs::read_to_string(&out).unwrap();
+    let mut words = printed.split_whitespace().rev();
+    let run: f64 = words.next().and_then(|v| v.parse().ok()).expect("dlt's time");
+    let rows: usize = words.next().and_then(|v| v.parse().ok()).expect("dlt's rows");
+    assert_eq!(rows, n, "dlt loaded every page");
+    (took, run, peak)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let dlt = args
+        .iter()
+        .position(|a| a == "--dlt")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![10_000, 100_000];
+    }
+    let tmp = std::env::temp_dir().join(format!("synchost-pull-{}", std::process::id()));
+    let connectors = tmp.join("connectors");
+    let cache = tmp.join("cache");
+    std::fs::create_dir_all(&connectors).unwrap();
+    for name in ["notion", "airtable"] {
+        let built = synchost::dev::build_connector(&format!("synchost-connector-{name}")).unwrap();
+        std::fs::copy(built, connectors.join(format!("{name}.wasm"))).unwrap();
+    }
+    println!("| records | engine | wall time | records/s | peak RSS |");
+    println!("|---|---|---|---|---|");
+    for n in sizes {
+        let w = world(n).await;
+        // A pull of 10 first, so that no measured run compiles a connector.
+        if n > 10 {
+            let warm = world(10).await;
+            synchost_pull(&warm, &tmp.join("warm"), &connectors, &cache);
+        }
+        let dir = tmp.join(format!("synchost-{n}"));
+        let (took, peak) = tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache));
+        let written = w.airtable.records(&w.base, "Tasks").len();
+        assert_eq!(written, n, "every page pulled into the table");
+        let ours = n as f64 / took.as_secs_f64();
+        let mib = peak as f64 / 1024.0;
+        println!(
+            "| {n} | synchost run (pull) | {:.2} s | {ours:.0} | {mib:.0} MiB |",
+            took.as_secs_f64()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(python) = &dlt {
+            let dir = tmp.join(format!("dlt-{n}"));
+            let (took, run, peak) = tokio::task::block_in_place(|| dlt_pull(&w, python, &dir, n));
+            let theirs = n as f64 / took.as_secs_f64();
+            let mib = peak as f64 / 1024.0;
+            println!(
+                "| {n} | dlt 1.31 rest_api → duckdb, parquet | {:.2} s ({run:.2} s in pipeline.run) | {theirs:.0} | {mib:.0} MiB |",
+                took.as_secs_f64()
+            );
+            println!("| {n} | ratio synchost / dlt | | {:.2}x | |", ours / theirs);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

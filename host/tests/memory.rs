@@ -1,0 +1,81 @@
+//! A run's memory is a function of its batch size, not of the table's size:
+//! the `synchost run` process pulling ten times more records peaks at much
+//! the same resident memory. Peak memory is the kernel's high-water mark of
+//! the process (`VmHWM`), sampled until it exits; the simulators live in this
+//! test's own process and are not counted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{connectors, World};
+
+/// The child's `VmHWM` in KiB, once it has exited.
+fn peak_kib_of(mut child: std::process::Child) -> u64 {
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the run failed: {status}");
+            return peak;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Pulls `n` Notion records into an empty Airtable table; returns the run's
+/// peak resident memory in KiB.
+async fn pull(n: usize) -> u64 {
+    let mut w = World::new(&format!("memory-{n}"), "source_wins").await;
+    w.job["mode"] = serde_json::json!("pull");
+    w.seed_notion("m", 0..n);
+    w.state.take();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_synchost"));
+    cmd.arg("run")
+        .arg(w.job_file())
+        .arg("--data")
+        .arg(&w.dir)
+        .arg("--connectors")
+        .arg(connectors())
+        .env(
+            "SYNCHOST_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
+        )
+        .env("MALLOC_ARENA_MAX", "1")
+        // The smallest page cache, so that what is left is what grows.
+        .env("SYNCHOST_STATE_CACHE_MIB", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let peak = tokio::task::spawn_blocking(move || peak_kib_of(cmd.spawn().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(w.airtable_rows().len(), n, "every record pulled");
+    peak
+}
+
+// Fails today (1,000 records 75 MiB, 10,000 records 88 MiB: 1.17x at best,
+// 1.2x and more under load): sled's page table grows with the state whatever
+// its cache's bound. Run with `--ignored`; issue 10 stays open until it passes.
+#[ignore = "sled's memory still grows with the state (issue 10)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_of_ten_times_the_records_peaks_at_much_the_same_memory() {
+    // Warm the compiled-connector cache first, so that neither run compiles.
+    pull(10).await;
+    let small = pull(1_000).await;
+    let large = pull(10_000).await;
+    eprintln!("peak resident memory: 1,000 records {small} KiB, 10,000 records {large} KiB");
+    assert!(
+        (large as f64) < small as f64 * 1.2,
+        "10,000 records peaked at {large} KiB, 1,000 at {small} KiB: memory grows with the table"
+    );
+}
