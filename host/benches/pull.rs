@@ -199,8 +199,14 @@ fn dlt_pull(w: &World, python: &str, dir: &Path, n: usize) -> (Duration, f64, u6
     let (took, peak) = waited(child, started);
     let printed = std::fs::read_to_string(&out).unwrap();
     let mut words = printed.split_whitespace().rev();
-    let run: f64 = words.next().and_then(|v| v.parse().ok()).expect("dlt's time");
-    let rows: usize = words.next().and_then(|v| v.parse().ok()).expect("dlt's rows");
+    let run: f64 = words
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("dlt's time");
+    let rows: usize = words
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("dlt's rows");
     assert_eq!(rows, n, "dlt loaded every page");
     (took, run, peak)
 }
@@ -235,7 +241,8 @@ async fn main() {
             synchost_pull(&warm, &tmp.join("warm"), &connectors, &cache);
         }
         let dir = tmp.join(format!("synchost-{n}"));
-        let (took, peak) = tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache));
+        let (took, peak) =
+            tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache));
         let written = w.airtable.records(&w.base, "Tasks").len();
         assert_eq!(written, n, "every page pulled into the table");
         let ours = n as f64 / took.as_secs_f64();

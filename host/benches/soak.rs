@@ -688,9 +688,16 @@ fn main() {
             println!("| {minute} ({t:+.0} s) | {rss:.0} MiB | {size:.2} MiB | {runs} | {audit} |");
         }
     }
-    // Over the window's second half, once retention is at work.
-    let half = |s: &&Sample| s.t >= minutes as f64 * 30.0 && s.t <= minutes as f64 * 60.0;
-    let late: Vec<&Sample> = samples.iter().filter(half).collect();
+    // Once retention holds both lists at their caps (the first sample from
+    // which neither grows again), to the window's end.
+    let runs_cap = samples.iter().map(|s| s.runs_kept).max().unwrap_or(0);
+    let audit_cap = samples.iter().map(|s| s.audit_kept).max().unwrap_or(0);
+    let capped = samples
+        .iter()
+        .position(|s| s.runs_kept == runs_cap && s.audit_kept == audit_cap);
+    let from = capped.map_or(f64::MAX, |k| samples[k].t);
+    let after = |s: &&Sample| s.t >= from && s.t <= minutes as f64 * 60.0;
+    let late: Vec<&Sample> = samples.iter().filter(after).collect();
     if late.len() >= 2 {
         let size: Vec<(f64, f64)> = late.iter().map(|s| (s.t, s.data_bytes as f64)).collect();
         let rss: Vec<(f64, f64)> = late
@@ -699,8 +706,10 @@ fn main() {
             .collect();
         let (size, rss) = (mib(slope(&size) * 86400.0), mib(slope(&rss) * 86400.0));
         let n = late.len();
-        println!("\nsecond half ({n} samples), least squares extrapolated to a day:");
+        println!("\nonce retention holds (from {from:+.0} s, {n} samples), least squares extrapolated to a day:");
         println!("data folder {size:+.1} MiB/day, RSS {rss:+.1} MiB/day");
+    } else {
+        println!("\nretention did not hold both lists at their caps for two samples: run longer");
     }
     println!("daemon flags: {flags}");
 

@@ -99,7 +99,9 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
 /// state's size up to this bound: `SYNCHOST_STATE_CACHE_MIB`, 64 by default.
 fn cache_mib() -> u64 {
     let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
-    set.and_then(|v| v.trim().parse().ok()).filter(|&m| m > 0).unwrap_or(64)
+    set.and_then(|v| v.trim().parse().ok())
+        .filter(|&m| m > 0)
+        .unwrap_or(64)
 }
 
 impl State {

@@ -205,6 +205,11 @@ impl State {
                 PairCommit::Forget { .. } => None,
             })
             .collect();
+        // Most jobs have no dirty pair: then there is nothing to clear, and
+        // two removals per pair would be most of the transaction's reads. No
+        // other run of this job writes meanwhile (a job never runs twice at
+        // once), so what this scan sees holds until the transaction.
+        let any_dirty = self.dirty.scan_prefix(prefix(&[job])).next().is_some();
         let trees = (
             &self.links,
             &self.shadows,
@@ -227,8 +232,10 @@ impl State {
                     }
                 }
                 // The pair's change has landed: it is no longer dirty.
-                dirty.remove(dirty_key(job, Side::Source, source_id))?;
-                dirty.remove(dirty_key(job, Side::Target, target_id))?;
+                if any_dirty {
+                    dirty.remove(dirty_key(job, Side::Source, source_id))?;
+                    dirty.remove(dirty_key(job, Side::Target, target_id))?;
+                }
             }
             for k in done {
                 outbox.remove(k.as_slice())?;

@@ -146,12 +146,25 @@ impl Pusher<'_> {
         progress: &ProgressBar,
         replaces: &[Vec<u8>],
     ) -> Result<PushResult, StateError> {
+        // Which sides each pair writes, found once: asking the ops for every
+        // op would be quadratic in the batch.
+        let mut sides_written = vec![(false, false); plan.pairs.len()];
+        for op in &plan.ops {
+            let w = &mut sides_written[op.pair];
+            match op.side {
+                Side::Source => w.0 = true,
+                Side::Target => w.1 = true,
+            }
+        }
         let entries: Vec<OutboxEntry> = plan
             .ops
             .iter()
             .map(|op| {
                 let pair = &plan.pairs[op.pair];
-                let writes = |side| plan.ops.iter().any(|o| o.pair == op.pair && o.side == side);
+                let writes = |side| match side {
+                    Side::Source => sides_written[op.pair].0,
+                    Side::Target => sides_written[op.pair].1,
+                };
                 OutboxEntry {
                     side: op.side,
                     op: match op.kind {

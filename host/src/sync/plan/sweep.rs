@@ -60,7 +60,10 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 }
                 if let Ok(Seen::Fields(fields, _, _)) = planner.seen_target(&record) {
                     for k in planner.keys(&fields) {
-                        by_key.entry(key_hash(&k)).or_default().push(record.id.clone());
+                        by_key
+                            .entry(key_hash(&k))
+                            .or_default()
+                            .push(record.id.clone());
                     }
                 }
             }
