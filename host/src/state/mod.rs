@@ -10,6 +10,7 @@
 //! transaction, so a process killed at any instant leaves either the old
 //! state or the new one.
 
+mod compact;
 mod pairs;
 mod records;
 mod runs;

@@ -2,7 +2,9 @@
 
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
-use super::{decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State, StateError};
+use super::{
+    compact, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State, StateError,
+};
 use crate::core::merge::Side;
 
 /// What becomes of one pair once its writes are confirmed.
@@ -87,7 +89,15 @@ impl State {
     /// The shadow of the pair whose source id is `source_id`.
     pub fn shadow(&self, job: &str, source_id: &str) -> Result<Option<Shadow>> {
         let k = key(&[job, source_id]);
-        self.shadows.get(&k)?.map(|v| decode(&k, &v)).transpose()
+        let Some(bytes) = self.shadows.get(&k)? else {
+            return Ok(None);
+        };
+        compact::decode(&bytes)
+            .map(Some)
+            .map_err(|reason| StateError::Corrupt {
+                key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
+                reason,
+            })
     }
 
     /// Every pair of `job`: (source id, target id).
@@ -201,7 +211,7 @@ impl State {
         let shadows_bytes: Vec<Option<Vec<u8>>> = commits
             .iter()
             .map(|c| match c {
-                PairCommit::Link { shadow, .. } => Some(encode(shadow)),
+                PairCommit::Link { shadow, .. } => Some(compact::encode(shadow)),
                 PairCommit::Forget { .. } => None,
             })
             .collect();

@@ -1,0 +1,170 @@
+//! Shadows in a compact binary form: a tag byte, then postcard. A shadow is
+//! the largest thing kept per pair, and sled's memory and its reads grow with
+//! the bytes it holds: as JSON, with a type tag and field names repeated in
+//! every value, a shadow took about twice the bytes. Shadows written as JSON
+//! by earlier versions (they start with `{`) still read.
+
+use serde::{Deserialize, Serialize};
+
+use super::Shadow;
+use crate::core::value::{Fields, Value};
+
+/// The first byte of a compact shadow; JSON starts with `{`.
+const COMPACT: u8 = 1;
+
+/// [`Value`] as postcard can read it back: postcard carries no types, so a
+/// free JSON value (`Value::Json`) is kept as its text.
+#[derive(Serialize, Deserialize)]
+enum Compact {
+    Null,
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    Date(String),
+    Datetime(String),
+    Select(String),
+    MultiSelect(Vec<String>),
+    Reference(Vec<String>),
+    Json(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct CompactShadow {
+    target_id: String,
+    source: Vec<(String, Compact)>,
+    target: Vec<(String, Compact)>,
+    source_hash: String,
+    target_hash: String,
+    synced_at: String,
+    source_version: Option<String>,
+    target_version: Option<String>,
+}
+
+fn to_compact(fields: &Fields) -> Vec<(String, Compact)> {
+    let value = |v: &Value| match v {
+        Value::Null => Compact::Null,
+        Value::Text(s) => Compact::Text(s.clone()),
+        Value::Number(n) => Compact::Number(*n),
+        Value::Bool(b) => Compact::Bool(*b),
+        Value::Date(s) => Compact::Date(s.clone()),
+        Value::Datetime(s) => Compact::Datetime(s.clone()),
+        Value::Select(s) => Compact::Select(s.clone()),
+        Value::MultiSelect(l) => Compact::MultiSelect(l.clone()),
+        Value::Reference(l) => Compact::Reference(l.clone()),
+        Value::Json(j) => Compact::Json(j.to_string()),
+    };
+    fields.iter().map(|(k, v)| (k.clone(), value(v))).collect()
+}
+
+fn from_compact(fields: Vec<(String, Compact)>) -> Result<Fields, String> {
+    fields
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Compact::Null => Value::Null,
+                Compact::Text(s) => Value::Text(s),
+                Compact::Number(n) => Value::Number(n),
+                Compact::Bool(b) => Value::Bool(b),
+                Compact::Date(s) => Value::Date(s),
+                Compact::Datetime(s) => Value::Datetime(s),
+                Compact::Select(s) => Value::Select(s),
+                Compact::MultiSelect(l) => Value::MultiSelect(l),
+                Compact::Reference(l) => Value::Reference(l),
+                Compact::Json(text) => {
+                    Value::Json(serde_json::from_str(&text).map_err(|e| format!("{k}: {e}"))?)
+                }
+            };
+            Ok((k, v))
+        })
+        .collect()
+}
+
+pub fn encode(shadow: &Shadow) -> Vec<u8> {
+    let compact = CompactShadow {
+        target_id: shadow.target_id.clone(),
+        source: to_compact(&shadow.source),
+        target: to_compact(&shadow.target),
+        source_hash: shadow.source_hash.clone(),
+        target_hash: shadow.target_hash.clone(),
+        synced_at: shadow.synced_at.clone(),
+        source_version: shadow.source_version.clone(),
+        target_version: shadow.target_version.clone(),
+    };
+    let out = vec![COMPACT];
+    postcard::to_extend(&compact, out).expect("a shadow serializes")
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Shadow, String> {
+    match bytes.split_first() {
+        Some((&COMPACT, rest)) => {
+            let c: CompactShadow = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
+            Ok(Shadow {
+                target_id: c.target_id,
+                source: from_compact(c.source)?,
+                target: from_compact(c.target)?,
+                source_hash: c.source_hash,
+                target_hash: c.target_hash,
+                synced_at: c.synced_at,
+                source_version: c.source_version,
+                target_version: c.target_version,
+            })
+        }
+        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        _ => Err("neither a compact shadow nor JSON".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shadow() -> Shadow {
+        let mut source = Fields::new();
+        source.insert("Name".into(), Value::Text("Task 1 ✓".into()));
+        source.insert("Points".into(), Value::Number(-1.5));
+        source.insert("Done".into(), Value::Bool(true));
+        source.insert("Due".into(), Value::Date("2026-12-05".into()));
+        source.insert("At".into(), Value::Datetime("2026-12-05T10:00:00Z".into()));
+        source.insert("Status".into(), Value::Select("Doing".into()));
+        source.insert("Tags".into(), Value::MultiSelect(vec!["a".into(), "b".into()]));
+        source.insert("Owner".into(), Value::Reference(vec!["u1".into()]));
+        source.insert("Raw".into(), Value::Json(serde_json::json!({"k": [1, null]})));
+        source.insert("Empty".into(), Value::Null);
+        Shadow {
+            target_id: "rec1".into(),
+            target: source.clone(),
+            source,
+            source_hash: "ab".repeat(16),
+            target_hash: "cd".repeat(16),
+            synced_at: "2026-12-05T10:00:01.000Z".into(),
+            source_version: Some("v1".into()),
+            target_version: None,
+        }
+    }
+
+    #[test]
+    fn every_value_comes_back_as_it_went_in() {
+        let s = shadow();
+        assert_eq!(decode(&encode(&s)).unwrap(), s);
+    }
+
+    #[test]
+    fn a_shadow_stored_as_json_still_reads() {
+        let s = shadow();
+        assert_eq!(decode(&serde_json::to_vec(&s).unwrap()).unwrap(), s);
+    }
+
+    #[test]
+    fn the_compact_form_is_smaller() {
+        let s = shadow();
+        let (compact, json) = (encode(&s).len(), serde_json::to_vec(&s).unwrap().len());
+        assert!(compact * 2 < json, "{compact} bytes against {json} as JSON");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_shadow() {
+        assert!(decode(&[COMPACT, 0xff, 0xff]).is_err());
+        assert!(decode(b"").is_err());
+        assert!(decode(b"x").is_err());
+    }
+}
