@@ -79,7 +79,7 @@ impl DataArgs {
         crate::daemon::files::private_dir(&dir)?;
         match State::open(&state) {
             Ok(state) => Ok(Opened::Local(state)),
-            Err(StateError::Open { source, .. }) if source.to_string().contains("acquire lock") => {
+            Err(StateError::Open { source, .. }) if crate::state::is_locked(&source) => {
                 match std::fs::read(daemon_file(&dir))
                     .ok()
                     .and_then(|b| serde_json::from_slice::<DaemonFile>(&b).ok())

@@ -105,16 +105,36 @@ fn cache_mib() -> u64 {
         .unwrap_or(64)
 }
 
+/// How long [`State::open`] waits for a lock that may be on its way out.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether sled could not open for want of the folder's lock.
+pub fn is_locked(e: &sled::Error) -> bool {
+    e.to_string().contains("acquire lock")
+}
+
 impl State {
     pub fn open(dir: &Path) -> Result<State> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mib() << 20)
-            .open()
-            .map_err(|source| StateError::Open {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        // sled's I/O threads can hold the folder's lock for a moment after
+        // the last handle in this process (or a process that just exited)
+        // let go: a lock still held after that is another process's.
+        let waited = std::time::Instant::now();
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_mib() << 20)
+                .open();
+            match opened {
+                Err(e) if is_locked(&e) && waited.elapsed() < LOCK_GRACE => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other,
+            }
+        }
+        .map_err(|source| StateError::Open {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let state = State {
             links: db.open_tree("links")?,
             shadows: db.open_tree("shadows")?,
