@@ -1,0 +1,62 @@
+//! What sled 0.34 itself holds in memory per pair, whatever its cache: the
+//! evidence behind issue 10's open memory target. Prints figures only.
+//!
+//! `cargo bench -p synchost --bench sled_memory -- [PAIRS] [CACHE_MIB]`
+//! (defaults 1000000 and 8)
+//!
+//! Writes PAIRS pairs the way a sync commits them (two link keys and a
+//! 300-byte shadow, 50 pairs a transaction) into a fresh sled database with a
+//! CACHE_MIB page cache, then prints the time and the process's RSS.
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+fn rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
+    let kib: u64 = line
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    kib / 1024
+}
+
+fn main() {
+    let numbers: Vec<u64> = std::env::args().filter_map(|a| a.parse().ok()).collect();
+    let pairs = numbers.first().copied().unwrap_or(1_000_000) as usize;
+    let cache = numbers.get(1).copied().unwrap_or(8);
+    let dir = std::env::temp_dir().join(format!("synchost-sled-memory-{}", std::process::id()));
+    let db = sled::Config::new()
+        .path(&dir)
+        .cache_capacity(cache << 20)
+        .open()
+        .unwrap();
+    let links = db.open_tree("links").unwrap();
+    let shadows = db.open_tree("shadows").unwrap();
+    let shadow = vec![7u8; 300];
+    let before = rss_mib();
+    let started = std::time::Instant::now();
+    let ids: Vec<usize> = (0..pairs).collect();
+    for chunk in ids.chunks(50) {
+        (&links, &shadows)
+            .transaction(|(l, s)| {
+                for &i in chunk {
+                    // Ids as platforms make them: a UUID-like source id in
+                    // no particular order, a sequential target id.
+                    let spread = (i as u64).wrapping_mul(2654435761) % 4294967291;
+                    let sid = format!("{spread:08x}-1111-2222-3333-{i:012x}");
+                    let tid = format!("rec{i:014}");
+                    l.insert(format!("job\0source\0{sid}").as_bytes(), tid.as_bytes())?;
+                    l.insert(format!("job\0target\0{tid}").as_bytes(), sid.as_bytes())?;
+                    s.insert(format!("job\0{sid}").as_bytes(), shadow.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .unwrap();
+    }
+    db.flush().unwrap();
+    let took = started.elapsed().as_secs_f64();
+    let grown = rss_mib().saturating_sub(before);
+    println!("{pairs} pairs, sled cache {cache} MiB: {took:.1} s, RSS grew {grown} MiB");
+    drop((links, shadows, db));
+    let _ = std::fs::remove_dir_all(&dir);
+}
