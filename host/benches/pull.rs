@@ -63,25 +63,12 @@ with pipeline.sql_client() as client:
 print(f"{rows} {took:.3f}")
 "#;
 
-/// Waits for `child` and returns its wall time and peak RSS in KiB: the
-/// kernel's high-water mark of its address space (`VmHWM`), read until it
-/// exits. Not `wait4`'s `ru_maxrss`: a child spawned with vfork inherits the
-/// high-water mark of this process, which holds the simulators.
-fn waited(mut child: std::process::Child, started: Instant) -> (Duration, u64) {
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path) {
-            let hwm = status.lines().find(|l| l.starts_with("VmHWM:"));
-            let kib = hwm.and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok());
-            peak = peak.max(kib.unwrap_or(0));
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "the child failed: {status}");
-            return (started.elapsed(), peak);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Waits for `child`: its wall time since `started` and its peak RSS in KiB
+/// (see [`synchost::dev::wait_with_peak`]).
+fn waited(child: std::process::Child, started: Instant) -> (Duration, u64) {
+    let (status, peak) = synchost::dev::wait_with_peak(child).unwrap();
+    assert!(status.success(), "the child failed: {status}");
+    (started.elapsed(), peak)
 }
 
 struct World {

@@ -12,12 +12,7 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 fn rss_mib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
-    let kib: u64 = line
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    kib / 1024
+    synchost::dev::status_kib("self", "VmRSS").unwrap_or(0) / 1024
 }
 
 fn main() {

@@ -126,10 +126,7 @@ struct Shared {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"));
-    line.and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    synchost::dev::status_kib(pid, "VmRSS").unwrap_or(0)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

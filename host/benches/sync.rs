@@ -25,13 +25,7 @@ use synchost_sim::airtable::{AirtableOptions, AirtableSim};
 use synchost_sim::notion::{NotionOptions, NotionSim};
 
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    synchost::dev::status_kib("self", "VmRSS").unwrap_or(0)
 }
 
 /// Runs `f`, returning its value, its time and the peak RSS growth (MiB).

@@ -48,3 +48,31 @@ pub fn build_connector(package: &str) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(path.exists(), "{} was not produced", path.display());
     Ok(path)
 }
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`), for `pid` a
+/// process id or `"self"`; `None` once the process is gone (Linux). How the
+/// tests and benchmarks measure memory.
+pub fn status_kib(pid: impl std::fmt::Display, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits for `child`, reading its `VmHWM` every 5 ms until it exits: its exit
+/// status and its peak resident memory in KiB. Not `wait4`'s `ru_maxrss`: a
+/// child spawned with vfork starts from its parent's high-water mark, and a
+/// test or bench process holds the simulators.
+pub fn wait_with_peak(
+    mut child: std::process::Child,
+) -> std::io::Result<(std::process::ExitStatus, u64)> {
+    let mut peak = 0;
+    loop {
+        peak = peak.max(status_kib(child.id(), "VmHWM").unwrap_or(0));
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, peak));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -6,31 +6,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{connectors, World};
 
-/// The child's `VmHWM` in KiB, once it has exited.
-fn peak_kib_of(mut child: std::process::Child) -> u64 {
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "the run failed: {status}");
-            return peak;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// The child's peak resident memory in KiB, once it has exited.
+fn peak_kib_of(child: std::process::Child) -> u64 {
+    let (status, peak) = synchost::dev::wait_with_peak(child).unwrap();
+    assert!(status.success(), "the run failed: {status}");
+    peak
 }
 
 /// Pulls `n` Notion records into an empty Airtable table; returns the run's

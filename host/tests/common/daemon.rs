@@ -220,14 +220,7 @@ impl Daemon {
 
     /// The daemon's peak resident memory so far, in bytes (Linux).
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-        line.split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
+        synchost::dev::status_kib(self.child.id(), "VmHWM").expect("the daemon's VmHWM") * 1024
     }
 
     pub fn kill(&mut self) {
