@@ -126,9 +126,15 @@ mod tests {
         source.insert("Due".into(), Value::Date("2026-12-05".into()));
         source.insert("At".into(), Value::Datetime("2026-12-05T10:00:00Z".into()));
         source.insert("Status".into(), Value::Select("Doing".into()));
-        source.insert("Tags".into(), Value::MultiSelect(vec!["a".into(), "b".into()]));
+        source.insert(
+            "Tags".into(),
+            Value::MultiSelect(vec!["a".into(), "b".into()]),
+        );
         source.insert("Owner".into(), Value::Reference(vec!["u1".into()]));
-        source.insert("Raw".into(), Value::Json(serde_json::json!({"k": [1, null]})));
+        source.insert(
+            "Raw".into(),
+            Value::Json(serde_json::json!({"k": [1, null]})),
+        );
         source.insert("Empty".into(), Value::Null);
         Shadow {
             target_id: "rec1".into(),

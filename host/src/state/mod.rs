@@ -90,10 +90,15 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e.to_string()))
+}
+
+/// An entry under `key` that does not parse, named as a person reads keys.
+fn corrupt(key: &[u8], reason: String) -> StateError {
+    StateError::Corrupt {
         key: String::from_utf8_lossy(key).replace('\u{0}', "/"),
-        reason: e.to_string(),
-    })
+        reason,
+    }
 }
 
 /// sled's page cache, the one part of a run's memory that grows with the
@@ -118,12 +123,12 @@ impl State {
         // sled's I/O threads can hold the folder's lock for a moment after
         // the last handle in this process (or a process that just exited)
         // let go: a lock still held after that is another process's.
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_mib() << 20);
         let waited = std::time::Instant::now();
         let db = loop {
-            let opened = sled::Config::new()
-                .path(dir)
-                .cache_capacity(cache_mib() << 20)
-                .open();
+            let opened = config.open();
             match opened {
                 Err(e) if is_locked(&e) && waited.elapsed() < LOCK_GRACE => {
                     std::thread::sleep(std::time::Duration::from_millis(20));

@@ -3,7 +3,8 @@
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
 use super::{
-    compact, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State, StateError,
+    compact, corrupt, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State,
+    StateError,
 };
 use crate::core::merge::Side;
 
@@ -94,10 +95,7 @@ impl State {
         };
         compact::decode(&bytes)
             .map(Some)
-            .map_err(|reason| StateError::Corrupt {
-                key: String::from_utf8_lossy(&k).replace('\u{0}', "/"),
-                reason,
-            })
+            .map_err(|reason| corrupt(&k, reason))
     }
 
     /// Every pair of `job`: (source id, target id).
