@@ -50,10 +50,12 @@ fn runs_on_disk(data: &Path) -> std::collections::BTreeMap<String, usize> {
 
 /// Starts a daemon with one slot per platform, adds jobs a, b and c,
 /// triggers all three, and returns once `a` runs while b and c wait.
-fn busy_daemon(data: &Path) -> Daemon {
+/// `a_ms` is how long `a` takes on each side: long enough that what the
+/// test does while it runs is done before it ends, even on a loaded machine.
+fn busy_daemon(data: &Path, a_ms: u64) -> Daemon {
     let d = Daemon::start_with(data, &["--per-platform", "1"], &[]);
-    for id in ["a", "b", "c"] {
-        assert_eq!(d.post("/jobs", &slow_job(id, 1500, "manual")).0, 201);
+    for (id, ms) in [("a", a_ms), ("b", 1500), ("c", 1500)] {
+        assert_eq!(d.post("/jobs", &slow_job(id, ms, "manual")).0, 201);
     }
     for id in ["a", "b", "c"] {
         assert_eq!(d.post(&format!("/jobs/{id}/trigger"), &json!({})).0, 202);
@@ -67,7 +69,7 @@ fn busy_daemon(data: &Path) -> Daemon {
 async fn after_sigterm_nothing_starts_and_what_was_queued_runs_at_the_next_start() {
     let data = hostile_data_dir("restarts-term");
     blocking(move || {
-        let mut d = busy_daemon(&data);
+        let mut d = busy_daemon(&data, 1500);
         // SIGTERM: `a` finishes, nothing else starts.
         unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
         let status = d.child.wait().unwrap();
@@ -102,7 +104,7 @@ async fn after_sigterm_nothing_starts_and_what_was_queued_runs_at_the_next_start
 async fn after_sigkill_every_run_owed_runs_once_at_the_next_start() {
     let data = hostile_data_dir("restarts-kill");
     blocking(move || {
-        let mut d = busy_daemon(&data);
+        let mut d = busy_daemon(&data, 6000);
         // A scheduled job, due every 2 s: its tick comes while the platform is busy.
         assert_eq!(d.post("/jobs", &slow_job("d", 100, "*/2 * * * * *")).0, 201);
         wait_until("d is queued", Duration::from_secs(10), || {
