@@ -24,6 +24,24 @@ const SALESFORCE_INSTANCE: &str = "https://acme.my.salesforce.com";
 
 const TOKEN: &str = "acceptance-token";
 
+/// How `synchost sim` starts a simulator; the suite takes the defaults.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// 0 picks a free port
+    pub port: u16,
+    /// the platform's documented rate limits, or none (benchmarks, demos)
+    pub rate_limits: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            port: 0,
+            rate_limits: true,
+        }
+    }
+}
+
 /// A simulator, or (`Directus`) a fresh collection on a real instance.
 pub enum Fixture {
     Notion { sim: NotionSim, db: String },
@@ -38,10 +56,23 @@ impl Fixture {
     /// Starts simulator `name` on loopback with `records` records, its
     /// documented rate limits on.
     pub async fn start(name: &str, records: usize) -> anyhow::Result<Fixture> {
+        Self::start_with(name, records, &SimOptions::default()).await
+    }
+
+    /// As `start`, on a chosen port and with rate limits on or off.
+    pub async fn start_with(
+        name: &str,
+        records: usize,
+        opts: &SimOptions,
+    ) -> anyhow::Result<Fixture> {
+        let port = opts.port;
+        let limits = opts.rate_limits;
         Ok(match name {
             "notion" => {
                 let sim = NotionSim::start(NotionOptions {
                     token: TOKEN.into(),
+                    port,
+                    rate_limit: limits.then(Default::default),
                     ..Default::default()
                 })
                 .await?;
@@ -61,7 +92,8 @@ impl Fixture {
             "airtable" => {
                 let sim = AirtableSim::start(AirtableOptions {
                     token: TOKEN.into(),
-                    rate_limit: Some(synchost_sim::airtable::AirtableRateLimit {
+                    port,
+                    rate_limit: limits.then_some(synchost_sim::airtable::AirtableRateLimit {
                         per_second: 5,
                         penalty: std::time::Duration::from_secs(30),
                     }),
@@ -90,15 +122,20 @@ impl Fixture {
                 Fixture::Airtable { sim, base }
             }
             "items" => {
-                let sim = ItemsSim::start(TOKEN, Some(20)).await?;
+                let sim = ItemsSim::start_on(TOKEN, limits.then_some(20), port).await?;
                 for i in 0..records {
                     sim.insert(&format!("Item {i}"), i % 2 == 0);
                 }
                 Fixture::Items { sim }
             }
             "hubspot" => {
+                let d = HubSpotOptions::default();
                 let sim = HubSpotSim::start(HubSpotOptions {
                     token: TOKEN.into(),
+                    port,
+                    rate_limit: d.rate_limit.filter(|_| limits),
+                    search_per_second: d.search_per_second.filter(|_| limits),
+                    daily_budget: d.daily_budget.filter(|_| limits),
                     // The strictest reading HubSpot's docs allow: batch
                     // results in any order, without the optional echo of
                     // each input's `objectWriteTraceId`.
@@ -117,6 +154,8 @@ impl Fixture {
             "salesforce" => {
                 let sim = SalesforceSim::start(SalesforceOptions {
                     access_token: TOKEN.into(),
+                    port,
+                    daily_limit: SalesforceOptions::default().daily_limit.filter(|_| limits),
                     ..Default::default()
                 })
                 .await?;
@@ -172,7 +211,8 @@ impl Fixture {
         }
     }
 
-    fn base_url(&self) -> String {
+    /// Where the simulator (or instance) listens.
+    pub fn base_url(&self) -> String {
         match self {
             Fixture::Notion { sim, .. } => sim.base_url(),
             Fixture::Airtable { sim, .. } => sim.base_url(),

@@ -20,7 +20,7 @@ use crate::runtime::{
     Capabilities, ConnectorError, DeleteOp, LoadedConnector, Page, ReadRequest, Record, Runtime,
     RuntimeError, Session, UpdateOp, WriteOp,
 };
-pub use fixture::{Fixture, SIMULATORS};
+pub use fixture::{Fixture, SimOptions, SIMULATORS};
 pub use platform::Platform;
 
 /// One check and how it went.

@@ -5,6 +5,7 @@ mod connector;
 pub mod data;
 mod demo;
 mod scaffold;
+mod sim;
 mod sync;
 
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run one sync job now and print its report
     Run(sync::RunArgs),
+    /// Serve one platform simulator on loopback until stopped, seeded, and
+    /// write a connection file for it (no account needed)
+    Sim(sim::SimArgs),
     /// List past runs
     Runs(sync::RunsArgs),
     /// Conflicts parked for a person
@@ -168,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connector(cmd) => connector::run(cmd, &runtime).await,
         Command::Demo(args) => demo::run(args, &runtime).await,
         Command::Run(args) => sync::run(args, &runtime).await,
+        Command::Sim(args) => sim::run(args).await,
         Command::Runs(args) => sync::runs(args).await,
         Command::Conflicts(cmd) => sync::conflicts(cmd).await,
         Command::Job(cmd) => sync::job(cmd),

@@ -76,6 +76,8 @@ pub struct HubSpotOptions {
     /// The account's time zone: its midnight renews the daily limit.
     pub time_zone: chrono::FixedOffset,
     pub clock: Clock,
+    /// The loopback port to listen on; 0 picks a free one.
+    pub port: u16,
 }
 
 impl Default for HubSpotOptions {
@@ -88,6 +90,7 @@ impl Default for HubSpotOptions {
             batch_results: BatchResults::default(),
             time_zone: chrono::FixedOffset::east_opt(0).expect("UTC"),
             clock: Clock::default(),
+            port: 0,
         }
     }
 }
@@ -122,6 +125,7 @@ fn err(e: ApiError) -> anyhow::Error {
 
 impl HubSpotSim {
     pub async fn start(opts: HubSpotOptions) -> anyhow::Result<HubSpotSim> {
+        let port = opts.port;
         let now = opts.clock.now();
         let shared = Arc::new(Shared {
             token: opts.token,
@@ -143,7 +147,8 @@ impl HubSpotSim {
             limited: AtomicU64::new(0),
         });
         let clock = shared.clock.clone();
-        let served = Served::start(crate::server::dated(router(shared.clone()), clock)).await?;
+        let served =
+            Served::start_on(crate::server::dated(router(shared.clone()), clock), port).await?;
         Ok(HubSpotSim {
             shared,
             served: Arc::new(served),

@@ -45,6 +45,15 @@ struct ListParams {
 
 impl ItemsSim {
     pub async fn start(token: &str, per_second: Option<u32>) -> anyhow::Result<ItemsSim> {
+        Self::start_on(token, per_second, 0).await
+    }
+
+    /// As `start`, listening on loopback port `port` (0 picks a free one).
+    pub async fn start_on(
+        token: &str,
+        per_second: Option<u32>,
+        port: u16,
+    ) -> anyhow::Result<ItemsSim> {
         let state = Arc::new(Mutex::new(ItemsState {
             token: token.into(),
             per_second,
@@ -56,7 +65,7 @@ impl ItemsSim {
         let app = Router::new()
             .route("/v1/items", get(list))
             .with_state((state.clone(), clock.clone()));
-        let served = Arc::new(Served::start(app).await?);
+        let served = Arc::new(Served::start_on(app, port).await?);
         Ok(ItemsSim {
             state,
             clock,

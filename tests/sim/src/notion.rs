@@ -66,6 +66,8 @@ pub struct NotionOptions {
     /// `None` turns rate limiting off (benchmarks).
     pub rate_limit: Option<RateLimit>,
     pub clock: Clock,
+    /// The loopback port to listen on; 0 picks a free one.
+    pub port: u16,
 }
 
 impl Default for NotionOptions {
@@ -74,6 +76,7 @@ impl Default for NotionOptions {
             token: "secret_sim_notion".into(),
             rate_limit: Some(RateLimit::default()),
             clock: Clock::default(),
+            port: 0,
         }
     }
 }
@@ -134,6 +137,7 @@ pub struct NotionSim {
 
 impl NotionSim {
     pub async fn start(opts: NotionOptions) -> anyhow::Result<NotionSim> {
+        let port = opts.port;
         let now = opts.clock.now();
         let shared = Arc::new(Shared {
             token: opts.token,
@@ -145,7 +149,8 @@ impl NotionSim {
             limited: AtomicU64::new(0),
         });
         let clock = shared.clock.clone();
-        let served = Served::start(crate::server::dated(router(shared.clone()), clock)).await?;
+        let served =
+            Served::start_on(crate::server::dated(router(shared.clone()), clock), port).await?;
         Ok(NotionSim {
             shared,
             served: Arc::new(served),

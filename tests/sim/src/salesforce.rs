@@ -70,6 +70,8 @@ pub struct SalesforceOptions {
     /// Edition orgs get 15,000 ("API Request Limits and Allocations").
     pub daily_limit: Option<u64>,
     pub clock: Clock,
+    /// The loopback port to listen on; 0 picks a free one.
+    pub port: u16,
 }
 
 impl Default for SalesforceOptions {
@@ -82,6 +84,7 @@ impl Default for SalesforceOptions {
             token_ttl: Duration::hours(2),
             daily_limit: Some(15_000),
             clock: Clock::default(),
+            port: 0,
         }
     }
 }
@@ -112,6 +115,7 @@ pub struct SalesforceSim {
 
 impl SalesforceSim {
     pub async fn start(opts: SalesforceOptions) -> anyhow::Result<SalesforceSim> {
+        let port = opts.port;
         let now = opts.clock.now();
         let tokens = Tokens {
             refresh_token: opts.refresh_token,
@@ -136,7 +140,8 @@ impl SalesforceSim {
             clock: opts.clock,
         });
         let clock = shared.clock.clone();
-        let served = Served::start(crate::server::dated(router(shared.clone()), clock)).await?;
+        let served =
+            Served::start_on(crate::server::dated(router(shared.clone()), clock), port).await?;
         let _ = shared.base_url.set(served.base_url());
         Ok(SalesforceSim {
             shared,

@@ -54,6 +54,8 @@ pub struct AirtableOptions {
     /// iteration "may timeout due to client inactivity"; 5 minutes here.
     pub offset_ttl: chrono::Duration,
     pub clock: Clock,
+    /// The loopback port to listen on; 0 picks a free one.
+    pub port: u16,
     /// What a refused batch write leaves written (the docs do not say).
     pub batch_failure: BatchFailure,
 }
@@ -68,6 +70,7 @@ impl Default for AirtableOptions {
             }),
             offset_ttl: chrono::Duration::minutes(5),
             clock: Clock::default(),
+            port: 0,
             batch_failure: BatchFailure::default(),
         }
     }
@@ -110,6 +113,7 @@ pub struct AirtableSim {
 
 impl AirtableSim {
     pub async fn start(opts: AirtableOptions) -> anyhow::Result<AirtableSim> {
+        let port = opts.port;
         let inner = Arc::new(Inner {
             token: opts.token,
             offset_ttl: opts.offset_ttl,
@@ -131,7 +135,7 @@ impl AirtableSim {
             Router::new().fallback(handle).with_state(inner.clone()),
             inner.clock.clone(),
         );
-        let served = Arc::new(Served::start(router).await?);
+        let served = Arc::new(Served::start_on(router, port).await?);
         Ok(AirtableSim { inner, served })
     }
 
