@@ -263,6 +263,8 @@ async fn a_connector_swapped_mid_run_serves_the_next_run_and_a_broken_one_is_ref
                 .contains("previous version keeps serving"),
             "{body}"
         );
+        // One line a person can read in a terminal, not `\n`s escaped in JSON.
+        assert!(!body["error"].as_str().unwrap().contains('\n'), "{body}");
         // And so is a file dropped in the folder.
         std::fs::write(d.connectors.join("airtable.wasm"), b"not wasm").unwrap();
         std::thread::sleep(Duration::from_millis(800));

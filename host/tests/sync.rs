@@ -177,6 +177,8 @@ async fn newest_wins_takes_the_later_edit() {
 async fn manual_parks_the_pair_and_a_resolution_is_applied_next_run() {
     let (w, report) = same_field_conflict("manual").await;
     assert_eq!(report.conflict_resolution, "manual_review");
+    // A conflict waiting for a person: the sides are not in step.
+    assert_eq!(report.status, Status::Partial, "{report:?}");
     assert_eq!(
         names(&w),
         ("From Notion".into(), "From Airtable".into()),
@@ -184,13 +186,16 @@ async fn manual_parks_the_pair_and_a_resolution_is_applied_next_run() {
     );
     let parked = w.state().conflicts().unwrap();
     assert_eq!(parked.len(), 1);
-    // Parked means parked: another run changes nothing.
-    assert_eq!(w.sync().await.synced_items, 0);
+    // Parked means parked: another run changes nothing, and says it waits.
+    let again = w.sync().await;
+    assert_eq!(again.synced_items, 0);
+    assert_eq!(again.status, Status::Partial, "{again:?}");
     let mut conflict = parked[0].clone();
     conflict.resolution = Some(Resolution::Take(Side::Source));
     w.state().put_conflict(&conflict).unwrap();
     let report = w.sync().await;
     assert_eq!(report.synced_items, 1, "{report:?}");
+    assert_eq!(report.status, Status::Success, "resolved: {report:?}");
     assert_eq!(names(&w), ("From Notion".into(), "From Notion".into()));
     assert!(w.state().conflicts().unwrap().is_empty());
 }

@@ -193,7 +193,7 @@ impl Registry {
                 }
                 Swap::Rejected {
                     name: name.into(),
-                    reason: e.to_string(),
+                    reason: crate::runtime::one_line(&e.to_string()),
                 }
             }
         }

@@ -410,8 +410,9 @@ fn check_header(wasm: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A multi-line compiler message on one line.
-fn one_line(text: &str) -> String {
+/// `text` on one line: wasmtime's errors and guest traps (a wasm backtrace)
+/// span several, which read as escaped `\n`s in a JSON answer or a log field.
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

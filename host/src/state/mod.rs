@@ -259,6 +259,11 @@ impl State {
             .collect()
     }
 
+    /// How many conflicts of `job` wait for a person.
+    pub fn conflicts_waiting(&self, job: &str) -> Result<usize> {
+        Ok(self.conflicts()?.iter().filter(|c| c.job == job).count())
+    }
+
     pub fn remove_conflict(&self, id: &str) -> Result<()> {
         self.conflicts.remove(id.as_bytes())?;
         Ok(())

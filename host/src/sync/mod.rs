@@ -160,12 +160,10 @@ async fn run_once(
     let mapper = Mapper::new(&job.mapping, &source.schema, &target.schema)
         .context("the job's mapping does not fit the schemas")?;
     if let Some(key) = &job.match_key {
-        anyhow::ensure!(
-            mapper.canonical_fields().iter().any(|f| f == &key.source),
-            "match_key.source `{}` is not a mapped field (mapped: {})",
-            key.source,
-            mapper.canonical_fields().join(", ")
-        );
+        if let Some(problem) = mapper.match_key_problem(&key.source, &source.schema, &target.schema)
+        {
+            anyhow::bail!(problem);
+        }
     }
 
     // Left-over ops from a run that died, or whose outcome was unknown:
@@ -343,7 +341,11 @@ async fn run_once(
 
     let pushed = &totals.pushed;
     let written: u64 = pushed.values().map(|p| p.written()).sum();
-    let status = report::status(pushed, totals.skipped_count as usize);
+    let status = report::status(
+        pushed,
+        totals.skipped_count as usize,
+        state.conflicts_waiting(&job.sync_id)?,
+    );
     let side_details = |open: &side::OpenSide,
                         read: &side::ReadOutcome,
                         changes,

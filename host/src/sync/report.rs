@@ -88,10 +88,13 @@ pub fn resolution_name(conflicts: &[FieldConflict]) -> String {
     }
 }
 
-pub fn status(pushed: &BTreeMap<Side, Pushed>, skipped: usize) -> Status {
+/// `success` only when both sides are in step: a record skipped, a write
+/// refused, or a conflict waiting for a person (parked by this run or an
+/// earlier one) leaves the run `partial`.
+pub fn status(pushed: &BTreeMap<Side, Pushed>, skipped: usize, waiting: usize) -> Status {
     if pushed.values().any(|p| p.pending > 0) {
         Status::Queued
-    } else if skipped > 0 || pushed.values().any(|p| p.failed > 0) {
+    } else if skipped > 0 || waiting > 0 || pushed.values().any(|p| p.failed > 0) {
         Status::Partial
     } else {
         Status::Success

@@ -384,6 +384,42 @@ impl Mapper {
         self.fields.iter().map(|f| f.source.as_str()).collect()
     }
 
+    /// Why `key` (a source field) cannot match records, if it cannot: it
+    /// must be a field both sides map. Names the side that lacks it.
+    pub fn match_key_problem(&self, key: &str, source: &Schema, target: &Schema) -> Option<String> {
+        if self.field(key).is_some() {
+            return None;
+        }
+        let list = |schema: &Schema| schema.names().join(", ");
+        Some(if !source.fields.contains_key(key) {
+            format!(
+                "match_key.source `{key}` is not a field of the source (its fields: {})",
+                list(source)
+            )
+        } else if self.fields.is_empty() {
+            format!(
+                "match_key.source `{key}` is not mapped, and no field is: the source's fields \
+                 ({}) and the target's ({}) share no name and `mapping` pairs none",
+                list(source),
+                list(target)
+            )
+        } else if target.fields.contains_key(key) {
+            format!(
+                "match_key.source `{key}` is a field of both sides that `mapping` leaves out \
+                 (excluded, or `same_names` is off); mapped: {}",
+                self.canonical_fields().join(", ")
+            )
+        } else {
+            format!(
+                "match_key.source `{key}` is a source field the target does not map: the \
+                 target has no field of that name and `mapping` pairs none with it (the \
+                 target's fields: {}; mapped: {})",
+                list(target),
+                self.canonical_fields().join(", ")
+            )
+        })
+    }
+
     /// The target field that a source field maps to.
     pub fn target_name(&self, source_name: &str) -> Option<&str> {
         self.field(source_name).map(|f| f.target.as_str())

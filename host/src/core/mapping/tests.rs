@@ -125,6 +125,41 @@ fn resolves_listed_same_named_and_excluded_fields() {
 }
 
 #[test]
+fn a_match_key_that_cannot_match_names_the_side_and_the_reason() {
+    let (source, target) = tasks();
+    let mapper = tasks_mapper();
+    assert_eq!(mapper.match_key_problem("Status", &source, &target), None);
+    let not_there = mapper.match_key_problem("email", &source, &target).unwrap();
+    assert!(
+        not_there.contains("`email` is not a field of the source (its fields: Due, Estimate"),
+        "{not_there}"
+    );
+    let excluded = mapper
+        .match_key_problem("Internal notes", &source, &target)
+        .unwrap();
+    assert!(excluded.contains("that `mapping` leaves out"), "{excluded}");
+    let extra: Schema = schema(&[("Name", K::Text), ("Email", K::Text)]);
+    let unmapped = Mapper::new(&spec(json!({})), &extra, &target)
+        .unwrap()
+        .match_key_problem("Email", &extra, &target)
+        .unwrap();
+    assert!(
+        unmapped.contains("the target has no field of that name"),
+        "{unmapped}"
+    );
+    // Nothing in common: say so, with both sides' fields.
+    let other: Schema = schema(&[("Title", K::Text)]);
+    let none = Mapper::new(&spec(json!({})), &extra, &other)
+        .unwrap()
+        .match_key_problem("Email", &extra, &other)
+        .unwrap();
+    assert!(
+        none.contains("no field is: the source's fields (Email, Name) and the target's (Title)"),
+        "{none}"
+    );
+}
+
+#[test]
 fn same_names_off_maps_only_listed_fields() {
     let (source, target) = tasks();
     let mapper = Mapper::new(
