@@ -1,6 +1,9 @@
 //! `synchost sim`, as a user runs it: two simulators started from the
 //! command line, and a job built from the connection files they write pulls
 //! the seeded records from one to the other through the real connectors.
+//! And `connector test --connection`, the acceptance suite against any
+//! platform a connection file names, run against such a simulator as it
+//! would be against a real account.
 
 mod common;
 
@@ -166,6 +169,133 @@ fn an_unknown_simulator_is_refused_with_the_names_there_are() {
     assert!(err.contains("no simulator `kinto`"), "{err}");
     assert!(
         err.contains("notion, airtable, hubspot, salesforce, items"),
+        "{err}"
+    );
+}
+
+/// The titles of the live tasks the Notion simulator holds, read as a user
+/// would: `synchost connector read` with the simulator's connection file.
+fn notion_titles(sim: &Sim, file: &Path) -> Vec<String> {
+    let out = synchost()
+        .args(["connector", "read"])
+        .arg(notion_wasm())
+        .args(["--entity", "tasks", "--config"])
+        .arg(file)
+        .envs(sim.exports.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut titles: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["deleted"] == false)
+        .map(|r| {
+            r["fields"]["Name"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    titles.sort();
+    titles
+}
+
+fn notion_wasm() -> PathBuf {
+    synchost::dev::build_connector("synchost-connector-notion").unwrap()
+}
+
+fn connector_test(sim: &Sim, file: &Path, extra: &[&str]) -> (bool, String) {
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(notion_wasm())
+        .arg("--connection")
+        .arg(file)
+        .args(["--entity", "tasks"])
+        .args(extra)
+        .envs(sim.exports.iter().cloned())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_suite_passes_against_a_connection_and_leaves_only_what_was_there() {
+    let dir = fresh("suite");
+    let sim = Sim::start("notion", 5, &dir);
+    let file = dir.join("notion.connection.json");
+    let before = notion_titles(&sim, &file);
+    let (ok, text) = connector_test(&sim, &file, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("checks: 10 passed, 0 failed"), "{text}");
+    // The entity was topped up past one page (the resume check ran), and
+    // every record the suite wrote is gone again.
+    assert!(!text.contains("skip "), "{text}");
+    assert!(text.contains("removed the "), "{text}");
+    assert_eq!(notion_titles(&sim, &file), before, "{text}");
+}
+
+#[test]
+fn a_read_only_run_writes_nothing_and_says_the_write_checks_were_skipped() {
+    let dir = fresh("read-only");
+    let sim = Sim::start("notion", 5, &dir);
+    let file = dir.join("notion.connection.json");
+    let before = notion_titles(&sim, &file);
+    let (ok, text) = connector_test(&sim, &file, &["--read-only"]);
+    assert!(!ok, "skips are not passes without --allow-skips: {text}");
+    for check in [
+        "writes round-trip",
+        "each op of a write batch gets its own outcome",
+    ] {
+        assert!(
+            text.contains(&format!("skip  {check} (--read-only (or")),
+            "{check}: {text}"
+        );
+    }
+    assert!(text.contains("0 failed"), "{text}");
+    assert_eq!(notion_titles(&sim, &file), before, "nothing written");
+    let (ok, text) = connector_test(&sim, &file, &["--read-only", "--allow-skips"]);
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn a_connection_without_an_entity_or_with_a_bad_file_is_refused_clearly() {
+    let dir = fresh("bad-connection");
+    let wasm = notion_wasm();
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(&wasm)
+        .arg("--connection")
+        .arg(dir.join("conn.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--entity"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join("conn.json"), r#"{"settings": {}, "secretz": {}}"#).unwrap();
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(&wasm)
+        .arg("--connection")
+        .arg(dir.join("conn.json"))
+        .args(["--entity", "tasks"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("is not a connection") && err.contains("secretz"),
         "{err}"
     );
 }

@@ -11,14 +11,12 @@
 //! a batch mixing an op on a record that is gone with ops on live records must
 //! leave the live ones done and say so.
 
-use super::{requires, Ctx, Verdict};
-use crate::runtime::{
-    Capabilities, ConnectorError, DeleteOp, Field, FieldValue, UpdateOp, WriteOp, Written,
-};
+use super::{writes_allowed, Ctx, Verdict};
+use crate::runtime::{ConnectorError, DeleteOp, Field, FieldValue, UpdateOp, WriteOp, Written};
 
 /// `fields` made distinct for record `n`: a text value gets ` n`, an
 /// e-mail address a `+n` tag (platforms keep e-mails unique).
-fn variant(fields: &[Field], n: usize) -> Vec<Field> {
+pub(super) fn variant(fields: &[Field], n: usize) -> Vec<Field> {
     fields
         .iter()
         .map(|f| Field {
@@ -42,7 +40,7 @@ fn outcome_text(o: &Result<Written, ConnectorError>) -> String {
 }
 
 pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String> {
-    if let Some(skip) = requires(ctx, Capabilities::WRITE, "write") {
+    if let Some(skip) = writes_allowed(ctx) {
         return skip;
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;

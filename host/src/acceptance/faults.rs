@@ -76,11 +76,12 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<Verdict, Str
             Err(other) => return Err(format!("a read answered {what}: {other}")),
         }
     }
-    if !ctx
-        .connector
-        .descriptor
-        .capabilities
-        .contains(Capabilities::WRITE)
+    if ctx.platform.read_only()
+        || !ctx
+            .connector
+            .descriptor
+            .capabilities
+            .contains(Capabilities::WRITE)
     {
         return Ok(Verdict::Tested);
     }

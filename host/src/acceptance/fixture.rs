@@ -12,8 +12,13 @@ use synchost_sim::items::ItemsSim;
 use synchost_sim::notion::{NotionOptions, NotionSim};
 use synchost_sim::salesforce::{SalesforceOptions, SalesforceSim};
 
+mod connection;
 mod directus;
+pub use connection::ConnectionTarget;
 pub use directus::DirectusTarget;
+
+/// How the text of every record the suite writes begins.
+pub const WHO: &str = "Written by the acceptance suite";
 
 /// The simulators `connector test --simulator` knows.
 pub const SIMULATORS: &[&str] = &["notion", "airtable", "hubspot", "salesforce", "items"];
@@ -44,12 +49,30 @@ impl Default for SimOptions {
 
 /// A simulator, or (`Directus`) a fresh collection on a real instance.
 pub enum Fixture {
-    Notion { sim: NotionSim, db: String },
-    Airtable { sim: AirtableSim, base: String },
-    Items { sim: ItemsSim },
-    HubSpot { sim: HubSpotSim },
-    Salesforce { sim: SalesforceSim },
-    Directus { target: DirectusTarget },
+    Notion {
+        sim: NotionSim,
+        db: String,
+    },
+    Airtable {
+        sim: AirtableSim,
+        base: String,
+    },
+    Items {
+        sim: ItemsSim,
+    },
+    HubSpot {
+        sim: HubSpotSim,
+    },
+    Salesforce {
+        sim: SalesforceSim,
+    },
+    Directus {
+        target: DirectusTarget,
+    },
+    /// any platform, named by a connection file
+    Connection {
+        target: Box<ConnectionTarget>,
+    },
 }
 
 impl Fixture {
@@ -201,14 +224,26 @@ impl Fixture {
             Fixture::HubSpot { .. } => "hubspot",
             Fixture::Salesforce { .. } => "salesforce",
             Fixture::Directus { .. } => "directus",
+            Fixture::Connection { .. } => "connection",
         }
     }
 
-    pub fn entity(&self) -> &'static str {
+    pub fn entity(&self) -> &str {
         match self {
             Fixture::Items { .. } => "items",
+            Fixture::Connection { target } => &target.entity,
             _ => "tasks",
         }
+    }
+
+    /// A platform the suite cannot change behind the connector's back: its
+    /// edits are records it creates through the connector.
+    pub fn edits_through_connector(&self) -> bool {
+        matches!(self, Fixture::Connection { .. })
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, Fixture::Connection { target } if target.read_only)
     }
 
     /// Where the simulator (or instance) listens.
@@ -220,6 +255,13 @@ impl Fixture {
             Fixture::HubSpot { sim } => sim.base_url(),
             Fixture::Salesforce { sim } => sim.base_url(),
             Fixture::Directus { target } => target.url.clone(),
+            Fixture::Connection { target } => target
+                .conn
+                .endpoint_overrides
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -231,6 +273,9 @@ impl Fixture {
             Fixture::Salesforce { .. } => SALESFORCE_INSTANCE,
             _ => declared,
         };
+        if let Fixture::Connection { target } = self {
+            return target.conn.clone();
+        }
         let settings: BTreeMap<String, String> = match self {
             Fixture::HubSpot { .. } => {
                 [("object.tasks".to_string(), "contacts".to_string())].into()
@@ -246,7 +291,7 @@ impl Fixture {
                 ("table.tasks".to_string(), "Tasks".to_string()),
             ]
             .into(),
-            Fixture::Items { .. } => BTreeMap::new(),
+            Fixture::Items { .. } | Fixture::Connection { .. } => BTreeMap::new(),
             // The connector declares `{{setting:url}}`: the instance itself
             // is the declared origin, nothing to redirect.
             Fixture::Directus { target } => {
@@ -271,6 +316,9 @@ impl Fixture {
 
     /// The simulator's token, under every secret name a connector might use.
     pub fn secrets(&self, names: &[String]) -> Secrets {
+        if let Fixture::Connection { target } = self {
+            return target.secrets.clone();
+        }
         let token = match self {
             Fixture::Directus { target } => target.token.as_str(),
             _ => TOKEN,
@@ -299,6 +347,16 @@ impl Fixture {
             // A real clock cannot be moved: wait until Directus' clock is
             // past the second of anything written so far, since checkpoints
             // come from its `Date` header, which has whole seconds.
+            // Any platform: some keep modification times to the minute
+            // (Notion's `last_edited_time`), so wait into the next one.
+            Fixture::Connection { .. } => {
+                let into_minute = chrono::Utc::now().timestamp() % 60;
+                let wait = (61 - into_minute) as u64;
+                eprintln!(
+                    "waiting {wait} s for the platform's clock to pass a minute (the incremental check)"
+                );
+                std::thread::sleep(std::time::Duration::from_secs(wait));
+            }
             Fixture::Directus { .. } => {
                 let into_second = chrono::Utc::now().timestamp_subsec_millis() as u64;
                 let wait = 1050 - into_second.min(999);
@@ -353,6 +411,9 @@ impl Fixture {
                 Ok(id)
             }
             Fixture::Directus { target } => target.edit_one(),
+            Fixture::Connection { .. } => {
+                anyhow::bail!("a platform named by a connection is changed through the connector")
+            }
         }
     }
 
@@ -362,8 +423,8 @@ impl Fixture {
             name: name.into(),
             value: FieldValue::Text(value.into()),
         };
-        const WHO: &str = "Written by the acceptance suite";
         match self {
+            Fixture::Connection { target } => target.fields.clone(),
             Fixture::Items { .. } => vec![text("name", WHO)],
             Fixture::HubSpot { .. } => vec![
                 text("email", "acceptance@example.com"),

@@ -11,6 +11,7 @@ mod batches;
 mod faults;
 mod fixture;
 mod platform;
+mod real;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::runtime::{
     Capabilities, ConnectorError, DeleteOp, LoadedConnector, Page, ReadRequest, Record, Runtime,
     RuntimeError, Session, UpdateOp, WriteOp,
 };
-pub use fixture::{Fixture, SimOptions, SIMULATORS};
+pub use fixture::{ConnectionTarget, Fixture, SimOptions, SIMULATORS};
 pub use platform::Platform;
 
 /// One check and how it went.
@@ -65,6 +66,16 @@ fn requires(ctx: &Ctx, cap: Capabilities, name: &str) -> Option<Result<Verdict, 
         .then(|| skipped(format!("the connector does not claim `{name}`")))
 }
 
+/// `Skipped` when the connector does not write, or the run may not.
+fn writes_allowed(ctx: &Ctx) -> Option<Result<Verdict, String>> {
+    if ctx.platform.read_only() {
+        return Some(skipped(
+            "--read-only (or a connector that does not write): the suite writes nothing",
+        ));
+    }
+    requires(ctx, Capabilities::WRITE, "write")
+}
+
 /// Reads stop after this many pages: a connector that never ends its cursor fails.
 const MAX_PAGES: usize = 10_000;
 /// How many records a fixture is seeded with.
@@ -76,6 +87,9 @@ struct Ctx {
     connector: Arc<LoadedConnector>,
     platform: Platform,
     secret_names: Vec<String>,
+    /// the records a full read must find: the simulators' seeded
+    /// [`RECORDS`], or what a real platform held when the suite began
+    expected: usize,
 }
 
 impl Ctx {
@@ -190,10 +204,17 @@ pub async fn run(runtime: &Runtime, wasm: &Path, simulator: &str) -> anyhow::Res
     .await
 }
 
-/// What `connector test` was asked: a simulator, recorded or not, or a cassette.
+/// What `connector test` was asked: a simulator or a connection, recorded
+/// or not, or a cassette.
 #[derive(Debug, Default, Clone)]
 pub struct Options {
     pub simulator: Option<String>,
+    /// a connection file naming any platform (settings, secrets, overrides)
+    pub connection: Option<PathBuf>,
+    /// the entity to test, with `connection`
+    pub entity: Option<String>,
+    /// write nothing: the write checks are skipped
+    pub read_only: bool,
     /// save every HTTP exchange, secrets redacted, into this folder
     pub record: Option<PathBuf>,
     /// answer every HTTP request from the cassette in this folder, offline
@@ -206,16 +227,35 @@ pub async fn run_opts(
     opts: &Options,
 ) -> anyhow::Result<Vec<Check>> {
     let connector = runtime.load(wasm).await?;
-    let platform = match (&opts.cassette, &opts.simulator) {
-        (Some(_), _) if opts.record.is_some() => {
+    let platform = match (&opts.cassette, &opts.simulator, &opts.connection) {
+        (Some(_), _, _) if opts.record.is_some() => {
             anyhow::bail!("`--record` and `--cassette` exclude each other: record a live run, replay it offline")
         }
-        (Some(dir), _) => Platform::replay(dir)?,
-        (None, Some(name)) => {
+        (Some(dir), _, _) => Platform::replay(dir)?,
+        (None, Some(_), Some(_)) => {
+            anyhow::bail!("`--simulator` and `--connection` exclude each other: name one platform")
+        }
+        (None, Some(name), None) => {
             Platform::live(Fixture::start(name, RECORDS).await?, opts.record.as_deref())?
         }
-        (None, None) => anyhow::bail!(
-            "say what to test against: `--simulator NAME` ({}) or `--cassette DIR`",
+        (None, None, Some(file)) => {
+            let Some(entity) = &opts.entity else {
+                anyhow::bail!(
+                    "`--connection` needs `--entity NAME`; {} lists: {}",
+                    connector.name,
+                    connector.descriptor.entities.join(", ")
+                );
+            };
+            let target =
+                ConnectionTarget::open(runtime, &connector, file, entity, opts.read_only).await?;
+            let fixture = Fixture::Connection {
+                target: Box::new(target),
+            };
+            Platform::live(fixture, opts.record.as_deref())?
+        }
+        (None, None, None) => anyhow::bail!(
+            "say what to test against: `--connection FILE --entity NAME` (any platform), \
+             `--simulator NAME` ({}) or `--cassette DIR`",
             SIMULATORS.join(", ")
         ),
     };
@@ -237,12 +277,16 @@ async fn run_platform(
     connector: Arc<LoadedConnector>,
     platform: Platform,
 ) -> anyhow::Result<Vec<Check>> {
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         runtime: runtime.clone(),
         secret_names: secret_names(&connector),
         connector,
         platform,
+        expected: RECORDS,
     };
+    if ctx.platform.edits_through_connector() {
+        ctx.expected = real::baseline(&ctx).await?;
+    }
     let mut checks = Vec::new();
     let mut record = |name: &'static str, result: Result<Verdict, String>| {
         checks.push(match result {
@@ -310,6 +354,9 @@ async fn run_platform(
         "answers that prove nothing are errors, unknown outcomes for writes",
         faults::answers_that_prove_nothing(&ctx).await,
     );
+    if ctx.platform.edits_through_connector() && !ctx.platform.read_only() {
+        real::clean_up(&ctx).await;
+    }
     if let Some(dir) = ctx.platform.finish(&ctx.origin())? {
         tracing::info!(dir = %dir.display(), "cassette recorded");
     }
@@ -362,8 +409,12 @@ async fn read_every_page(ctx: &Ctx) -> Result<Verdict, String> {
             unique.len()
         ));
     }
-    if ids.len() < RECORDS {
-        return Err(format!("{} of the {RECORDS} records read", ids.len()));
+    if ids.len() < ctx.expected {
+        return Err(format!(
+            "{} of the {} records read",
+            ids.len(),
+            ctx.expected
+        ));
     }
     Ok(Verdict::Tested)
 }
@@ -375,6 +426,13 @@ async fn resume(ctx: &Ctx) -> Result<Verdict, String> {
         .await
         .map_err(|e| e.to_string())?;
     let Some(cursor) = page.next_cursor.clone() else {
+        if ctx.expected <= PAGE as usize {
+            return skipped(format!(
+                "`{}` holds {} records, one page of {PAGE}: nothing to resume",
+                ctx.platform.entity(),
+                ctx.expected
+            ));
+        }
         return Err("the first page of a multi-page read has no cursor".into());
     };
     // A new instance (as after a restart) resumes from the saved cursor.
@@ -383,11 +441,12 @@ async fn resume(ctx: &Ctx) -> Result<Verdict, String> {
     let mut all: Vec<String> = page.records.iter().map(|r| r.id.clone()).collect();
     all.extend(rest);
     let unique: BTreeSet<_> = all.iter().collect();
-    if unique.len() != all.len() || all.len() < RECORDS {
+    if unique.len() != all.len() || all.len() < ctx.expected {
         return Err(format!(
-            "first page plus the rest: {} records, {} distinct, {RECORDS} expected",
+            "first page plus the rest: {} records, {} distinct, {} expected",
             all.len(),
-            unique.len()
+            unique.len(),
+            ctx.expected
         ));
     }
     Ok(Verdict::Tested)
@@ -397,6 +456,11 @@ async fn incremental(ctx: &Ctx) -> Result<Verdict, String> {
     if let Some(skip) = requires(ctx, Capabilities::INCREMENTAL, "incremental") {
         return skip;
     }
+    if ctx.platform.edits_through_connector() && ctx.platform.read_only() {
+        return skipped(
+            "--read-only (or a connector that does not write): no record can be changed for an incremental read to find",
+        );
+    }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     ctx.platform.advance();
     let (_, checkpoint) = ctx.read_all(&mut session, None, None).await?;
@@ -404,14 +468,18 @@ async fn incremental(ctx: &Ctx) -> Result<Verdict, String> {
         return Err("a complete read left no checkpoint".into());
     };
     ctx.platform.advance();
-    let changed = ctx.platform.edit_one().map_err(|e| e.to_string())?;
+    let changed = if ctx.platform.edits_through_connector() {
+        real::change_one(ctx, &mut session).await?
+    } else {
+        ctx.platform.edit_one().map_err(|e| e.to_string())?
+    };
     let (ids, _) = ctx.read_all(&mut session, None, Some(checkpoint)).await?;
     if !ids.contains(&changed) {
         return Err(format!(
             "the changed record {changed} is not in the incremental read"
         ));
     }
-    if ids.len() >= RECORDS {
+    if ids.len() >= ctx.expected {
         return Err(format!(
             "the incremental read returned {} records: everything, not the changes",
             ids.len()
@@ -421,7 +489,7 @@ async fn incremental(ctx: &Ctx) -> Result<Verdict, String> {
 }
 
 async fn writes(ctx: &Ctx) -> Result<Verdict, String> {
-    if let Some(skip) = requires(ctx, Capabilities::WRITE, "write") {
+    if let Some(skip) = writes_allowed(ctx) {
         return skip;
     }
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;

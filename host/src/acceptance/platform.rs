@@ -38,6 +38,9 @@ pub enum Platform {
 /// `fixture.json` of a cassette.
 pub struct Meta {
     entity: String,
+    /// recorded against a connection: edits were creates through the connector
+    through_connector: bool,
+    read_only: bool,
     settings: BTreeMap<String, String>,
     allow_private_networks: bool,
     new_fields: Vec<Field>,
@@ -95,6 +98,8 @@ impl Platform {
             edited: Mutex::new(strings("edited")?.into()),
             meta: Meta {
                 entity: v["entity"].as_str().ok_or_else(|| bad("entity"))?.into(),
+                through_connector: v["through_connector"].as_bool().unwrap_or(false),
+                read_only: v["read_only"].as_bool().unwrap_or(false),
                 settings,
                 allow_private_networks: v["allow_private_networks"].as_bool().unwrap_or(false),
                 new_fields,
@@ -105,6 +110,38 @@ impl Platform {
     /// A recorded run answered from a cassette: no platform behind it.
     pub fn is_replay(&self) -> bool {
         matches!(self, Platform::Replay { .. })
+    }
+
+    /// Whether the incremental check's change is a record created through
+    /// the connector (a platform the suite cannot edit directly).
+    pub fn edits_through_connector(&self) -> bool {
+        match self {
+            Platform::Live { fixture, .. } => fixture.edits_through_connector(),
+            Platform::Replay { meta, .. } => meta.through_connector,
+        }
+    }
+
+    /// No write may be made: the write checks are skipped.
+    pub fn read_only(&self) -> bool {
+        match self {
+            Platform::Live { fixture, .. } => fixture.read_only(),
+            Platform::Replay { meta, .. } => meta.read_only,
+        }
+    }
+
+    /// The suite created record `id` as its change (recorded for a replay).
+    pub fn note_edit(&self, id: &str) {
+        if let Platform::Live { edited, .. } = self {
+            edited.lock().push(id.to_string());
+        }
+    }
+
+    /// The fixture behind a live run.
+    pub fn fixture(&self) -> Option<&Fixture> {
+        match self {
+            Platform::Live { fixture, .. } => Some(fixture),
+            Platform::Replay { .. } => None,
+        }
     }
 
     pub fn entity(&self) -> &str {
@@ -202,6 +239,8 @@ impl Platform {
                 let meta = json!({
                     "simulator": fixture.name(),
                     "entity": fixture.entity(),
+                    "through_connector": fixture.edits_through_connector(),
+                    "read_only": fixture.read_only(),
                     "settings": conn.settings,
                     "allow_private_networks": conn.allow_private_networks,
                     "new_fields": new_fields,

@@ -41,8 +41,20 @@ pub struct TestArgs {
     /// The platform to test against: notion, airtable, hubspot, salesforce or
     /// items (simulated on loopback), or directus (a real instance named by
     /// DIRECTUS_URL and DIRECTUS_TOKEN)
-    #[arg(long, required_unless_present = "cassette")]
+    #[arg(long, required_unless_present_any = ["cassette", "connection"], conflicts_with = "connection")]
     pub simulator: Option<String>,
+    /// Any platform, real or simulated: a connection file as in a job
+    /// (settings, secrets, endpoint_overrides, allow_private_networks);
+    /// the suite writes only records of its own and removes them at the end
+    #[arg(long, value_name = "CONN.json", requires = "entity")]
+    pub connection: Option<PathBuf>,
+    /// The entity to test, with --connection
+    #[arg(long, value_name = "NAME")]
+    pub entity: Option<String>,
+    /// Write nothing (an account where writing is not allowed): the write
+    /// checks are reported as skipped
+    #[arg(long)]
+    pub read_only: bool,
     /// Save every HTTP exchange of the run into DIR, secrets redacted
     #[arg(long, value_name = "DIR", conflicts_with = "cassette")]
     pub record: Option<PathBuf>,
@@ -292,6 +304,9 @@ async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
 async fn test(args: TestArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let opts = crate::acceptance::Options {
         simulator: args.simulator.clone(),
+        connection: args.connection.clone(),
+        entity: args.entity.clone(),
+        read_only: args.read_only,
         record: args.record.clone(),
         cassette: args.cassette.clone(),
     };

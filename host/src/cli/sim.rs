@@ -210,9 +210,14 @@ fn exports(fixture: &Fixture) -> Vec<(String, String)> {
     out
 }
 
+/// Written whole or not at all (a temporary file renamed), so that a script
+/// waiting for the file never reads half of it.
 fn write_file(path: &Path, value: &Value) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)? + "\n";
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 async fn stopped() -> anyhow::Result<()> {

@@ -273,7 +273,11 @@ impl Runtime {
         Ok(session)
     }
 
-    fn resolve_secrets(&self, name: &str, conn: &Connection) -> Result<Secrets, RuntimeError> {
+    pub(crate) fn resolve_secrets(
+        &self,
+        name: &str,
+        conn: &Connection,
+    ) -> Result<Secrets, RuntimeError> {
         self.inner
             .options
             .secrets
