@@ -87,5 +87,16 @@ fn every_command_of_the_sdk_readme_runs() {
         last.contains("\"acme-items\"") && last.contains("\"0.2.0\""),
         "the last listing shows the new version serving: {last}"
     );
+    // The scaffold stands alone: its SDK is the vendored copy, not the checkout.
+    let manifest = std::fs::read_to_string(work.join("acme-items/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(r#"path = "vendor/synchost-sdk""#),
+        "{manifest}"
+    );
+    let checkout = root.canonicalize().unwrap();
+    assert!(
+        !manifest.contains(&*checkout.to_string_lossy()),
+        "{manifest}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

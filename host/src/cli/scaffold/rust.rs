@@ -8,16 +8,89 @@ use anyhow::Context;
 /// The template connector's code, as `new` copies it.
 const TEMPLATE: &str = include_str!("../../../../sdk/template/src/lib.rs");
 
+/// The Rust SDK this binary was built with, as `new` vendors it into a
+/// project: a scaffold then builds on a machine that has the `synchost`
+/// binary and cargo, and no checkout. (`sdk_sources_are_all_vendored`
+/// keeps the list whole.)
+const SDK_SOURCES: &[(&str, &str)] = &[
+    ("src/lib.rs", include_str!("../../../../sdk/src/lib.rs")),
+    (
+        "src/builders.rs",
+        include_str!("../../../../sdk/src/builders.rs"),
+    ),
+    (
+        "src/cursor.rs",
+        include_str!("../../../../sdk/src/cursor.rs"),
+    ),
+    (
+        "src/errors.rs",
+        include_str!("../../../../sdk/src/errors.rs"),
+    ),
+    ("src/http.rs", include_str!("../../../../sdk/src/http.rs")),
+    ("src/log.rs", include_str!("../../../../sdk/src/log.rs")),
+    (
+        "src/settings.rs",
+        include_str!("../../../../sdk/src/settings.rs"),
+    ),
+    (
+        "src/signature.rs",
+        include_str!("../../../../sdk/src/signature.rs"),
+    ),
+    ("src/time.rs", include_str!("../../../../sdk/src/time.rs")),
+    (
+        "wit/connector.wit",
+        include_str!("../../../../wit/since_v0.1.0/connector.wit"),
+    ),
+];
+
+/// Where the SDK's bindings read the contract from, in the checkout and in
+/// a vendored copy.
+const WIT_IN_CHECKOUT: &str = "path: \"../wit/since_v0.1.0\"";
+const WIT_VENDORED: &str = "path: \"wit\"";
+
+/// The vendored SDK's manifest: the workspace's versions, written out.
+const SDK_MANIFEST: &str = r#"[package]
+name = "synchost-sdk"
+description = "Write a synchost connector: implement one trait, call one macro, build for wasm32-wasip2"
+version = "0.1.0"
+edition = "2021"
+license = "Apache-2.0"
+publish = false
+
+[dependencies]
+wit-bindgen = { version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+base64 = "0.22"
+"#;
+
+/// Writes the SDK into `dir` (`vendor/synchost-sdk` of a new project).
+fn vendor_sdk(dir: &Path) -> anyhow::Result<()> {
+    for (path, text) in SDK_SOURCES {
+        let to = dir.join(path);
+        std::fs::create_dir_all(to.parent().expect("a file in a folder"))?;
+        let text = if *path == "src/lib.rs" {
+            anyhow::ensure!(
+                text.contains(WIT_IN_CHECKOUT),
+                "the SDK's bindings no longer read {WIT_IN_CHECKOUT}"
+            );
+            text.replacen(WIT_IN_CHECKOUT, WIT_VENDORED, 1)
+        } else {
+            text.to_string()
+        };
+        std::fs::write(&to, text).with_context(|| format!("writing {}", to.display()))?;
+    }
+    std::fs::write(dir.join("Cargo.toml"), SDK_MANIFEST)?;
+    Ok(())
+}
+
 /// Writes a connector crate for `name` into `dir/name`.
 pub fn new(name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     let name = super::connector_name(name)?;
     let root = dir.join(&name);
     anyhow::ensure!(!root.exists(), "{} exists already", root.display());
-    let sdk = crate::dev::workspace_root()
-        .join("sdk")
-        .canonicalize()
-        .context("the synchost SDK is not beside this binary's source")?;
     std::fs::create_dir_all(root.join("src"))?;
+    vendor_sdk(&root.join("vendor/synchost-sdk"))?;
     std::fs::write(
         root.join("Cargo.toml"),
         format!(
@@ -31,7 +104,9 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-synchost-sdk = {{ path = "{sdk}" }}
+# The SDK this synchost was built with (contract 0.1.0), vendored: it is not
+# on a registry, and the project builds with no synchost checkout around.
+synchost-sdk = {{ path = "vendor/synchost-sdk" }}
 serde_json = "1"
 
 [profile.release]
@@ -40,8 +115,7 @@ lto = true
 
 # A connector builds on its own, not as part of an enclosing workspace.
 [workspace]
-"#,
-            sdk = sdk.display()
+"#
         ),
     )?;
     let code = TEMPLATE.replacen(
@@ -98,4 +172,32 @@ pub fn build(dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::copy(&built, &out).with_context(|| format!("copying {}", built.display()))?;
     println!("{}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_sources_are_all_vendored() {
+        let src = crate::dev::workspace_root().join("sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&src)
+            .unwrap()
+            .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> = SDK_SOURCES
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .filter(|p| p.starts_with("src/"))
+            .collect();
+        vendored.sort();
+        assert_eq!(vendored, on_disk, "add the SDK's new files to SDK_SOURCES");
+        let manifest =
+            std::fs::read_to_string(crate::dev::workspace_root().join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(r#"wit-bindgen = { version = "0.61""#),
+            "the vendored manifest's wit-bindgen follows the workspace's"
+        );
+    }
 }
