@@ -57,6 +57,58 @@ async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
     );
 }
 
+/// `connector test --connection`: the suite against the instance named only
+/// by a connection file, as an author tests against their own account. The
+/// collection holds 10 items, so the suite tops it up past a page; when it
+/// ends, the collection holds those 10 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suite_passes_through_a_connection_file_and_leaves_the_collection_as_it_was() {
+    let directus = start(DirectusOptions::default()).await;
+    let wasm = build_connector(CONNECTOR);
+    let runtime = runtime();
+    let Fixture::Directus { target } = Fixture::directus(directus.url(), directus.token(), 10)
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let conn = connection(&directus, &target.collection);
+    let file = fresh_dir("suite-connection").join("directus.json");
+    std::fs::write(&file, serde_json::to_string(&conn).unwrap()).unwrap();
+    let ids = || async {
+        let connector = runtime.load(&wasm).await.unwrap();
+        let mut session = runtime.session(&connector, &conn).await.unwrap();
+        let (records, _) = synchost_e2e::read_all(&mut session, "tasks", None)
+            .await
+            .unwrap();
+        records.into_iter().map(|r| r.id).collect::<BTreeSet<_>>()
+    };
+    let before = ids().await;
+    assert_eq!(before.len(), 10);
+    let checks = acceptance::run_opts(
+        &runtime,
+        &wasm,
+        &acceptance::Options {
+            connection: Some(file),
+            entity: Some("tasks".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let report: Vec<String> = checks
+        .iter()
+        .map(|c| format!("{}: {:?} {:?}", c.name, c.failure, c.skip_reason))
+        .collect();
+    assert_eq!(checks.len(), 10, "{report:#?}");
+    assert!(checks.iter().all(|c| c.passed()), "{report:#?}");
+    assert_eq!(
+        ids().await,
+        before,
+        "only the suite's own records came and went"
+    );
+}
+
 /// A connection to collection `collection` of `directus` for entity `tasks`.
 fn connection(directus: &Directus, collection: &str) -> Connection {
     let mut conn = Connection {
