@@ -516,3 +516,22 @@ fn overlap(checkpoint: &str) -> String {
         Err(_) => checkpoint.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// What sdk/README.md promises connector authors about checkpoints.
+    #[test]
+    fn a_time_checkpoint_comes_back_two_minutes_early_and_any_other_unchanged() {
+        assert_eq!(
+            super::overlap("2026-12-06T01:23:00.000Z"),
+            "2026-12-06T01:21:00.000Z"
+        );
+        assert_eq!(
+            super::overlap("2026-12-06T03:23:00+02:00"),
+            "2026-12-06T01:21:00.000Z"
+        );
+        for opaque in ["1234567", "cursor:abc", "2026-12-06", "2026-12-06 01:23:00"] {
+            assert_eq!(super::overlap(opaque), opaque);
+        }
+    }
+}
