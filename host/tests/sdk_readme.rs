@@ -100,3 +100,30 @@ fn every_command_of_the_sdk_readme_runs() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The Rust SDK is a package of its own: `cargo package` (which builds it
+/// from the packaged files alone) passes, so it can go to a registry and a
+/// project can depend on it by version.
+#[test]
+fn the_rust_sdk_passes_cargo_package() {
+    let root = synchost::dev::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "package",
+            "-p",
+            "synchost-sdk",
+            "--allow-dirty",
+            "--target-dir",
+        ])
+        // Not the test's own target folder: this test's cargo holds its lock.
+        .arg(root.join("target/sdk-package"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -70,7 +70,7 @@ pub mod time;
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "wit",
         world: "synchost:connector/connector@0.1.0",
         default_bindings_module: "synchost_sdk::__bindings",
         pub_export_macro: true,

@@ -43,11 +43,6 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Where the SDK's bindings read the contract from, in the checkout and in
-/// a vendored copy.
-const WIT_IN_CHECKOUT: &str = "path: \"../wit/since_v0.1.0\"";
-const WIT_VENDORED: &str = "path: \"wit\"";
-
 /// The vendored SDK's manifest: the workspace's versions, written out.
 const SDK_MANIFEST: &str = r#"[package]
 name = "synchost-sdk"
@@ -69,15 +64,6 @@ fn vendor_sdk(dir: &Path) -> anyhow::Result<()> {
     for (path, text) in SDK_SOURCES {
         let to = dir.join(path);
         std::fs::create_dir_all(to.parent().expect("a file in a folder"))?;
-        let text = if *path == "src/lib.rs" {
-            anyhow::ensure!(
-                text.contains(WIT_IN_CHECKOUT),
-                "the SDK's bindings no longer read {WIT_IN_CHECKOUT}"
-            );
-            text.replacen(WIT_IN_CHECKOUT, WIT_VENDORED, 1)
-        } else {
-            text.to_string()
-        };
         std::fs::write(&to, text).with_context(|| format!("writing {}", to.display()))?;
     }
     std::fs::write(dir.join("Cargo.toml"), SDK_MANIFEST)?;
@@ -193,6 +179,14 @@ mod tests {
             .collect();
         vendored.sort();
         assert_eq!(vendored, on_disk, "add the SDK's new files to SDK_SOURCES");
+        // The SDK carries its contract inside its package (so that it
+        // packages and vendors whole): a copy of the frozen WIT, kept equal.
+        let root = crate::dev::workspace_root();
+        assert_eq!(
+            std::fs::read(root.join("sdk/wit/connector.wit")).unwrap(),
+            std::fs::read(root.join("wit/since_v0.1.0/connector.wit")).unwrap(),
+            "sdk/wit/connector.wit differs from the frozen wit/since_v0.1.0"
+        );
         let manifest =
             std::fs::read_to_string(crate::dev::workspace_root().join("Cargo.toml")).unwrap();
         assert!(
