@@ -174,3 +174,43 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
     );
     assert_all_passed(&checks, &[]);
 }
+
+/// The Python SDK builds as a wheel with nothing but pip (setuptools comes
+/// from the index in pip's isolated build), holding the one module.
+#[test]
+fn the_python_sdk_builds_as_a_wheel() {
+    let venv = tool().parent().unwrap().parent().unwrap().to_path_buf();
+    let out_dir = scratch("wheel");
+    let sdk = synchost::dev::workspace_root().join("sdk/python");
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-w",
+        ])
+        .arg(&out_dir)
+        .arg(&sdk)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wheel = out_dir.join("synchost_sdk-0.1.0-py3-none-any.whl");
+    assert!(wheel.exists(), "no {}", wheel.display());
+    let listed = std::process::Command::new(venv.join("bin/python"))
+        .args(["-m", "zipfile", "-l"])
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("synchost_sdk.py"), "{listed}");
+    // setuptools leaves its build folders in the source: none are kept.
+    let _ = std::fs::remove_dir_all(sdk.join("build"));
+    let _ = std::fs::remove_dir_all(sdk.join("synchost_sdk.egg-info"));
+}
