@@ -225,3 +225,30 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
     assert_all_passed(&checks, &[]);
     let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
+
+/// The JavaScript SDK is a package of its own (`sdk/js/src/package.json`):
+/// `npm pack` makes `synchost-sdk-0.1.0.tgz` holding the one module, for a
+/// registry; a scaffold copies the module meanwhile, so a project needs none.
+#[test]
+fn the_js_sdk_packs_with_npm_pack() {
+    let dir = synchost::dev::workspace_root().join("sdk/js/src");
+    let out = std::process::Command::new("npm")
+        .args(["pack", "--dry-run", "--json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let packed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(packed[0]["filename"], "synchost-sdk-0.1.0.tgz");
+    let files: Vec<&str> = packed[0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["package.json", "synchost-sdk.js"]);
+}
