@@ -233,7 +233,8 @@ fn the_suite_passes_against_a_connection_and_leaves_only_what_was_there() {
     let sim = Sim::start("notion", 5, &dir);
     let file = dir.join("notion.connection.json");
     let before = notion_titles(&sim, &file);
-    let (ok, text) = connector_test(&sim, &file, &[]);
+    let cassette = dir.join("cassette");
+    let (ok, text) = connector_test(&sim, &file, &["--record", cassette.to_str().unwrap()]);
     assert!(ok, "{text}");
     assert!(text.contains("checks: 10 passed, 0 failed"), "{text}");
     // The entity was topped up past one page (the resume check ran), and
@@ -241,6 +242,25 @@ fn the_suite_passes_against_a_connection_and_leaves_only_what_was_there() {
     assert!(!text.contains("skip "), "{text}");
     assert!(text.contains("removed the "), "{text}");
     assert_eq!(notion_titles(&sim, &file), before, "{text}");
+
+    // The recorded run replays offline, without the token: every check but
+    // the fault check (no platform to put faults in front of) passes again.
+    drop(sim);
+    let out = synchost()
+        .args(["connector", "test"])
+        .arg(notion_wasm())
+        .arg("--cassette")
+        .arg(&cassette)
+        .env_remove("SYNCHOST_SIM_TOKEN")
+        .output()
+        .unwrap();
+    let replayed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        replayed.contains("checks: 9 passed, 0 failed, 1 skipped"),
+        "{replayed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("removed the"));
 }
 
 #[test]

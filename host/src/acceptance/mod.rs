@@ -355,7 +355,8 @@ async fn run_platform(
         faults::answers_that_prove_nothing(&ctx).await,
     );
     if ctx.platform.edits_through_connector() && !ctx.platform.read_only() {
-        real::clean_up(&ctx).await;
+        // A replay asks the cassette the same questions, removing nothing.
+        real::clean_up(&ctx, !ctx.platform.is_replay()).await;
     }
     if let Some(dir) = ctx.platform.finish(&ctx.origin())? {
         tracing::info!(dir = %dir.display(), "cassette recorded");
