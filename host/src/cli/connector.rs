@@ -16,7 +16,8 @@ pub enum ConnectorCommand {
     Inspect(InspectArgs),
     /// Read every page of one entity and print the records as JSON lines
     Read(ReadArgs),
-    /// Run the acceptance suite against a simulated platform
+    /// Run the acceptance suite against a platform: any, named by a connection
+    /// file, or a simulator, or a recorded run
     Test(TestArgs),
     /// Start a new connector from the SDK's template
     New {
@@ -35,13 +36,18 @@ pub enum ConnectorCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(group(
+    clap::ArgGroup::new("against")
+        .required(true)
+        .args(["connection", "simulator", "cassette"])
+))]
 pub struct TestArgs {
     /// The connector component (.wasm)
     pub file: PathBuf,
     /// The platform to test against: notion, airtable, hubspot, salesforce or
     /// items (simulated on loopback), or directus (a real instance named by
     /// DIRECTUS_URL and DIRECTUS_TOKEN)
-    #[arg(long, required_unless_present_any = ["cassette", "connection"], conflicts_with = "connection")]
+    #[arg(long)]
     pub simulator: Option<String>,
     /// Any platform, real or simulated: a connection file as in a job
     /// (settings, secrets, endpoint_overrides, allow_private_networks);
