@@ -273,9 +273,6 @@ impl Fixture {
             Fixture::Salesforce { .. } => SALESFORCE_INSTANCE,
             _ => declared,
         };
-        if let Fixture::Connection { target } = self {
-            return target.conn.clone();
-        }
         let settings: BTreeMap<String, String> = match self {
             Fixture::HubSpot { .. } => {
                 [("object.tasks".to_string(), "contacts".to_string())].into()
@@ -291,7 +288,9 @@ impl Fixture {
                 ("table.tasks".to_string(), "Tasks".to_string()),
             ]
             .into(),
-            Fixture::Items { .. } | Fixture::Connection { .. } => BTreeMap::new(),
+            Fixture::Items { .. } => BTreeMap::new(),
+            // The file says it all, overrides included.
+            Fixture::Connection { target } => return target.conn.clone(),
             // The connector declares `{{setting:url}}`: the instance itself
             // is the declared origin, nothing to redirect.
             Fixture::Directus { target } => {
@@ -344,9 +343,6 @@ impl Fixture {
     pub fn advance(&self) {
         let by = chrono::Duration::minutes(3);
         match self {
-            // A real clock cannot be moved: wait until Directus' clock is
-            // past the second of anything written so far, since checkpoints
-            // come from its `Date` header, which has whole seconds.
             // Any platform: some keep modification times to the minute
             // (Notion's `last_edited_time`), so wait into the next one.
             Fixture::Connection { .. } => {
@@ -357,6 +353,9 @@ impl Fixture {
                 );
                 std::thread::sleep(std::time::Duration::from_secs(wait));
             }
+            // A real clock cannot be moved: wait until Directus' clock is
+            // past the second of anything written so far, since checkpoints
+            // come from its `Date` header, which has whole seconds.
             Fixture::Directus { .. } => {
                 let into_second = chrono::Utc::now().timestamp_subsec_millis() as u64;
                 let wait = 1050 - into_second.min(999);

@@ -136,14 +136,6 @@ impl Platform {
         }
     }
 
-    /// The fixture behind a live run.
-    pub fn fixture(&self) -> Option<&Fixture> {
-        match self {
-            Platform::Live { fixture, .. } => Some(fixture),
-            Platform::Replay { .. } => None,
-        }
-    }
-
     pub fn entity(&self) -> &str {
         match self {
             Platform::Live { fixture, .. } => fixture.entity(),

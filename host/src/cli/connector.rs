@@ -1,7 +1,7 @@
 //! `synchost connector inspect | read`.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -116,18 +116,11 @@ pub async fn run(cmd: ConnectorCommand, runtime: &Runtime) -> anyhow::Result<Exi
     }
 }
 
-pub fn load_connection(path: &Path) -> anyhow::Result<Connection> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading connection {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("connection {} is not valid", path.display()))
-}
-
 async fn inspect(args: InspectArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let connector = runtime.load(&args.file).await?;
     let mut schemas: Vec<Result<EntitySchema, String>> = Vec::new();
     if let Some(config) = &args.config {
-        let conn = load_connection(config)?;
+        let conn = Connection::from_file(config)?;
         let mut session = runtime.session(&connector, &conn).await?;
         let mut entities = args.entities.clone();
         if entities.is_empty() {
@@ -255,7 +248,7 @@ fn schema_table(s: &EntitySchema) -> String {
 
 async fn read(args: ReadArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let connector = runtime.load(&args.file).await?;
-    let conn = load_connection(&args.config)?;
+    let conn = Connection::from_file(&args.config)?;
     let mut session = runtime.session(&connector, &conn).await?;
     let progress = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();

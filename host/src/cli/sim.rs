@@ -3,7 +3,7 @@
 //! `connector test`) can use as it is. For trying synchost, the daemon or a
 //! connector without an account on the platform.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
@@ -96,11 +96,13 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         rate_limits: args.rate_limits == OnOff::On,
     };
     let fixture = Fixture::start_with(known.name, args.seed, &opts).await?;
-    let connection = connection(&fixture, known);
-    let path = args.out.join(format!("{}.connection.json", known.name));
-    write_file(&path, &connection)?;
-
     let url = fixture.base_url();
+    let connection = connection(&fixture, known, &url);
+    let path = args.out.join(format!("{}.connection.json", known.name));
+    let text = serde_json::to_string_pretty(&connection)? + "\n";
+    crate::runtime::write_atomically(&args.out, &path, text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+
     println!(
         "{} simulator at {url} ({} {} seeded, rate limits {})",
         known.platform,
@@ -121,21 +123,20 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     });
     println!("a job's side:\n{}", serde_json::to_string_pretty(&side)?);
     println!("serving until Ctrl-C or SIGTERM");
-    stopped().await?;
+    crate::daemon::shutdown_signal().await;
     drop(fixture);
     Ok(ExitCode::SUCCESS)
 }
 
 /// The connection file: the fixture's settings and endpoint override, with
 /// every secret the connector needs bound to `env:SYNCHOST_SIM_TOKEN`.
-fn connection(fixture: &Fixture, known: &Known) -> Value {
+fn connection(fixture: &Fixture, known: &Known, url: &str) -> Value {
     let conn = fixture.connection(known.origin);
     let mut settings: Map<String, Value> = conn
         .settings
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    let url = fixture.base_url();
     // A connector that takes its base URL from a setting (as on-premises
     // platforms' do) finds the simulator there too.
     if let Fixture::Items { .. } = fixture {
@@ -152,11 +153,8 @@ fn connection(fixture: &Fixture, known: &Known) -> Value {
     if let Fixture::Salesforce { .. } = fixture {
         // Salesforce's access tokens expire (two hours by default): the
         // host refreshes them at the simulator's token endpoint.
-        for name in [
-            "salesforce_refresh",
-            "salesforce_client_id",
-            "salesforce_client_secret",
-        ] {
+        let [refresh, client_id, client_secret] = SALESFORCE_OAUTH;
+        for name in SALESFORCE_OAUTH {
             secrets.insert(
                 name.into(),
                 json!(format!("env:{TOKEN_VAR}_{}", suffix(name))),
@@ -168,9 +166,9 @@ fn connection(fixture: &Fixture, known: &Known) -> Value {
             json!({
                 "token_url": format!("{}/services/oauth2/token", known.origin),
                 "access_token": known.secret,
-                "refresh_token": "salesforce_refresh",
-                "client_id": "salesforce_client_id",
-                "client_secret": "salesforce_client_secret",
+                "refresh_token": refresh,
+                "client_id": client_id,
+                "client_secret": client_secret,
             }),
         );
     }
@@ -180,6 +178,14 @@ fn connection(fixture: &Fixture, known: &Known) -> Value {
     out.insert("allow_private_networks".into(), json!(true));
     Value::Object(out)
 }
+
+/// The secrets of Salesforce's refresh flow, besides the access token: the
+/// refresh token, the connected app's client id and its client secret.
+const SALESFORCE_OAUTH: [&str; 3] = [
+    "salesforce_refresh",
+    "salesforce_client_id",
+    "salesforce_client_secret",
+];
 
 fn suffix(secret: &str) -> String {
     secret
@@ -199,32 +205,10 @@ fn exports(fixture: &Fixture) -> Vec<(String, String)> {
     let mut out = vec![(TOKEN_VAR.to_string(), token)];
     if let Fixture::Salesforce { .. } = fixture {
         let d = synchost_sim::salesforce::SalesforceOptions::default();
-        for (name, value) in [
-            ("salesforce_refresh", d.refresh_token),
-            ("salesforce_client_id", d.client_id),
-            ("salesforce_client_secret", d.client_secret),
-        ] {
+        let values = [d.refresh_token, d.client_id, d.client_secret];
+        for (name, value) in SALESFORCE_OAUTH.into_iter().zip(values) {
             out.push((format!("{TOKEN_VAR}_{}", suffix(name)), value));
         }
     }
     out
-}
-
-/// Written whole or not at all (a temporary file renamed), so that a script
-/// waiting for the file never reads half of it.
-fn write_file(path: &Path, value: &Value) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value)? + "\n";
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
-}
-
-async fn stopped() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

@@ -589,7 +589,9 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM: how a person or a service manager stops a long-running
+/// command (the daemon, `synchost sim`).
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -104,7 +104,9 @@ impl ComponentCache {
     }
 }
 
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `path` (in `dir`, made if missing) whole or not at all: a file of
+/// its own beside it, renamed over it, so a reader never sees half of it.
+pub(crate) fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     // Unique per process and call: two loads of one component may race.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -45,6 +45,7 @@ use wasmtime::Engine;
 
 pub use bindings::SUPPORTED_CONTRACTS;
 pub use connector::*;
+pub(crate) use engine::write_atomically;
 pub use engine::Source;
 pub use error::{describe as describe_error, ConnectorError, Limit, RuntimeError};
 pub use imports::CallRecord;
@@ -91,6 +92,19 @@ pub struct Connection {
     #[serde(skip)]
     #[schemars(skip)]
     pub secret_scope: secrets::SecretScope,
+}
+
+impl Connection {
+    /// A connection file (JSON, the object a job side holds as
+    /// `connection`), for the commands that take one; unknown fields are
+    /// refused by name.
+    pub fn from_file(path: &Path) -> anyhow::Result<Connection> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the connection file {}: {e}", path.display())
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a connection: {e}", path.display()))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
