@@ -49,7 +49,7 @@ pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String
     macro_rules! write {
         ($ops:expr) => {
             session
-                .write(&entity, &$ops)
+                .write_results(&entity, &$ops)
                 .await
                 .map_err(|e| e.to_string())
         };

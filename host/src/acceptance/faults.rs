@@ -96,7 +96,7 @@ pub(super) async fn answers_that_prove_nothing(ctx: &Ctx) -> Result<Verdict, Str
             proxy.add(Rule::new(Some(method), "/", fault.clone()).times(1000));
         }
         let outcome = s
-            .write(&entity, &[WriteOp::Create(ctx.platform.new_fields())])
+            .write_results(&entity, &[WriteOp::Create(ctx.platform.new_fields())])
             .await;
         let error = match outcome {
             Ok(mut outcomes) => match outcomes.pop() {

@@ -185,6 +185,12 @@ fn secret_names(c: &LoadedConnector) -> Vec<String> {
         crate::runtime::AuthScheme::Bearer(s) | crate::runtime::AuthScheme::Header((_, s)) => {
             names.push(s.clone())
         }
+        crate::runtime::AuthScheme::Basic(b) => {
+            names.extend([b.user_secret.clone(), b.password_secret.clone()])
+        }
+        crate::runtime::AuthScheme::ClientCredentials(cc) => {
+            names.extend([cc.client_id_secret.clone(), cc.client_secret_secret.clone()])
+        }
         crate::runtime::AuthScheme::None => {}
     }
     names.push("token".into());
@@ -496,7 +502,7 @@ async fn writes(ctx: &Ctx) -> Result<Verdict, String> {
     let mut session = ctx.session().await.map_err(|e| e.to_string())?;
     let entity = ctx.platform.entity();
     let created = session
-        .write(entity, &[WriteOp::Create(ctx.platform.new_fields())])
+        .write_results(entity, &[WriteOp::Create(ctx.platform.new_fields())])
         .await
         .map_err(|e| e.to_string())?;
     let id = match &created[0] {
@@ -513,7 +519,7 @@ async fn writes(ctx: &Ctx) -> Result<Verdict, String> {
         fields: ctx.platform.new_fields(),
     });
     if let Err(e) = &session
-        .write(entity, &[update])
+        .write_results(entity, &[update])
         .await
         .map_err(|e| e.to_string())?[0]
     {
@@ -524,7 +530,7 @@ async fn writes(ctx: &Ctx) -> Result<Verdict, String> {
         expected_version: None,
     });
     if let Err(e) = &session
-        .write(entity, &[delete])
+        .write_results(entity, &[delete])
         .await
         .map_err(|e| e.to_string())?[0]
     {

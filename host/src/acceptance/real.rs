@@ -33,7 +33,7 @@ pub(super) async fn baseline(ctx: &Ctx) -> anyhow::Result<usize> {
             .map(|n| WriteOp::Create(variant(&fields, 1000 + n)))
             .collect();
         let outcomes = session
-            .write(ctx.platform.entity(), &ops)
+            .write_results(ctx.platform.entity(), &ops)
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
@@ -60,7 +60,7 @@ pub(super) async fn baseline(ctx: &Ctx) -> anyhow::Result<usize> {
 pub(super) async fn change_one(ctx: &Ctx, session: &mut Session) -> Result<String, String> {
     let fields = variant(&ctx.platform.new_fields(), 2000);
     let outcomes = session
-        .write(ctx.platform.entity(), &[WriteOp::Create(fields)])
+        .write_results(ctx.platform.entity(), &[WriteOp::Create(fields)])
         .await
         .map_err(|e| format!("creating the record the incremental read must find: {e}"))?;
     match outcomes.into_iter().next() {
@@ -106,7 +106,7 @@ pub(super) async fn clean_up(ctx: &Ctx, live: bool) {
                 })
                 .collect();
             let outcomes = session
-                .write(ctx.platform.entity(), &ops)
+                .write_results(ctx.platform.entity(), &ops)
                 .await
                 .map_err(|e| e.to_string())?;
             for (id, outcome) in chunk.iter().zip(&outcomes) {

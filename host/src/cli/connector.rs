@@ -180,6 +180,14 @@ fn descriptor_table(d: &Descriptor, hash: &str) -> String {
         crate::runtime::AuthScheme::None => "none".to_string(),
         crate::runtime::AuthScheme::Bearer(s) => format!("bearer token from secret `{s}`"),
         crate::runtime::AuthScheme::Header((h, s)) => format!("header {h} from secret `{s}`"),
+        crate::runtime::AuthScheme::Basic(b) => format!(
+            "basic, user from secret `{}`, password from secret `{}`",
+            b.user_secret, b.password_secret
+        ),
+        crate::runtime::AuthScheme::ClientCredentials(cc) => format!(
+            "OAuth 2.0 client credentials at {} (client id from secret `{}`, client secret from secret `{}`)",
+            cc.token_url, cc.client_id_secret, cc.client_secret_secret
+        ),
     };
     let mut rows = vec![
         ("name", d.name.clone()),
@@ -200,6 +208,16 @@ fn descriptor_table(d: &Descriptor, hash: &str) -> String {
         ("hosts", d.hosts.join(", ")),
         ("auth", auth),
         ("rate limit", rate),
+        (
+            "checkpoints",
+            json::checkpoint_kind(d.checkpoint).to_string(),
+        ),
+        (
+            "max batch",
+            d.max_batch.map_or("(host chooses)".to_string(), |n| {
+                format!("{n} ops a write call")
+            }),
+        ),
         ("sha-256", hash.to_string()),
     ];
     for s in &d.settings {

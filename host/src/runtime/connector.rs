@@ -12,17 +12,47 @@ use parking_lot::Mutex;
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use super::bindings::v0_1_0::{self as v1, synchost::connector::types};
+use super::adapt::{self, Adapt};
+use super::bindings::v0_1_0 as v1;
+use super::bindings::v0_2_0::{self as v2, synchost::connector::types};
 use super::engine::Source;
 use super::error::{Limit, RuntimeError};
 use super::imports::{CallRecord, HostState};
 use super::policy::clip;
 
 pub use types::{
-    AuthScheme, Capabilities, ChangeEvent, ChangeKind, DeleteOp, Descriptor, EntitySchema, Field,
-    FieldSchema, FieldType, FieldValue, Page, ReadRequest, Record, UpdateOp, WebhookRequest,
-    WriteOp, Written,
+    AuthScheme, BasicAuth, Capabilities, ChangeEvent, ChangeKind, CheckpointKind,
+    ClientCredentials, DeleteOp, Descriptor, EntityInfo, EntitySchema, Field, FieldSchema,
+    FieldType, FieldValue, Page, ReadRequest, Record, UpdateOp, WebhookRequest, WriteOp,
+    WriteOutcome, Written,
 };
+
+/// A component linked once, by the contract it was built against.
+#[derive(Clone)]
+pub(super) enum Pre {
+    V1(v1::ConnectorPre<HostState>),
+    V2(v2::ConnectorPre<HostState>),
+}
+
+/// One instance, by contract.
+enum Instance {
+    V1(v1::Connector),
+    V2(v2::Connector),
+}
+
+impl WriteOutcome {
+    /// Confirmed, or the error a person reads; an unknown outcome is a
+    /// transient error here (it may have landed, and is worth reading again).
+    pub fn into_result(self) -> Result<Written, types::ConnectorError> {
+        match self {
+            WriteOutcome::Written(w) => Ok(w),
+            WriteOutcome::Failed(e) => Err(e),
+            WriteOutcome::Unknown(why) => Err(types::ConnectorError::Transient(format!(
+                "the outcome is unknown: {why}"
+            ))),
+        }
+    }
+}
 
 /// One compiled, linked connector, ready to instantiate.
 pub struct LoadedConnector {
@@ -36,7 +66,7 @@ pub struct LoadedConnector {
     pub descriptor: Descriptor,
     pub source: Source,
     pub loaded_at: chrono::DateTime<chrono::Utc>,
-    pub(super) pre: v1::ConnectorPre<HostState>,
+    pub(super) pre: Pre,
 }
 
 /// Reads the contract version from the name of the component's exported API
@@ -69,7 +99,7 @@ pub fn contract_version(
 pub struct Session {
     pub connector: Arc<LoadedConnector>,
     store: Store<HostState>,
-    instance: v1::Connector,
+    instance: Instance,
     poisoned: bool,
     calls: Arc<Mutex<Vec<CallRecord>>>,
     /// when the call in progress began, for the latency counters
@@ -98,8 +128,13 @@ impl Session {
         });
         store.data_mut().call_deadline = deadline_after(timeout);
         store.set_epoch_deadline(1);
-        let instantiated =
-            tokio::time::timeout(timeout, connector.pre.instantiate_async(&mut store)).await;
+        let instantiated = tokio::time::timeout(timeout, async {
+            match &connector.pre {
+                Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
+                Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
+            }
+        })
+        .await;
         let instance = match instantiated {
             Ok(Ok(instance)) => instance,
             Ok(Err(e)) => return Err(classify_trap(&connector.name, "instantiate", &store, e)),
@@ -128,42 +163,127 @@ impl Session {
 
     pub async fn describe(&mut self) -> Result<Descriptor, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_describe(&mut self.store);
-        let out = tokio::time::timeout(timeout, fut).await;
-        self.finish("describe", out.map(|r| r.map(Ok)))
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_describe(store);
+                tokio::time::timeout(timeout, fut).await.map(|r| r.map(Ok))
+            }
+            Instance::V1(i) => {
+                let fut = i.synchost_connector_api().call_describe(store);
+                tokio::time::timeout(timeout, fut)
+                    .await
+                    .map(|r| r.map(|d| Ok(d.adapt())))
+            }
+        };
+        self.finish("describe", out)
     }
 
     pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<(), RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_configure(&mut self.store, settings);
-        let out = tokio::time::timeout(timeout, fut).await;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_configure(store, settings);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(i) => {
+                let fut = i.synchost_connector_api().call_configure(store, settings);
+                tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+        };
         self.finish("configure", out)
+    }
+
+    /// The entities this connection reaches, after `configure`. A 0.1.0
+    /// connector cannot be asked: its descriptor's list is the answer.
+    pub async fn entities(&mut self) -> Result<Vec<EntityInfo>, RuntimeError> {
+        let timeout = self.begin()?;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_entities(store);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(_) => Ok(Ok(Ok(self
+                .connector
+                .descriptor
+                .entities
+                .iter()
+                .map(|name| EntityInfo {
+                    name: name.clone(),
+                    description: String::new(),
+                })
+                .collect()))),
+        };
+        let entities: Vec<EntityInfo> = self.finish("entities", out)?;
+        if entities.len() > MAX_RECORDS_PER_PAGE
+            || entities
+                .iter()
+                .any(|e| e.name.len() + e.description.len() > MAX_VALUE)
+        {
+            self.poisoned = true;
+            return Err(RuntimeError::LimitExceeded {
+                connector: self.connector.name.clone(),
+                limit: Limit::RecordSize,
+                detail: format!(
+                    "entities returned {} entries, or one over {MAX_VALUE} bytes",
+                    entities.len()
+                ),
+            });
+        }
+        Ok(entities)
+    }
+
+    /// Whether `entity` is one the connection reaches ([`Session::entities`]);
+    /// an empty list says the connector cannot tell, and lets it through.
+    pub async fn check_entity(&mut self, entity: &str) -> Result<(), RuntimeError> {
+        let entities = self.entities().await?;
+        if entities.is_empty() || entities.iter().any(|e| e.name == entity) {
+            return Ok(());
+        }
+        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+        Err(RuntimeError::Config {
+            connector: self.connector.name.clone(),
+            reason: format!(
+                "it has no entity `{}`; this connection reaches: {}",
+                clip(entity, 200),
+                clip(&names.join(", "), 2000)
+            ),
+        })
     }
 
     pub async fn schema(&mut self, entity: &str) -> Result<EntitySchema, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_schema(&mut self.store, entity);
-        let out = tokio::time::timeout(timeout, fut).await;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_schema(store, entity);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(i) => {
+                let fut = i.synchost_connector_api().call_schema(store, entity);
+                tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+        };
         self.finish("schema", out)
     }
 
     /// One page. Each record is checked against the record-size limit.
     pub async fn read(&mut self, req: &ReadRequest) -> Result<Page, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_read(&mut self.store, req);
-        let out = tokio::time::timeout(timeout, fut).await;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_read(store, req);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(i) => {
+                let req = req.clone().adapt();
+                let fut = i.synchost_connector_api().call_read(store, &req);
+                tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+        };
         let page = self.finish("read", out)?;
         let max = self.store.data().net.limits.max_record_bytes;
         let too_big = if page.records.len() > MAX_RECORDS_PER_PAGE {
@@ -200,24 +320,55 @@ impl Session {
         Ok(page)
     }
 
-    pub async fn write(
+    /// Each op's outcome as a result: an unknown outcome is a transient
+    /// error (see [`WriteOutcome::into_result`]).
+    pub async fn write_results(
         &mut self,
         entity: &str,
         ops: &[WriteOp],
     ) -> Result<Vec<Result<Written, types::ConnectorError>>, RuntimeError> {
+        let outcomes = self.write(entity, ops).await?;
+        Ok(outcomes
+            .into_iter()
+            .map(WriteOutcome::into_result)
+            .collect())
+    }
+
+    /// Each op's outcome, in order.
+    pub async fn write(
+        &mut self,
+        entity: &str,
+        ops: &[WriteOp],
+    ) -> Result<Vec<WriteOutcome>, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_write(&mut self.store, entity, ops);
-        let out = tokio::time::timeout(timeout, fut).await;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_write(store, entity, ops);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(i) => {
+                let ops: Vec<v1::synchost::connector::types::WriteOp> = ops.to_vec().adapt();
+                let fut = i.synchost_connector_api().call_write(store, entity, &ops);
+                tokio::time::timeout(timeout, fut)
+                    .await
+                    .map(|r| {
+                        r.map(|r| r.map(|v| v.into_iter().map(adapt::outcome).collect::<Vec<_>>()))
+                    })
+                    .map(lift)
+            }
+        };
         let results = self.finish("write", out)?;
-        let oversized = results.iter().flatten().find(|w| {
-            w.id.len() > MAX_VALUE
-                || [&w.version, &w.updated_at]
-                    .into_iter()
-                    .flatten()
-                    .any(|v| v.len() > MAX_VALUE)
+        let oversized = results.iter().find(|o| match o {
+            WriteOutcome::Written(w) => {
+                w.id.len() > MAX_VALUE
+                    || [&w.version, &w.updated_at]
+                        .into_iter()
+                        .flatten()
+                        .any(|v| v.len() > MAX_VALUE)
+            }
+            WriteOutcome::Failed(_) => false,
+            WriteOutcome::Unknown(why) => why.len() > MAX_VALUE,
         });
         if oversized.is_some() {
             self.poisoned = true;
@@ -229,7 +380,10 @@ impl Session {
         }
         let results = results
             .into_iter()
-            .map(|r| r.map_err(bounded_error))
+            .map(|r| match r {
+                WriteOutcome::Failed(e) => WriteOutcome::Failed(bounded_error(e)),
+                other => other,
+            })
             .collect::<Vec<_>>();
         if results.len() != ops.len() {
             return Err(RuntimeError::Trap {
@@ -246,11 +400,18 @@ impl Session {
         req: &WebhookRequest,
     ) -> Result<Vec<ChangeEvent>, RuntimeError> {
         let timeout = self.begin()?;
-        let fut = self
-            .instance
-            .synchost_connector_api()
-            .call_webhook(&mut self.store, req);
-        let out = tokio::time::timeout(timeout, fut).await;
+        let store = &mut self.store;
+        let out = match &self.instance {
+            Instance::V2(i) => {
+                let fut = i.synchost_connector_api().call_webhook(store, req);
+                tokio::time::timeout(timeout, fut).await
+            }
+            Instance::V1(i) => {
+                let req = req.clone().adapt();
+                let fut = i.synchost_connector_api().call_webhook(store, &req);
+                tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+        };
         let events = self.finish("webhook", out)?;
         let oversized = events.len() > MAX_RECORDS_PER_PAGE
             || events.iter().any(|e| {
@@ -340,6 +501,16 @@ impl Session {
             self.store.data_mut().stderr_seen = bytes.len();
         }
     }
+}
+
+/// A 0.1.0 call's answer in 0.2.0's types.
+fn lift<T, U>(
+    r: wasmtime::Result<Result<T, v1::synchost::connector::types::ConnectorError>>,
+) -> wasmtime::Result<Result<U, types::ConnectorError>>
+where
+    T: Adapt<U>,
+{
+    r.map(|r| r.map(Adapt::adapt).map_err(Adapt::adapt))
 }
 
 /// `timeout` from now; a job may set an absurd timeout, which means "a year".

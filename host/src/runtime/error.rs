@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-pub use super::bindings::v0_1_0::synchost::connector::types::ConnectorError;
+pub use super::bindings::v0_2_0::synchost::connector::types::ConnectorError;
 
 /// A sandbox limit a connector ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::v0_1_0::synchost::connector::{crypto, http, log, types};
+use super::bindings::v0_2_0::synchost::connector::{crypto, http, log, types};
 use super::limits::MemoryLimiter;
 pub use super::net::{CallRecord, NetCtx};
 

@@ -94,6 +94,15 @@ pub fn auth(a: &AuthScheme) -> Value {
         AuthScheme::Header((header, secret)) => {
             json!({"header": {"name": header, "secret": secret}})
         }
+        AuthScheme::Basic(b) => {
+            json!({"basic": {"user_secret": b.user_secret, "password_secret": b.password_secret}})
+        }
+        AuthScheme::ClientCredentials(cc) => json!({"client_credentials": {
+            "token_url": cc.token_url,
+            "client_id_secret": cc.client_id_secret,
+            "client_secret_secret": cc.client_secret_secret,
+            "scopes": cc.scopes,
+        }}),
     }
 }
 
@@ -108,7 +117,16 @@ pub fn descriptor(d: &Descriptor) -> Value {
         "auth": auth(&d.auth),
         "rate": d.rate.as_ref().map(|r| json!({"per_second": r.per_second, "burst": r.burst, "daily_budget": r.daily_budget})),
         "settings": d.settings.iter().map(|s| json!({"name": s.name, "description": s.description, "required": s.required})).collect::<Vec<_>>(),
+        "checkpoint": checkpoint_kind(d.checkpoint),
+        "max_batch": d.max_batch,
     })
+}
+
+pub fn checkpoint_kind(k: super::CheckpointKind) -> &'static str {
+    match k {
+        super::CheckpointKind::Opaque => "opaque",
+        super::CheckpointKind::Timestamp => "timestamp",
+    }
 }
 
 pub fn schema(s: &EntitySchema) -> Value {

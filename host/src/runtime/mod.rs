@@ -16,6 +16,7 @@
 //!
 //! The runtime never decides sync policy; the sync core never imports wasmtime.
 
+mod adapt;
 mod bindings;
 mod connector;
 mod engine;
@@ -43,7 +44,7 @@ use std::time::Instant;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::Engine;
 
-pub use bindings::SUPPORTED_CONTRACTS;
+pub use bindings::{NEWEST as NEWEST_CONTRACT, SUPPORTED_CONTRACTS};
 pub use connector::*;
 pub(crate) use engine::write_atomically;
 pub use engine::Source;
@@ -53,7 +54,7 @@ pub use limits::Limits;
 pub use rate::{Rate, RateLimiter, RateStats};
 pub use secrets::{SecretProvider, SecretScope, Secrets};
 
-use bindings::v0_1_0 as v1;
+use bindings::{v0_1_0 as v1, v0_2_0 as v2};
 use imports::{HostState, NetCtx};
 
 /// The share of a connector's declared rate the host uses.
@@ -141,7 +142,9 @@ impl Runtime {
         let engine = engine::new_engine()?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Both contracts' imports: their instance names carry the version.
         v1::Connector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        v2::Connector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 cache: engine::ComponentCache::new(&engine, options.cache_dir.clone()),
@@ -208,11 +211,15 @@ impl Runtime {
                 "it imports something this host does not provide: {e:#}"
             ))
         })?;
-        let pre = v1::ConnectorPre::new(pre).map_err(|e| {
+        let mismatch = |e: wasmtime::Error| {
             load_err(format!(
                 "its exports do not match contract {contract}: {e:#}"
             ))
-        })?;
+        };
+        let pre = match contract.as_str() {
+            "0.1.0" => connector::Pre::V1(v1::ConnectorPre::new(pre).map_err(mismatch)?),
+            _ => connector::Pre::V2(v2::ConnectorPre::new(pre).map_err(mismatch)?),
+        };
 
         // `describe` runs in a session that may reach no host at all.
         let loaded_at = chrono::Utc::now();
@@ -252,6 +259,19 @@ impl Runtime {
             }
             policy::Origin::parse(host)
                 .map_err(|e| load_err(format!("it declares a bad host: {e}")))?;
+        }
+        if descriptor.max_batch == Some(0) {
+            return Err(load_err(
+                "its descriptor says max-batch 0: a write call must carry at least one op".into(),
+            ));
+        }
+        if let AuthScheme::ClientCredentials(cc) = &descriptor.auth {
+            url::Url::parse(&cc.token_url).map_err(|e| {
+                load_err(format!(
+                    "its client-credentials token-url `{}` is not a URL: {e}",
+                    policy::clip(&cc.token_url, 200)
+                ))
+            })?;
         }
         tracing::info!(connector = %descriptor.name, version = %descriptor.version, contract = %contract, source = ?source, millis = started.elapsed().as_millis() as u64, "connector loaded");
         Ok(Arc::new(build(descriptor.name.clone(), descriptor)))
@@ -326,15 +346,30 @@ impl Runtime {
             .oauth2
             .as_ref()
             .and_then(|o| secrets.fingerprint(&o.refresh_token));
-        let auth_secret = match &descriptor.auth {
-            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => Some(s.clone()),
-            AuthScheme::None => None,
+        // The secrets the auth scheme puts into headers, and those only the
+        // host reads (OAuth's refresh token and client credentials).
+        let (auth_secrets, mut host_only): (Vec<String>, Vec<String>) = match &descriptor.auth {
+            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => (vec![s.clone()], vec![]),
+            AuthScheme::Basic(b) => (
+                vec![net::BASIC_SECRET.into()],
+                vec![b.user_secret.clone(), b.password_secret.clone()],
+            ),
+            AuthScheme::ClientCredentials(cc) => (
+                vec![net::ACCESS_TOKEN_SECRET.into()],
+                vec![cc.client_id_secret.clone(), cc.client_secret_secret.clone()],
+            ),
+            AuthScheme::None => (vec![], vec![]),
         };
-        let credential = auth_secret.as_ref().and_then(|s| secrets.fingerprint(s));
+        // Whose credential a request spends: the rate bucket's key.
+        let credential = match &descriptor.auth {
+            AuthScheme::ClientCredentials(cc) => secrets.fingerprint(&cc.client_id_secret),
+            AuthScheme::Basic(b) => secrets.fingerprint(&b.user_secret),
+            _ => auth_secrets.first().and_then(|s| secrets.fingerprint(s)),
+        };
         // Each secret serves one purpose: the auth scheme's (and those the
         // connection lists) go into headers; OAuth's refresh token and client
         // credentials stay with the host; the rest only key HMACs.
-        let host_only = conn.oauth2.iter().flat_map(|o| {
+        host_only.extend(conn.oauth2.iter().flat_map(|o| {
             [
                 Some(&o.refresh_token),
                 o.client_id.as_ref(),
@@ -342,12 +377,16 @@ impl Runtime {
             ]
             .into_iter()
             .flatten()
-            .filter(|name| Some(*name) != auth_secret.as_ref())
+            .filter(|name| !auth_secrets.contains(name))
             .cloned()
             .collect::<Vec<_>>()
-        });
+        }));
+        let secrets = match &descriptor.auth {
+            AuthScheme::Basic(b) => net::with_basic_credential(secrets, b),
+            _ => secrets,
+        };
         let secrets = secrets.grant(
-            auth_secret.iter().chain(&conn.header_secrets).cloned(),
+            auth_secrets.iter().chain(&conn.header_secrets).cloned(),
             host_only,
         );
         // A connector's hint is the platform's documented limit; the host keeps
@@ -367,7 +406,7 @@ impl Runtime {
             rate_limiter: self.inner.rate_limiter.clone(),
             rate_key: format!(
                 "{name}/{}",
-                credential.unwrap_or_else(|| "anonymous".into())
+                credential.clone().unwrap_or_else(|| "anonymous".into())
             ),
             rate,
             limits: conn
@@ -378,17 +417,41 @@ impl Runtime {
             counters: Default::default(),
             stats: self.inner.stats.clone(),
             tape: conn.tape.clone(),
-            oauth: conn.oauth2.clone().map(|config| {
-                let key = format!(
-                    "{name}/{}/{}",
-                    config.token_url,
-                    secrets_fp.unwrap_or_default()
-                );
-                oauth::Refresher {
-                    shared: self.inner.tokens.entry(key),
-                    config,
+            oauth: match (&conn.oauth2, &descriptor.auth) {
+                (Some(config), _) => {
+                    let key = format!(
+                        "{name}/{}/{}",
+                        config.token_url,
+                        secrets_fp.unwrap_or_default()
+                    );
+                    Some(oauth::Refresher {
+                        shared: self.inner.tokens.entry(key),
+                        config: config.clone(),
+                        grant: oauth::Grant::RefreshToken,
+                    })
                 }
-            }),
+                (None, AuthScheme::ClientCredentials(cc)) => {
+                    let key = format!(
+                        "{name}/{}/{}",
+                        cc.token_url,
+                        credential.clone().unwrap_or_default()
+                    );
+                    Some(oauth::Refresher {
+                        shared: self.inner.tokens.entry(key),
+                        config: oauth::OAuth2 {
+                            token_url: cc.token_url.clone(),
+                            access_token: net::ACCESS_TOKEN_SECRET.into(),
+                            refresh_token: String::new(),
+                            client_id: Some(cc.client_id_secret.clone()),
+                            client_secret: Some(cc.client_secret_secret.clone()),
+                        },
+                        grant: oauth::Grant::ClientCredentials {
+                            scopes: cc.scopes.clone(),
+                        },
+                    })
+                }
+                (None, _) => None,
+            },
         })
     }
 }
@@ -445,5 +508,7 @@ fn empty_descriptor() -> Descriptor {
         auth: AuthScheme::None,
         rate: None,
         settings: Vec::new(),
+        checkpoint: CheckpointKind::Opaque,
+        max_batch: None,
     }
 }

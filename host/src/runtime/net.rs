@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::bindings::v0_1_0::synchost::connector::{http, types};
+use super::bindings::v0_2_0::synchost::connector::{http, types};
 use super::limits::Limits;
 use super::outbound::{self, Clients, SendError};
 use super::policy::{clip, shown, Policy};
@@ -235,6 +235,23 @@ impl NetCtx {
                 Some(oauth) => oauth.current(&self.secrets),
                 None => (0, self.secrets.clone()),
             };
+            if let Some(oauth) = self
+                .oauth
+                .as_ref()
+                .filter(|o| o.needs_first_token(generation))
+            {
+                oauth
+                    .refresh(
+                        generation,
+                        &secrets,
+                        &self.policy,
+                        &self.clients,
+                        &self.limits,
+                    )
+                    .await
+                    .map_err(|why| http::HttpError::Denied(format!("no access token: {why}")))?;
+                continue;
+            }
             let mut headers = reqwest::header::HeaderMap::new();
             for (name, value) in &req.headers {
                 let name =
@@ -394,6 +411,14 @@ impl NetCtx {
                 header.to_ascii_lowercase(),
                 format!("{{{{secret:{secret}}}}}"),
             )),
+            AuthScheme::Basic(_) => Some((
+                "authorization".to_string(),
+                format!("Basic {{{{secret:{BASIC_SECRET}}}}}"),
+            )),
+            AuthScheme::ClientCredentials(_) => Some((
+                "authorization".to_string(),
+                format!("Bearer {{{{secret:{ACCESS_TOKEN_SECRET}}}}}"),
+            )),
         }
     }
 
@@ -410,6 +435,15 @@ impl NetCtx {
         if headers.contains_key(name.as_str()) {
             return Ok(());
         }
+        if let AuthScheme::Basic(b) = &self.auth {
+            for name in [&b.user_secret, &b.password_secret] {
+                if secrets.get(name).is_none() {
+                    return Err(http::HttpError::Denied(format!(
+                        "basic auth: no secret named `{name}` is bound for this job"
+                    )));
+                }
+            }
+        }
         let value = secrets
             .substitute(&value)
             .map_err(http::HttpError::Denied)?;
@@ -422,6 +456,32 @@ impl NetCtx {
         value.set_sensitive(true);
         headers.insert(name, value);
         Ok(())
+    }
+}
+
+/// The secret a `basic` scheme's header is made of: `base64(user:password)`,
+/// derived by the host from the two secrets the scheme names, so that it is
+/// substituted and scrubbed like any other secret.
+pub const BASIC_SECRET: &str = "synchost.basic-credential";
+
+/// The secret holding the access token of a `client-credentials` scheme,
+/// filled by the host once it has asked the token endpoint.
+pub const ACCESS_TOKEN_SECRET: &str = "synchost.access-token";
+
+/// `secrets` with [`BASIC_SECRET`] derived from the scheme's user and
+/// password secrets (RFC 7617 §2), when both are bound.
+pub fn with_basic_credential(secrets: Secrets, basic: &types::BasicAuth) -> Secrets {
+    use base64::Engine as _;
+    match (
+        secrets.get(&basic.user_secret),
+        secrets.get(&basic.password_secret),
+    ) {
+        (Some(user), Some(password)) => {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            secrets.with_value(BASIC_SECRET, encoded)
+        }
+        _ => secrets,
     }
 }
 

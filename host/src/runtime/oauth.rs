@@ -58,11 +58,24 @@ impl TokenCache {
     }
 }
 
+/// How the host gets an access token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Grant {
+    /// RFC 6749 §6: a refresh token (the connection's `oauth2` block) trades
+    /// for a new access token when the platform answers 401.
+    RefreshToken,
+    /// RFC 6749 §4.4: the client id and secret (the connector's
+    /// `client-credentials` auth scheme) trade for an access token before
+    /// the first request, and again when the platform answers 401.
+    ClientCredentials { scopes: Vec<String> },
+}
+
 /// One session's view of the flow.
 #[derive(Clone)]
 pub struct Refresher {
     pub config: OAuth2,
     pub shared: Arc<Refreshed>,
+    pub grant: Grant,
 }
 
 impl Refresher {
@@ -77,6 +90,12 @@ impl Refresher {
             ),
             None => (generation, secrets.clone()),
         }
+    }
+
+    /// Whether a token must be fetched before the first request: the
+    /// client-credentials grant has none until it asks.
+    pub fn needs_first_token(&self, generation: u64) -> bool {
+        generation == 0 && matches!(self.grant, Grant::ClientCredentials { .. })
     }
 
     /// Gets a new access token, unless another request already did since
@@ -100,10 +119,19 @@ impl Refresher {
                 .map(str::to_string)
                 .ok_or_else(|| format!("oauth2: no secret named `{name}` is bound for this job"))
         };
-        let mut pairs = vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", secret(&self.config.refresh_token)?),
-        ];
+        let mut pairs = match &self.grant {
+            Grant::RefreshToken => vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", secret(&self.config.refresh_token)?),
+            ],
+            Grant::ClientCredentials { scopes } => {
+                let mut pairs = vec![("grant_type", "client_credentials".to_string())];
+                if !scopes.is_empty() {
+                    pairs.push(("scope", scopes.join(" ")));
+                }
+                pairs
+            }
+        };
         if let Some(id) = &self.config.client_id {
             pairs.push(("client_id", secret(id)?));
         }
@@ -161,7 +189,7 @@ impl Refresher {
             *latest = (latest.0 + 1, Some(token.to_string()));
             latest.0
         };
-        tracing::info!(target: "synchost::http", generation, "oauth2 access token refreshed");
+        tracing::info!(target: "synchost::http", generation, grant = ?self.grant, "oauth2 access token obtained");
         Ok(())
     }
 }

@@ -26,7 +26,7 @@ use crate::core::mapping::Mapper;
 use crate::core::merge::{Flow, Policies, Policy, Side};
 use crate::core::value::Record;
 use crate::job::{self, Job};
-use crate::runtime::{Capabilities, Runtime};
+use crate::runtime::{Capabilities, CheckpointKind, Runtime};
 use crate::state::{AuditEntry, Checkpoint, RunRecord, State};
 
 pub use report::{Report, Status};
@@ -202,13 +202,14 @@ async fn run_once(
             || checkpoint.as_ref().is_none_or(|c| {
                 c.since.is_none() || c.runs_since_full_scan + 1 >= job.full_scan_every
             });
+        let kind = open.session.connector.descriptor.checkpoint;
         let since = if full {
             None
         } else {
             checkpoint
                 .as_ref()
                 .and_then(|c| c.since.as_deref())
-                .map(overlap)
+                .map(|since| overlap(kind, since))
         };
         reads.push((since, staged::Records::new(scratch)?));
         checkpoints.push(checkpoint);
@@ -508,8 +509,13 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// `checkpoint` less the overlap window; a checkpoint that is not a time is kept as is.
-fn overlap(checkpoint: &str) -> String {
+/// What the connector is given back as `since`: an opaque checkpoint as it
+/// was; a timestamp less the overlap window (one that is not an RFC 3339
+/// date-time is kept as is, the rule contract 0.1.0 connectors were built on).
+fn overlap(kind: CheckpointKind, checkpoint: &str) -> String {
+    if kind == CheckpointKind::Opaque {
+        return checkpoint.to_string();
+    }
     match chrono::DateTime::parse_from_rfc3339(checkpoint) {
         Ok(t) => (t.with_timezone(&chrono::Utc) - chrono::Duration::seconds(OVERLAP_SECS))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -519,19 +525,30 @@ fn overlap(checkpoint: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::runtime::CheckpointKind::{Opaque, Timestamp};
+
     /// What sdk/README.md promises connector authors about checkpoints.
     #[test]
     fn a_time_checkpoint_comes_back_two_minutes_early_and_any_other_unchanged() {
         assert_eq!(
-            super::overlap("2026-12-06T01:23:00.000Z"),
+            super::overlap(Timestamp, "2026-12-06T01:23:00.000Z"),
             "2026-12-06T01:21:00.000Z"
         );
         assert_eq!(
-            super::overlap("2026-12-06T03:23:00+02:00"),
+            super::overlap(Timestamp, "2026-12-06T03:23:00+02:00"),
             "2026-12-06T01:21:00.000Z"
         );
         for opaque in ["1234567", "cursor:abc", "2026-12-06", "2026-12-06 01:23:00"] {
-            assert_eq!(super::overlap(opaque), opaque);
+            assert_eq!(super::overlap(Timestamp, opaque), opaque);
+        }
+    }
+
+    /// Contract 0.2.0: a checkpoint declared opaque is never moved, even one
+    /// that reads as a date-time.
+    #[test]
+    fn an_opaque_checkpoint_comes_back_exactly() {
+        for opaque in ["2026-12-06T01:23:00.000Z", "1234567", "cursor:abc"] {
+            assert_eq!(super::overlap(Opaque, opaque), opaque);
         }
     }
 }

@@ -17,15 +17,28 @@ use indicatif::ProgressBar;
 
 use crate::core::merge::Side;
 use crate::core::value::content_hash;
-use crate::runtime::{describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp};
+use crate::runtime::{
+    describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp, WriteOutcome,
+};
 use crate::state::{OutboxEntry, OutboxOp, PairCommit, PlannedPair, Shadow, State, StateError};
 
 use super::convert::fields_to_wire;
 use super::plan::{OpKind, PairPlan, Plan};
 use super::side::OpenSide;
 
-/// Ops sent in one `write` call; the connector batches further as its platform allows.
+/// Ops sent in one `write` call when the connector does not declare its
+/// `max-batch` (contract 0.1.0, or none declared); the connector batches
+/// further as its platform allows.
 const OPS_PER_CALL: usize = 50;
+
+/// The most ops one call carries whatever a connector declares: a call's
+/// outcomes are committed together, and its ops are held until then.
+const MOST_OPS_PER_CALL: usize = 1000;
+
+/// Ops per `write` call for a connector: its declared `max-batch`, bounded.
+pub fn ops_per_call(declared: Option<u32>) -> usize {
+    declared.map_or(OPS_PER_CALL, |n| (n as usize).clamp(1, MOST_OPS_PER_CALL))
+}
 
 /// Exits the process after this many confirmed writes, before their state
 /// is saved: the crash a test needs (`SYNCHOST_FAULT_EXIT_AFTER_WRITES`).
@@ -98,10 +111,16 @@ enum Answer {
     Refused(String),
 }
 
-fn classify(
-    op: &super::plan::PlannedOp,
-    outcome: Result<crate::runtime::Written, (ConnectorError, String)>,
-) -> Answer {
+/// One op's outcome: confirmed, failed (the error and its text), or unknown
+/// (the connector says it cannot know whether the op landed).
+type Outcome = Result<crate::runtime::Written, (Option<ConnectorError>, String)>;
+
+fn classify(op: &super::plan::PlannedOp, outcome: Outcome) -> Answer {
+    let outcome = match outcome {
+        Err((None, text)) => return Answer::Unknown(format!("outcome unknown: {text}")),
+        Err((Some(e), text)) => Err((e, text)),
+        Ok(w) => Ok(w),
+    };
     match outcome {
         // A create confirmed without an id proves nothing about what landed.
         Ok(w) if op.kind == OpKind::Create && w.id.trim().is_empty() => {
@@ -213,13 +232,21 @@ impl Pusher<'_> {
                 let indices: Vec<usize> = (0..plan.ops.len())
                     .filter(|&i| plan.ops[i].side == side && plan.ops[i].kind == kind)
                     .collect();
-                for chunk in indices.chunks(OPS_PER_CALL) {
+                let per_call = ops_per_call(open_side.session.connector.descriptor.max_batch);
+                for chunk in indices.chunks(per_call) {
                     let ops: Vec<WriteOp> = chunk.iter().map(|&i| wire_op(&plan.ops[i])).collect();
                     let outcomes = match open_side.session.write(&open_side.entity, &ops).await {
                         Ok(outcomes) => outcomes
                             .into_iter()
-                            .map(|o| o.map_err(|e| (e.clone(), describe_error(&e))))
-                            .collect::<Vec<_>>(),
+                            .map(|o| match o {
+                                WriteOutcome::Written(w) => Ok(w),
+                                WriteOutcome::Failed(e) => {
+                                    let text = describe_error(&e);
+                                    Err((Some(e), text))
+                                }
+                                WriteOutcome::Unknown(why) => Err((None, why)),
+                            })
+                            .collect::<Vec<Outcome>>(),
                         Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
                     };
                     let mut ready = Vec::new();
@@ -402,10 +429,10 @@ fn wire_op(op: &super::plan::PlannedOp) -> WriteOp {
 /// A whole write call failed. A typed error of the connector is every op's;
 /// anything else (a trap, a limit, a broken answer) leaves each op's outcome
 /// unknown: some may have landed.
-fn call_error(e: &RuntimeError) -> (ConnectorError, String) {
+fn call_error(e: &RuntimeError) -> (Option<ConnectorError>, String) {
     let error = match e.connector_error() {
         Some(err) => err.clone(),
         None => ConnectorError::Transient(format!("outcome unknown: {e}")),
     };
-    (error, e.to_string())
+    (Some(error), e.to_string())
 }

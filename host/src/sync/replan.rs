@@ -104,7 +104,11 @@ async fn reread(
     scratch: &std::path::Path,
 ) -> anyhow::Result<ReadOutcome> {
     let since = if open.capable(crate::runtime::Capabilities::INCREMENTAL) {
-        first.checkpoint.as_deref().map(super::overlap)
+        let kind = open.session.connector.descriptor.checkpoint;
+        first
+            .checkpoint
+            .as_deref()
+            .map(|since| super::overlap(kind, since))
     } else {
         None
     };

@@ -120,6 +120,10 @@ pub async fn open(
         .with_context(|| format!("{}.entity is missing", side.as_str()))?;
     let connector = connectors.connector(spec, runtime).await?;
     let mut session = runtime.session(&connector, &spec.connection).await?;
+    session
+        .check_entity(&entity)
+        .await
+        .with_context(|| format!("{}.entity of {}", side.as_str(), spec.platform))?;
     let schema = session
         .schema(&entity)
         .await
