@@ -43,7 +43,7 @@ fn inspect_prints_the_descriptor_as_a_table_and_as_json() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["descriptor"]["name"], "items");
-    assert_eq!(json["contract"], "0.1.0");
+    assert_eq!(json["contract"], "0.2.0");
     assert_eq!(
         json["descriptor"]["capabilities"],
         serde_json::json!(["read", "incremental"])

@@ -2,8 +2,9 @@
 //! reads as what it means rather than as struct literals.
 
 use crate::{
-    AuthScheme, Capabilities, Descriptor, EntitySchema, Field, FieldSchema, FieldType, FieldValue,
-    Page, RateHint, Record, SettingSpec, CONTRACT_VERSION,
+    AuthScheme, BasicAuth, Capabilities, CheckpointKind, ClientCredentials, ConnectorError,
+    Descriptor, EntitySchema, Field, FieldSchema, FieldType, FieldValue, OpResult, Page, RateHint,
+    Record, SettingSpec, WriteOutcome, Written, CONTRACT_VERSION,
 };
 
 impl Descriptor {
@@ -19,7 +20,24 @@ impl Descriptor {
             auth: AuthScheme::None,
             rate: None,
             settings: Vec::new(),
+            checkpoint: CheckpointKind::Timestamp,
+            max_batch: None,
         }
+    }
+
+    /// What this connector's checkpoints are. The default, `Timestamp`, has
+    /// the host move an RFC 3339 checkpoint back by its overlap window (and
+    /// keep any other as it is); `Opaque` is given back exactly.
+    pub fn checkpoint(mut self, kind: CheckpointKind) -> Self {
+        self.checkpoint = kind;
+        self
+    }
+
+    /// The most ops the host may send in one `write` call: the platform's
+    /// batch limit (Directus takes 100, Airtable 10 a request).
+    pub fn max_batch(mut self, ops: u32) -> Self {
+        self.max_batch = Some(ops);
+        self
     }
 
     pub fn entities<I: IntoIterator<Item = S>, S: Into<String>>(mut self, entities: I) -> Self {
@@ -180,6 +198,43 @@ impl FieldValue {
             | FieldValue::Datetime(s)
             | FieldValue::Json(s) => Some(s),
             _ => None,
+        }
+    }
+}
+
+impl AuthScheme {
+    /// HTTP Basic from two secrets the connection binds: the host sends
+    /// `Authorization: Basic base64(user:password)`.
+    pub fn basic(user_secret: &str, password_secret: &str) -> Self {
+        AuthScheme::Basic(BasicAuth {
+            user_secret: user_secret.into(),
+            password_secret: password_secret.into(),
+        })
+    }
+
+    /// OAuth 2.0 client credentials: the host trades the client id and
+    /// secret for an access token at `token_url` (one of the declared hosts)
+    /// and sends it as a bearer token.
+    pub fn client_credentials(
+        token_url: &str,
+        client_id_secret: &str,
+        client_secret_secret: &str,
+        scopes: &[&str],
+    ) -> Self {
+        AuthScheme::ClientCredentials(ClientCredentials {
+            token_url: token_url.into(),
+            client_id_secret: client_id_secret.into(),
+            client_secret_secret: client_secret_secret.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+}
+
+impl From<OpResult> for WriteOutcome {
+    fn from(result: Result<Written, ConnectorError>) -> Self {
+        match result {
+            Ok(written) => WriteOutcome::Written(written),
+            Err(error) => WriteOutcome::Failed(error),
         }
     }
 }

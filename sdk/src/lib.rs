@@ -71,7 +71,7 @@ pub mod time;
 pub mod __bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "synchost:connector/connector@0.1.0",
+        world: "synchost:connector/connector@0.2.0",
         default_bindings_module: "synchost_sdk::__bindings",
         pub_export_macro: true,
         export_macro_name: "__export_bindings",
@@ -81,16 +81,19 @@ pub mod __bindings {
 
 pub use __bindings::exports::synchost::connector::api::Guest as __Guest;
 pub use __bindings::synchost::connector::types::{
-    AuthScheme, Capabilities, ChangeEvent, ChangeKind, ConflictInfo, ConnectorError, DeleteOp,
-    Descriptor, EntitySchema, Field, FieldSchema, FieldType, FieldValue, Page, RateHint,
-    RateLimitedInfo, ReadRequest, Record, SettingSpec, UpdateOp, WebhookRequest, WriteOp, Written,
+    AuthScheme, BasicAuth, Capabilities, ChangeEvent, ChangeKind, CheckpointKind,
+    ClientCredentials, ConflictInfo, ConnectorError, DeleteOp, Descriptor, EntityInfo,
+    EntitySchema, Field, FieldSchema, FieldType, FieldValue, Page, RateHint, RateLimitedInfo,
+    ReadRequest, Record, SettingSpec, UpdateOp, WebhookRequest, WriteOp, WriteOutcome, Written,
 };
 pub use settings::Settings;
 
 /// The contract version this SDK builds connectors against.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.2.0";
 
-/// The outcome of one write op.
+/// The outcome of one write op whose fate the connector knows: confirmed or
+/// failed. [`WriteOutcome::Unknown`] says it does not know (see
+/// [`Connector::write_outcomes`]).
 pub type OpResult = Result<Written, ConnectorError>;
 
 /// What a connector author implements.
@@ -107,6 +110,20 @@ pub trait Connector: Sized + 'static {
     /// Reads the job's connection settings (base URL, ids, secret names).
     fn configure(settings: Settings) -> Result<Self, ConnectorError>;
 
+    /// The entities this connection reaches, called after `configure`. By
+    /// default the descriptor's list; a platform whose entities depend on the
+    /// connection (one collection per entity) lists them from the platform.
+    fn entities(&self) -> Result<Vec<EntityInfo>, ConnectorError> {
+        Ok(Self::describe()
+            .entities
+            .into_iter()
+            .map(|name| EntityInfo {
+                name,
+                description: String::new(),
+            })
+            .collect())
+    }
+
     /// The fields of `entity` with their types.
     fn schema(&self, entity: &str) -> Result<EntitySchema, ConnectorError>;
 
@@ -118,6 +135,22 @@ pub trait Connector: Sized + 'static {
     fn write(&self, entity: &str, ops: Vec<WriteOp>) -> Result<Vec<OpResult>, ConnectorError> {
         let _ = (entity, ops);
         Err(errors::unsupported("write"))
+    }
+
+    /// What the host calls: [`Connector::write`]'s outcomes. Implement this
+    /// instead when an op's fate can be unknown (a timeout after the request
+    /// was sent, an answer cut short): return [`WriteOutcome::Unknown`] and
+    /// the host reads the platform before it decides, never re-sending blindly.
+    fn write_outcomes(
+        &self,
+        entity: &str,
+        ops: Vec<WriteOp>,
+    ) -> Result<Vec<WriteOutcome>, ConnectorError> {
+        Ok(self
+            .write(entity, ops)?
+            .into_iter()
+            .map(WriteOutcome::from)
+            .collect())
     }
 
     /// Verifies a webhook delivery's signature and parses its change events.
@@ -136,9 +169,10 @@ pub fn secret(name: &str) -> String {
 pub mod prelude {
     pub use crate::http;
     pub use crate::{
-        errors, secret, AuthScheme, Capabilities, ChangeEvent, ChangeKind, Connector,
-        ConnectorError, Descriptor, EntitySchema, Field, FieldType, FieldValue, OpResult, Page,
-        ReadRequest, Record, Settings, WebhookRequest, WriteOp, Written,
+        errors, secret, AuthScheme, Capabilities, ChangeEvent, ChangeKind, CheckpointKind,
+        Connector, ConnectorError, Descriptor, EntityInfo, EntitySchema, Field, FieldType,
+        FieldValue, OpResult, Page, ReadRequest, Record, Settings, WebhookRequest, WriteOp,
+        WriteOutcome, Written,
     };
 }
 
@@ -185,6 +219,9 @@ macro_rules! export_connector {
                 fn configure(settings: Vec<(String, String)>) -> Result<(), $crate::ConnectorError> {
                     $crate::__runtime::configure::<$ty>(settings)
                 }
+                fn entities() -> Result<Vec<$crate::EntityInfo>, $crate::ConnectorError> {
+                    $crate::__runtime::with::<$ty, _>(|c| $crate::Connector::entities(c))
+                }
                 fn schema(entity: String) -> Result<$crate::EntitySchema, $crate::ConnectorError> {
                     $crate::__runtime::with::<$ty, _>(|c| $crate::Connector::schema(c, &entity))
                 }
@@ -194,8 +231,10 @@ macro_rules! export_connector {
                 fn write(
                     entity: String,
                     ops: Vec<$crate::WriteOp>,
-                ) -> Result<Vec<$crate::OpResult>, $crate::ConnectorError> {
-                    $crate::__runtime::with::<$ty, _>(|c| $crate::Connector::write(c, &entity, ops))
+                ) -> Result<Vec<$crate::WriteOutcome>, $crate::ConnectorError> {
+                    $crate::__runtime::with::<$ty, _>(|c| {
+                        $crate::Connector::write_outcomes(c, &entity, ops)
+                    })
                 }
                 fn webhook(
                     req: $crate::WebhookRequest,

@@ -111,6 +111,9 @@ impl Airtable {
 impl Connector for Airtable {
     fn describe() -> Descriptor {
         Descriptor::new("airtable", env!("CARGO_PKG_VERSION"))
+            // Airtable takes 10 records a request; a call of 50 is five
+            // requests, one second of its 5 requests/s.
+            .max_batch(5 * batch::MAX_BATCH as u32)
             .entities(Vec::<String>::new())
             .hosts([query::ORIGIN])
             .auth(AuthScheme::Bearer("airtable_token".into()))

@@ -113,6 +113,8 @@ impl Directus {
 impl Connector for Directus {
     fn describe() -> Descriptor {
         Descriptor::new("directus", env!("CARGO_PKG_VERSION"))
+            // One `POST /items/{collection}` takes a batch of creates.
+            .max_batch(write::CREATE_BATCH as u32)
             .entities(Vec::<String>::new())
             .hosts(["{{setting:url}}"])
             .auth(AuthScheme::Bearer("directus_token".into()))
@@ -146,6 +148,40 @@ impl Connector for Directus {
             config: Config::from_settings(&settings)?,
             collections: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// Every collection the token can see (`GET /collections`, Directus'
+    /// "List Collections"), as entities: a collection a `collection.<entity>`
+    /// setting maps is listed under that entity's name. Folders (collections
+    /// without a table, `schema: null`) and Directus' own `directus_*` are not.
+    fn entities(&self) -> Result<Vec<EntityInfo>, ConnectorError> {
+        let req = http::get(&query::collections_url(&self.config.base));
+        let (body, _) = api::send_json(req, "GET /collections")?;
+        let mut out: Vec<EntityInfo> = Vec::new();
+        for c in body["data"].as_array().into_iter().flatten() {
+            let Some(name) = c["collection"].as_str() else {
+                continue;
+            };
+            if name.starts_with("directus_") || c["schema"].is_null() {
+                continue;
+            }
+            let mapped = self
+                .config
+                .collections
+                .iter()
+                .filter(|(_, col)| col == name);
+            let mut entities: Vec<String> = mapped.map(|(e, _)| e.clone()).collect();
+            if entities.is_empty() {
+                entities.push(name.to_string());
+            }
+            for entity in entities {
+                out.push(EntityInfo {
+                    name: entity,
+                    description: c["meta"]["note"].as_str().unwrap_or_default().to_string(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn schema(&self, entity: &str) -> Result<EntitySchema, ConnectorError> {

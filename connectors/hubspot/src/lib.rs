@@ -379,6 +379,8 @@ fn record_id(id: &str) -> Result<String, ConnectorError> {
 impl Connector for HubSpot {
     fn describe() -> Descriptor {
         Descriptor::new("hubspot", env!("CARGO_PKG_VERSION"))
+            // The batch endpoints take 100 inputs a request.
+            .max_batch(write::MAX_BATCH as u32)
             // The defaults; a job may name its own with `object.<entity>`.
             .entities(OBJECT_TYPES)
             .hosts([api::ORIGIN])

@@ -168,6 +168,8 @@ impl Salesforce {
 impl Connector for Salesforce {
     fn describe() -> Descriptor {
         Descriptor::new("salesforce", env!("CARGO_PKG_VERSION"))
+            // sObject Collections take 200 records a request.
+            .max_batch(write::MAX_BATCH as u32)
             // Entities are the job's `object.<entity>` settings, unknown here.
             .entities(Vec::<String>::new())
             .hosts(config::HOSTS)

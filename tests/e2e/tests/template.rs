@@ -17,7 +17,7 @@ async fn template_reads_every_page_then_only_changes() {
         .await
         .unwrap();
     assert_eq!(connector.descriptor.name, "items");
-    assert_eq!(connector.contract, "0.1.0");
+    assert_eq!(connector.contract, "0.2.0");
 
     let mut conn = simulated("https://items.example.com", &sim.base_url());
     bind_secret(&mut conn, "items_token", "tok-items");

@@ -39,7 +39,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
     ("src/time.rs", include_str!("../../../../sdk/src/time.rs")),
     (
         "wit/connector.wit",
-        include_str!("../../../../wit/since_v0.1.0/connector.wit"),
+        include_str!("../../../../wit/since_v0.2.0/connector.wit"),
     ),
 ];
 
@@ -47,7 +47,7 @@ const SDK_SOURCES: &[(&str, &str)] = &[
 const SDK_MANIFEST: &str = r#"[package]
 name = "synchost-sdk"
 description = "Write a synchost connector: implement one trait, call one macro, build for wasm32-wasip2"
-version = "0.1.0"
+version = "0.2.0"
 edition = "2021"
 license = "Apache-2.0"
 publish = false
@@ -90,7 +90,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-# The SDK this synchost was built with (contract 0.1.0), vendored: it is not
+# The SDK this synchost was built with (contract 0.2.0), vendored: it is not
 # on a registry, and the project builds with no synchost checkout around.
 synchost-sdk = {{ path = "vendor/synchost-sdk" }}
 serde_json = "1"
@@ -184,8 +184,8 @@ mod tests {
         let root = crate::dev::workspace_root();
         assert_eq!(
             std::fs::read(root.join("sdk/wit/connector.wit")).unwrap(),
-            std::fs::read(root.join("wit/since_v0.1.0/connector.wit")).unwrap(),
-            "sdk/wit/connector.wit differs from the frozen wit/since_v0.1.0"
+            std::fs::read(root.join("wit/since_v0.2.0/connector.wit")).unwrap(),
+            "sdk/wit/connector.wit differs from the frozen wit/since_v0.2.0"
         );
         let manifest =
             std::fs::read_to_string(crate::dev::workspace_root().join("Cargo.toml")).unwrap();
