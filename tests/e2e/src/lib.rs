@@ -11,6 +11,7 @@ pub mod directus;
 pub mod guest;
 pub mod hostile;
 pub mod js;
+pub mod probe;
 pub mod python;
 
 /// The workspace root.
