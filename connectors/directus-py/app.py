@@ -12,8 +12,11 @@ as the Rust connector in connectors/directus does.
 - Reads page by primary key; incremental reads filter on the
   date-created/date-updated fields and report deletions, which are hard
   deletes, from the activity log.
-- Writes: batched creates, updates and deletes, with the version check
-  Directus does not do itself.
+- Entities: the collections the token can see (`GET /collections`), under
+  the entity name a `collection.<entity>` setting gives them.
+- Writes: batched creates (at most 100 ops a call: `max_batch`), updates and
+  deletes, with the version check Directus does not do itself; one write
+  outcome per op.
 
 Modules: directus_api (URLs, errors), directus_schema (fields, values),
 directus_read (pages, cursor), directus_write (ops); synchost_sdk is the
@@ -85,6 +88,8 @@ class Api(exports.Api):
             # https://docs.directus.io/self-hosted/config-options.html#rate-limiting),
             # and an instance is often configured lower: stay well under.
             rate=sdk.rate(10.0, 5),
+            # One `POST /items/{collection}` takes a batch of creates.
+            max_batch=write.CREATE_BATCH,
             settings=[
                 ("url", "The Directus instance's URL, e.g. `https://cms.example.com`; the "
                         "connector may reach this origin only.", True),
@@ -144,6 +149,13 @@ class Api(exports.Api):
             f"collection `{name}` (entity `{entity}`) does not exist on {Run.base} or this "
             f"token cannot see it; collections it can see: {', '.join(visible) or 'none'}")
 
+    def entities(self):
+        body, _ = api.send("GET", api.all_collections_url(self._configured()))
+        try:
+            return schema.entities(body, Run.collections)
+        except (ValueError, AttributeError, TypeError) as e:
+            raise errors.bad_body("GET /collections", e)
+
     def schema(self, entity):
         return self._collection(entity).entity_schema(entity)
 
@@ -165,7 +177,7 @@ class Api(exports.Api):
     def write(self, entity, ops):
         c = self._collection(entity)
         target = write.Target(Run.base, c, lambda m, u, b: api.send(m, u, b)[0])
-        return write.execute(target, ops)
+        return sdk.outcomes(write.execute(target, ops))
 
     def webhook(self, req):
         raise errors.unsupported("webhooks")

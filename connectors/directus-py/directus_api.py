@@ -173,3 +173,10 @@ def fields_url(base, collection):
 
 def collections_url(base):
     return f"{base}/collections?fields=collection"
+
+
+def all_collections_url(base):
+    """Every collection the token can see, with its `meta` (note) and its
+    `schema` (null for a folder, which has no table)
+    (https://docs.directus.io/reference/system/collections.html#list-collections)."""
+    return f"{base}/collections"

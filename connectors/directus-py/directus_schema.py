@@ -140,6 +140,28 @@ def parse_fields(collection, body):
     return Collection(collection, pk[0], pk[1], created, updated, fields)
 
 
+def entities(body, collections):
+    """The entities in the body of `GET /collections`: every collection with
+    a table (a folder's `schema` is null) that is not one of Directus' own
+    `directus_*`, named by the entity a `collection.<entity>` setting maps
+    to it (`collections`: entity -> collection), else by itself; described
+    by its note."""
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("no `data` array")
+    out = []
+    for c in items:
+        name = c.get("collection") if isinstance(c, dict) else None
+        if not isinstance(name, str) or name.startswith("directus_") or c.get("schema") is None:
+            continue
+        meta = c.get("meta")
+        note = meta.get("note") if isinstance(meta, dict) else None
+        description = note if isinstance(note, str) else ""
+        names = [e for e, col in collections.items() if col == name] or [name]
+        out.extend(sdk.entity_info(e, description) for e in names)
+    return out
+
+
 # ---------------------------------------------------------------- values
 
 

@@ -3,8 +3,9 @@
 The Python counterpart of the Rust SDK (sdk/src): HTTP through the host's
 `http` import, the mapping of HTTP statuses to the contract's typed errors,
 settings, opaque cursors, the platform's `Date` header as a checkpoint, and
-builders for the contract's records. A connector copies this file beside its
-`app.py`; componentize-py bundles both into one component.
+builders for the contract's records, over the contract
+`synchost:connector@0.2.0` (wit/since_v0.2.0). A connector copies this file
+beside its `app.py`; componentize-py bundles both into one component.
 
 Every failure a connector reports is a `componentize_py_types.Err` holding a
 `connector-error`: raise one (``raise errors.not_found("...")``) from any
@@ -23,7 +24,7 @@ from wit_world.imports import log as _log
 from wit_world.imports import types as t
 
 #: The contract version this module and the WIT beside it implement.
-CONTRACT = "0.1.0"
+CONTRACT = "0.2.0"
 
 #: The longest piece of a platform's error body kept in an error message.
 BODY_EXCERPT = 300
@@ -305,9 +306,13 @@ def http_date_to_rfc3339(date):
 
 
 def descriptor(name, version, entities, hosts, auth=None, capabilities=None,
-               rate=None, settings=()):
-    """A descriptor for this contract. `auth` from bearer()/header_auth();
-    `rate` from rate(); `settings` as (name, description, required) tuples."""
+               rate=None, settings=(), checkpoint=None, max_batch=None):
+    """A descriptor for this contract. `auth` from bearer()/header_auth()/
+    basic_auth()/client_credentials(); `rate` from rate(); `settings` as
+    (name, description, required) tuples; `checkpoint` a `t.CheckpointKind`
+    (default TIMESTAMP: the host moves an RFC 3339 checkpoint back by its
+    overlap window; OPAQUE is given back exactly); `max_batch` the most ops
+    one `write` call may carry (None lets the host choose)."""
     return t.Descriptor(
         name=name,
         version=version,
@@ -318,6 +323,8 @@ def descriptor(name, version, entities, hosts, auth=None, capabilities=None,
         auth=auth if auth is not None else t.AuthScheme_None_(),
         rate=rate,
         settings=[t.SettingSpec(n, d, r) for n, d, r in settings],
+        checkpoint=checkpoint if checkpoint is not None else t.CheckpointKind.TIMESTAMP,
+        max_batch=None if max_batch is None else int(max_batch),
     )
 
 
@@ -327,6 +334,20 @@ def bearer(secret_name):
 
 def header_auth(header, secret_name):
     return t.AuthScheme_Header((header, secret_name))
+
+
+def basic_auth(user_secret, password_secret):
+    """HTTP Basic from two secrets: the host sends
+    `Authorization: Basic base64(user:password)`."""
+    return t.AuthScheme_Basic(t.BasicAuth(user_secret, password_secret))
+
+
+def client_credentials(token_url, client_id_secret, client_secret_secret, scopes=()):
+    """OAuth 2.0 client credentials: the host trades the client id and secret
+    for an access token at `token_url` (one of the declared hosts) and sends
+    it as a bearer token."""
+    return t.AuthScheme_ClientCredentials(t.ClientCredentials(
+        token_url, client_id_secret, client_secret_secret, list(scopes)))
 
 
 def rate(per_second, burst, daily_budget=None):
@@ -349,6 +370,41 @@ def page(records, next_cursor=None, checkpoint=None):
 
 def written(id, version=None, updated_at=None):
     return t.Written(str(id), version, updated_at)
+
+
+def entity_info(name, description=""):
+    return t.EntityInfo(name, description)
+
+
+def entities_of(descriptor):
+    """The `entities` answer of a connector whose entities are fixed: the
+    descriptor's list (`def entities(self): return sdk.entities_of(self.describe())`)."""
+    return [t.EntityInfo(name, "") for name in descriptor.entities]
+
+
+def outcome(result):
+    """The write outcome of one op's result: `Ok(written)` is written,
+    `Err(connector-error)` failed; a write outcome is kept as it is."""
+    if isinstance(result, Ok):
+        return t.WriteOutcome_Written(result.value)
+    if isinstance(result, Err):
+        return t.WriteOutcome_Failed(result.value)
+    if isinstance(result, (t.WriteOutcome_Written, t.WriteOutcome_Failed, t.WriteOutcome_Unknown)):
+        return result
+    raise TypeError(f"not an op result: {result!r}")
+
+
+def outcomes(results):
+    """What `write` returns: one write outcome per op, from the `Ok(written)`
+    / `Err(connector-error)` results (and `unknown(...)` outcomes) it built."""
+    return [outcome(r) for r in results]
+
+
+def unknown(message):
+    """The outcome of an op that may or may not have landed (a timeout after
+    sending, an answer cut short): the host reads the platform before it
+    decides, never re-sending it blindly."""
+    return t.WriteOutcome_Unknown(str(message))
 
 
 def null():

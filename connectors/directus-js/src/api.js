@@ -144,3 +144,12 @@ export function fieldsUrl(base, collection) {
 export function collectionsUrl(base) {
   return `${base}/collections?fields=collection`;
 }
+
+/**
+ * Every collection the token can see, with its `meta` (note) and `schema`
+ * (null for a folder, which has no table)
+ * (https://docs.directus.io/reference/system/collections.html#list-collections).
+ */
+export function allCollectionsUrl(base) {
+  return `${base}/collections`;
+}

@@ -12,14 +12,17 @@
 // - Reads page by primary key; incremental reads filter on the
 //   `date-created`/`date-updated` fields and report deletions, which are hard
 //   deletes, from the activity log.
-// - Writes: batched creates, updates and deletes, with the version check
-//   Directus does not do itself.
+// - Entities: the collections the token can see (`GET /collections`), under
+//   the entity name a `collection.<entity>` setting gives them.
+// - Writes: batched creates (at most 100 ops a call: `maxBatch`), updates and
+//   deletes, with the version check Directus does not do itself; one write
+//   outcome per op.
 
 import { auth, errors, exportConnector, http } from './synchost-sdk.js';
-import { parseFields } from './schema.js';
-import { collectionsUrl, fieldsUrl, isForbidden, itemsUrl, deletionsUrl, pageSize, sendJson } from './api.js';
+import { parseEntities, parseFields } from './schema.js';
+import { allCollectionsUrl, collectionsUrl, fieldsUrl, isForbidden, itemsUrl, deletionsUrl, pageSize, sendJson } from './api.js';
 import { deletionsPage, itemsPage, resume } from './read.js';
-import { execute } from './write.js';
+import { CREATE_BATCH, execute } from './write.js';
 
 /** The job's connection settings: the instance's base URL and entity -> collection. */
 export function parseConfig(settings) {
@@ -60,6 +63,8 @@ class Directus {
       // https://docs.directus.io/self-hosted/config-options.html#rate-limiting),
       // and an instance is often configured lower: stay well under.
       rate: { perSecond: 10, burst: 5 },
+      // One `POST /items/{collection}` takes a batch of creates.
+      maxBatch: CREATE_BATCH,
       settings: [
         {
           name: 'url',
@@ -137,6 +142,17 @@ class Directus {
       `collection \`${name}\` (entity \`${entity}\`) does not exist on ${this.config.base} or this token cannot see it; ` +
         `collections it can see: ${visible.length === 0 ? 'none' : visible.join(', ')}`,
     );
+  }
+
+  /** The collections the token can see, as entities (see `parseEntities`). */
+  entities() {
+    const [body] = sendJson(http.get(allCollectionsUrl(this.config.base)));
+    try {
+      return parseEntities(body, this.config.collections);
+    } catch (what) {
+      if (typeof what !== 'string') throw what;
+      throw errors.badBody('GET /collections', what);
+    }
   }
 
   schema(entity) {

@@ -81,6 +81,26 @@ export function parseFields(collection, body) {
   return new Collection(collection, pk.name, pk.numeric, created, updated, fields);
 }
 
+/**
+ * The entities in a `GET /collections` answer: every collection with a table
+ * (a folder's `schema` is null) that is not one of Directus' own
+ * `directus_*`, named by the entity a `collection.<entity>` setting maps to
+ * it (`collections`: entity -> collection), else by itself; described by its
+ * note. Throws a string naming what is wrong with the body.
+ */
+export function parseEntities(body, collections) {
+  if (!body || !Array.isArray(body.data)) throw 'no `data` array';
+  const out = [];
+  for (const c of body.data) {
+    const name = c && typeof c.collection === 'string' ? c.collection : undefined;
+    if (name === undefined || name.startsWith('directus_') || c.schema === null || c.schema === undefined) continue;
+    const note = c.meta && typeof c.meta.note === 'string' ? c.meta.note : '';
+    const mapped = [...collections].filter(([, col]) => col === name).map(([entity]) => entity);
+    for (const entity of mapped.length > 0 ? mapped : [name]) out.push({ name: entity, description: note });
+  }
+  return out;
+}
+
 export class Collection {
   constructor(name, pk, pkNumeric, created, updated, fields) {
     Object.assign(this, { name, pk, pkNumeric, created, updated, fields });

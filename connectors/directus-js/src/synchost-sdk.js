@@ -1,5 +1,5 @@
 // synchost SDK for JavaScript connectors: the same helpers the Rust SDK
-// (sdk/src) gives, over the contract `synchost:connector@0.1.0`
+// (sdk/src) gives, over the contract `synchost:connector@0.2.0`
 // (wit/connector.wit) as componentize-js maps it to JavaScript:
 //
 // - records are objects with camelCase keys (`updated-at` -> `updatedAt`);
@@ -14,11 +14,11 @@
 // Throwing anything else out of an export traps the instance, so
 // `exportConnector` turns stray exceptions into `fatal` errors.
 
-import { send } from 'synchost:connector/http@0.1.0';
-import { log as hostLog } from 'synchost:connector/log@0.1.0';
+import { send } from 'synchost:connector/http@0.2.0';
+import { log as hostLog } from 'synchost:connector/log@0.2.0';
 
 /** The contract version this SDK builds connectors against. */
-export const CONTRACT = '0.1.0';
+export const CONTRACT = '0.2.0';
 
 /** The longest piece of a platform's error body kept in an error message. */
 const BODY_EXCERPT = 300;
@@ -324,11 +324,66 @@ export function written(id, { version, updatedAt } = {}) {
   return { id: String(id), version: version ?? undefined, updatedAt: updatedAt ?? undefined };
 }
 
+/** The outcome of a write op that may or may not have landed; see `unknown`. */
+export class Unknown {
+  constructor(message) {
+    this.message = String(message);
+  }
+}
+
+/**
+ * The outcome of an op whose fate the connector cannot know (a timeout after
+ * the request was sent, an answer cut short): the host reads the platform
+ * before it decides, never re-sending it blindly. A connector's `write` puts
+ * it in its list of outcomes, beside `written(..)`s and ConnectorErrors.
+ */
+export function unknown(message) {
+  return new Unknown(message);
+}
+
+const OUTCOME_TAGS = ['written', 'failed', 'unknown'];
+
+/**
+ * The contract's `write-outcome` of one op's result: a `written(..)` is
+ * `written`, a ConnectorError `failed`, an `unknown(..)` `unknown`; an
+ * outcome already in the contract's shape is kept.
+ */
+export function outcome(result) {
+  if (result instanceof ConnectorError) return { tag: 'failed', val: result.payload };
+  if (result instanceof Unknown) return { tag: 'unknown', val: result.message };
+  if (result && OUTCOME_TAGS.includes(result.tag)) return result;
+  if (!result || typeof result.id !== 'string') {
+    throw errors.fatal(`a write outcome is neither written(..), a ConnectorError nor unknown(..): ${JSON.stringify(result)}`);
+  }
+  return { tag: 'written', val: result };
+}
+
+/** One `write-outcome` per op result (see `outcome`). */
+export function outcomes(results) {
+  return results.map(outcome);
+}
+
+/** One entity the connection reaches, as `entities()` lists them. */
+export function entityInfo(name, description = '') {
+  return { name: String(name), description: description ?? '' };
+}
+
 /** The contract's auth schemes. */
 export const auth = {
   none: () => ({ tag: 'none' }),
   bearer: (secretName) => ({ tag: 'bearer', val: secretName }),
   header: (headerName, secretName) => ({ tag: 'header', val: [headerName, secretName] }),
+  /** HTTP Basic from two secrets: the host sends `Authorization: Basic base64(user:password)`. */
+  basic: (userSecret, passwordSecret) => ({ tag: 'basic', val: { userSecret, passwordSecret } }),
+  /**
+   * OAuth 2.0 client credentials: the host trades the client id and secret
+   * for an access token at `tokenUrl` (one of the declared hosts) and sends
+   * it as a bearer token.
+   */
+  clientCredentials: (tokenUrl, clientIdSecret, clientSecretSecret, scopes = []) => ({
+    tag: 'client-credentials',
+    val: { tokenUrl, clientIdSecret, clientSecretSecret, scopes: [...scopes] },
+  }),
 };
 
 // ---------------------------------------------------------------- cursors and time
@@ -373,9 +428,10 @@ export function httpDateToRfc3339(date) {
 /**
  * The component's `api` export for a connector class: `static describe()`,
  * `static configure(settings)` returning the instance for the run, and the
- * instance methods `schema(entity)`, `read(req)`, optionally
- * `write(entity, ops)` (one outcome per op: a `written(...)` or a
- * ConnectorError; `eachOp` helps) and `webhook(req)`.
+ * instance methods `schema(entity)`, `read(req)`, optionally `entities()`
+ * (by default the descriptor's entities; a list of `entityInfo(..)`),
+ * `write(entity, ops)` (one outcome per op: a `written(...)`, a
+ * ConnectorError, or `unknown(why)`; `eachOp` helps) and `webhook(req)`.
  */
 export function exportConnector(Connector) {
   let instance;
@@ -389,16 +445,19 @@ export function exportConnector(Connector) {
       guard(() => {
         instance = Connector.configure(new Settings(pairs));
       }),
+    entities: () =>
+      guard(() => {
+        const c = configured();
+        if (typeof c.entities === 'function') return c.entities().map((e) => entityInfo(e.name, e.description));
+        return (Connector.describe().entities ?? []).map((name) => entityInfo(name));
+      }),
     schema: (entity) => guard(() => configured().schema(entity)),
     read: (req) => guard(() => configured().read(req)),
     write: (entity, ops) =>
       guard(() => {
         const c = configured();
         if (typeof c.write !== 'function') throw errors.unsupported('write');
-        const outcomes = c.write(entity, ops);
-        return outcomes.map((o) =>
-          o instanceof ConnectorError ? { tag: 'err', val: o.payload } : { tag: 'ok', val: o },
-        );
+        return outcomes(c.write(entity, ops));
       }),
     webhook: (req) =>
       guard(() => {
@@ -409,7 +468,7 @@ export function exportConnector(Connector) {
   };
 }
 
-/** Runs `fn` on each op in order: its result, or the ConnectorError it threw. */
+/** Runs `fn` on each op in order: its result, or the ConnectorError it threw (an `unknown(..)` it returns is kept). */
 export function eachOp(ops, fn) {
   return ops.map((op) => {
     try {
@@ -432,13 +491,27 @@ function guard(fn) {
 }
 
 const CAPABILITIES = ['read', 'write', 'incremental', 'deletes', 'webhooks'];
+const CHECKPOINTS = ['opaque', 'timestamp'];
 
-/** A descriptor with its defaults filled and `capabilities` as the contract's flags. */
+/**
+ * A descriptor with its defaults filled and `capabilities` as the contract's
+ * flags. `checkpoint` is 'timestamp' (the default: the host moves an RFC 3339
+ * checkpoint back by its overlap window) or 'opaque' (given back exactly);
+ * `maxBatch` the most ops one `write` call may carry (none lets the host choose).
+ */
 function describeWire(d) {
   const caps = {};
   for (const c of d.capabilities ?? []) {
     if (!CAPABILITIES.includes(c)) throw errors.fatal(`unknown capability \`${c}\`; there are ${CAPABILITIES.join(', ')}`);
     caps[c] = true;
+  }
+  const checkpoint = d.checkpoint ?? 'timestamp';
+  if (!CHECKPOINTS.includes(checkpoint)) {
+    throw errors.fatal(`unknown checkpoint kind \`${checkpoint}\`; there are ${CHECKPOINTS.join(', ')}`);
+  }
+  const maxBatch = d.maxBatch ?? undefined;
+  if (maxBatch !== undefined && !(Number.isInteger(maxBatch) && maxBatch > 0 && maxBatch <= 0xffffffff)) {
+    throw errors.fatal(`maxBatch must be a positive whole number of ops, not \`${maxBatch}\``);
   }
   return {
     name: d.name,
@@ -456,5 +529,7 @@ function describeWire(d) {
         }
       : undefined,
     settings: (d.settings ?? []).map((s) => ({ name: s.name, description: s.description ?? '', required: Boolean(s.required) })),
+    checkpoint,
+    maxBatch,
   };
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { ConnectorError, decodeCursor, Settings } from '../src/synchost-sdk.js';
-import { parseFields } from '../src/schema.js';
+import { parseEntities, parseFields } from '../src/schema.js';
 import { toBody, toFieldValue, toRecord } from '../src/convert.js';
 import { deletionsUrl, itemsUrl, lookupUrl, mapError, pageSize } from '../src/api.js';
 import { deletionsPage, itemsPage, later, resume } from '../src/read.js';
@@ -58,6 +58,36 @@ test('settings: a url is required and collections are per entity', () => {
   assert.deepEqual(d.hosts, ['{{setting:url}}']);
   assert.deepEqual(d.auth, { tag: 'bearer', val: 'directus_token' });
   assert.deepEqual(d.capabilities, { read: true, write: true, incremental: true, deletes: true });
+  assert.equal(d.contract, '0.2.0');
+  assert.equal(d.maxBatch, 100);
+  assert.equal(d.checkpoint, 'timestamp');
+});
+
+test('entities: the collections with a table, under the entity a setting maps them to', () => {
+  const body = {
+    data: [
+      { collection: 'directus_users', meta: { note: '$t:directus_collection.directus_users' }, schema: { name: 'directus_users' } },
+      { collection: 'project_tasks', meta: { note: 'Tasks of projects' }, schema: { name: 'project_tasks' } },
+      { collection: 'archive', meta: { note: null }, schema: null },
+      { collection: 'notes', meta: null, schema: { name: 'notes' } },
+    ],
+  };
+  assert.deepEqual(parseEntities(body, new Map([['tasks', 'project_tasks']])), [
+    { name: 'tasks', description: 'Tasks of projects' },
+    { name: 'notes', description: '' },
+  ]);
+  assert.deepEqual(parseEntities(body, new Map()).map((e) => e.name), ['project_tasks', 'notes']);
+  assert.throws(() => parseEntities({ errors: [] }, new Map()), /data/);
+  const urls = [];
+  globalThis.synchostHost = {
+    send(req) {
+      urls.push(req.url);
+      return { status: 200, headers: [], body: bytes(JSON.stringify(body)) };
+    },
+  };
+  api.configure([['url', 'http://h'], ['collection.tasks', 'project_tasks']]);
+  assert.deepEqual(api.entities().map((e) => e.name), ['tasks', 'notes']);
+  assert.deepEqual(urls, ['http://h/collections']);
 });
 
 test('pages are keyset-paginated by key, filtered by time when incremental', () => {
@@ -169,4 +199,23 @@ test('writes: a batch of creates in one request, a version check before an updat
 
   limited = true;
   assert.throws(() => execute(t, [create('x'), create('y')]), (e) => e.kind === 'rate-limited');
+});
+
+test('the exported write gives one write outcome per op', () => {
+  globalThis.synchostHost = {
+    send(req) {
+      const json = (value) => ({ status: 200, headers: [], body: bytes(JSON.stringify(value)) });
+      if (req.url.startsWith('http://h/fields/')) return json(TASKS);
+      const body = JSON.parse(new TextDecoder().decode(req.body));
+      return json({ data: body.map((b, i) => ({ id: 100 + i, ...b, date_created: '2024-01-01T00:00:00.000Z' })) });
+    },
+  };
+  api.configure([['url', 'http://h']]);
+  const out = api.write('tasks', [
+    { tag: 'create', val: [{ name: 'name', value: { tag: 'text', val: 'a' } }] },
+    { tag: 'create', val: [{ name: 'nope', value: { tag: 'null' } }] },
+  ]);
+  assert.deepEqual(out[0], { tag: 'written', val: { id: '100', version: '2024-01-01T00:00:00.000Z', updatedAt: '2024-01-01T00:00:00.000Z' } });
+  assert.equal(out[1].tag, 'failed');
+  assert.equal(out[1].val.tag, 'invalid-input');
 });

@@ -152,6 +152,33 @@ class Errors(unittest.TestCase):
         self.assertEqual((base, collections), ("https://example.com/cms", {"tasks": "project_tasks"}))
 
 
+class Describe(unittest.TestCase):
+    def test_the_descriptor_declares_the_create_batch_and_timestamp_checkpoints(self):
+        d = app.Api().describe()
+        self.assertEqual(d.contract, "0.2.0")
+        self.assertEqual(d.max_batch, write.CREATE_BATCH)
+        self.assertEqual(d.max_batch, 100)
+        self.assertEqual(d.checkpoint, t.CheckpointKind.TIMESTAMP)
+        self.assertEqual(d.hosts, ["{{setting:url}}"])
+
+    def test_entities_are_the_collections_with_a_table_under_their_entity_names(self):
+        body = {"data": [
+            {"collection": "directus_users", "meta": {"note": "$t:directus_collection.directus_users"},
+             "schema": {"name": "directus_users"}},
+            {"collection": "project_tasks", "meta": {"note": "Tasks of projects"},
+             "schema": {"name": "project_tasks"}},
+            {"collection": "archive", "meta": {"note": None}, "schema": None},
+            {"collection": "notes", "meta": None, "schema": {"name": "notes"}},
+        ]}
+        self.assertEqual(schema.entities(body, {"tasks": "project_tasks"}), [
+            t.EntityInfo("tasks", "Tasks of projects"),
+            t.EntityInfo("notes", ""),
+        ])
+        self.assertEqual([e.name for e in schema.entities(body, {})], ["project_tasks", "notes"])
+        with self.assertRaises(ValueError):
+            schema.entities({"errors": []}, {})
+
+
 def items(ids):
     return {"data": [{"id": i, "name": f"T{i}", "date_created": f"2024-01-01T00:00:{i % 60:02}.000Z",
                       "date_updated": None} for i in ids]}
@@ -237,6 +264,8 @@ class Writes(unittest.TestCase):
         out = write.execute(write.Target("http://h", tasks(), fake), [create("a"), create("bad"), create("c")])
         self.assertEqual([type(o).__name__ for o in out], ["Ok", "Err", "Ok"])
         self.assertEqual(kind(out[1]), "InvalidInput")
+        self.assertEqual([type(o).__name__ for o in sdk.outcomes(out)],
+                         ["WriteOutcome_Written", "WriteOutcome_Failed", "WriteOutcome_Written"])
         self.assertEqual([c[0] for c in fake.calls], ["POST"] * 4, "one batch, then one by one")
 
     def test_update_and_delete_with_a_stale_version_conflict(self):

@@ -29,12 +29,23 @@ class Items {
       auth: auth.bearer('items_token'),
       capabilities: ['read', 'incremental'],
       rate: { perSecond: 5, burst: 5 },
+      // `updated_since` takes the RFC 3339 time of the newest change.
+      checkpoint: 'timestamp',
     };
   }
 
   static configure(_settings) {
     return new Items();
   }
+
+  // The entities are fixed: without an `entities()` method, the exported
+  // `entities` lists the descriptor's. A platform whose entities depend on the
+  // connection (one table each, say) lists them from its API as `entityInfo(..)`s.
+  //
+  // This API is read-only. A connector that writes adds `write(entity, ops)`
+  // returning one outcome per op: `written(..)`, a ConnectorError, or
+  // `unknown(why)` when it cannot know whether the op landed (a timeout after
+  // sending), which the host reconciles by reading.
 
   schema(entity) {
     known(entity);

@@ -1,5 +1,5 @@
 // Runs a connector's modules under Node for unit tests: resolves the
-// contract's imports (`synchost:connector/http@0.1.0`, `.../log@0.1.0`) to
+// contract's imports (`synchost:connector/http@0.2.0`, `.../log@0.2.0`) to
 // stand-ins that call `globalThis.synchostHost.send(request)` and
 // `.log(level, message)`, which a test sets. Use: `node --import ./test/host.mjs --test`.
 import { register } from 'node:module';
@@ -9,12 +9,12 @@ import { isMainThread } from 'node:worker_threads';
 if (isMainThread) register(import.meta.url);
 
 const STUBS = {
-  'synchost:connector/http@0.1.0': `export function send(req) {
+  'synchost:connector/http@0.2.0': `export function send(req) {
     const host = globalThis.synchostHost;
     if (!host || !host.send) throw new Error('the test set no synchostHost.send');
     return host.send(req);
   }`,
-  'synchost:connector/log@0.1.0': `export function log(level, message) {
+  'synchost:connector/log@0.2.0': `export function log(level, message) {
     globalThis.synchostHost?.log?.(level, message);
   }`,
 };

@@ -11,7 +11,11 @@ import {
   exportConnector,
   http,
   httpDateToRfc3339,
+  auth,
+  entityInfo,
+  outcomes,
   Response,
+  unknown,
   written,
 } from '../src/synchost-sdk.js';
 import { api } from '../src/connector.js';
@@ -83,7 +87,7 @@ test('requests go through the host import; a refused one is a typed error', () =
 test('exports return the contract shapes and turn stray exceptions into fatal errors', () => {
   class C {
     static describe() {
-      return { name: 'c', version: '1.0.0', capabilities: ['read', 'write'], rate: { perSecond: 2, dailyBudget: 1000 } };
+      return { name: 'c', version: '1.0.0', entities: ['e'], capabilities: ['read', 'write'], rate: { perSecond: 2, dailyBudget: 1000 } };
     }
     static configure(settings) {
       return new C(settings.require('x'));
@@ -95,12 +99,14 @@ test('exports return the contract shapes and turn stray exceptions into fatal er
       return null.boom;
     }
     write(entity, ops) {
-      return ops.map((op) => (op.tag === 'create' ? written('1') : errors.notFound('no')));
+      return ops.map((op) => (op.tag === 'create' ? written('1') : op.tag === 'delete' ? errors.notFound('no') : unknown('timed out')));
     }
   }
   const wire = exportConnector(C);
   const d = wire.describe();
-  assert.equal(d.contract, '0.1.0');
+  assert.equal(d.contract, '0.2.0');
+  assert.equal(d.checkpoint, 'timestamp');
+  assert.equal(d.maxBatch, undefined);
   assert.deepEqual(d.capabilities, { read: true, write: true });
   assert.deepEqual(d.rate, { perSecond: 2, burst: 1, dailyBudget: 1000n });
   assert.deepEqual(d.auth, { tag: 'none' });
@@ -108,10 +114,45 @@ test('exports return the contract shapes and turn stray exceptions into fatal er
   assert.throws(() => wire.configure([]), (e) => e.payload.tag === 'invalid-input' && /`x`/.test(e.payload.val));
   wire.configure([['x', '1']]);
   assert.throws(() => wire.read({}), (e) => e.payload.tag === 'fatal' && /TypeError/.test(e.payload.val));
-  const outcomes = wire.write('e', [{ tag: 'create', val: [] }, { tag: 'delete', val: { id: '2' } }]);
-  assert.deepEqual(outcomes[0], { tag: 'ok', val: { id: '1', version: undefined, updatedAt: undefined } });
-  assert.deepEqual(outcomes[1], { tag: 'err', val: { tag: 'not-found', val: 'no' } });
+  assert.deepEqual(wire.entities(), [{ name: 'e', description: '' }], 'the descriptor\'s entities by default');
+  const out = wire.write('e', [{ tag: 'create', val: [] }, { tag: 'delete', val: { id: '2' } }, { tag: 'update', val: { id: '3' } }]);
+  assert.deepEqual(out[0], { tag: 'written', val: { id: '1', version: undefined, updatedAt: undefined } });
+  assert.deepEqual(out[1], { tag: 'failed', val: { tag: 'not-found', val: 'no' } });
+  assert.deepEqual(out[2], { tag: 'unknown', val: 'timed out' });
   assert.throws(() => wire.webhook({}), (e) => e.payload.tag === 'fatal' && /webhook/.test(e.payload.val));
+});
+
+test('descriptors carry the checkpoint kind and max batch; auth schemes and outcomes take the contract shapes', () => {
+  class D {
+    static describe() {
+      return { name: 'd', version: '1.0.0', checkpoint: 'opaque', maxBatch: 100, auth: auth.basic('user', 'pass') };
+    }
+    static configure() {
+      return new D();
+    }
+    entities() {
+      return [entityInfo('tasks', 'Tasks'), entityInfo('notes')];
+    }
+  }
+  const wire = exportConnector(D);
+  const d = wire.describe();
+  assert.equal(d.checkpoint, 'opaque');
+  assert.equal(d.maxBatch, 100);
+  assert.deepEqual(d.auth, { tag: 'basic', val: { userSecret: 'user', passwordSecret: 'pass' } });
+  wire.configure([]);
+  assert.deepEqual(wire.entities(), [{ name: 'tasks', description: 'Tasks' }, { name: 'notes', description: '' }]);
+  assert.throws(() => wire.write('tasks', []), (e) => e.payload.tag === 'fatal' && /write/.test(e.payload.val));
+  assert.deepEqual(auth.clientCredentials('https://x.example/token', 'id', 'secret', ['a']), {
+    tag: 'client-credentials',
+    val: { tokenUrl: 'https://x.example/token', clientIdSecret: 'id', clientSecretSecret: 'secret', scopes: ['a'] },
+  });
+  assert.deepEqual(auth.clientCredentials('https://x.example/token', 'id', 'secret').val.scopes, []);
+  for (const bad of [{ checkpoint: 'later' }, { maxBatch: 0 }, { maxBatch: 1.5 }]) {
+    const w = exportConnector({ describe: () => ({ name: 'b', version: '1', ...bad }) });
+    assert.throws(() => w.describe(), (e) => e.payload.tag === 'fatal', JSON.stringify(bad));
+  }
+  assert.deepEqual(outcomes([written('1'), errors.transient('x'), unknown('cut short')]).map((o) => o.tag), ['written', 'failed', 'unknown']);
+  assert.throws(() => outcomes([{ nope: true }]), (e) => e.kind === 'fatal');
 });
 
 test('the template reads the items API with its cursor and checkpoint', () => {
@@ -127,7 +168,9 @@ test('the template reads the items API with its cursor and checkpoint', () => {
     },
   };
   assert.equal(api.describe().name, 'items');
+  assert.equal(api.describe().checkpoint, 'timestamp');
   api.configure([]);
+  assert.deepEqual(api.entities(), [{ name: 'items', description: '' }]);
   const first = api.read({ entity: 'items', pageSize: 500, since: '2024-01-01T00:00:00+00:00' });
   assert.equal(urls[0], 'https://items.example.com/v1/items?limit=100&updated_since=2024-01-01T00%3A00%3A00%2B00%3A00');
   assert.equal(first.nextCursor, 'item-1');

@@ -3,8 +3,8 @@ starting point `synchost connector new --lang python` copies. Replace the
 URLs, the entity and the JSON mapping with your platform's.
 
 componentize-py wraps this module: the class `Api` implements the contract's
-exported interface `api` (wit/connector.wit); a raised `Err(connector-error)`
-becomes the call's typed error.
+exported interface `api` (wit/connector.wit, contract 0.2.0); a raised
+`Err(connector-error)` becomes the call's typed error.
 """
 
 import synchost_sdk as sdk
@@ -31,6 +31,8 @@ class Api(exports.Api):
             auth=sdk.bearer("items_token"),
             capabilities=t.Capabilities.READ | t.Capabilities.INCREMENTAL,
             rate=sdk.rate(5.0, 5),
+            # `updated_since` takes the RFC 3339 time of the newest change.
+            checkpoint=t.CheckpointKind.TIMESTAMP,
         )
 
     def configure(self, settings):
@@ -38,6 +40,11 @@ class Api(exports.Api):
         # module level (componentize-py makes a new Api object for every
         # call), e.g. `SETTINGS.update(settings)` with `SETTINGS = {}` above.
         pass
+
+    def entities(self):
+        # Fixed entities: the descriptor's. A platform whose entities depend
+        # on the connection (one table each, say) lists them from its API.
+        return sdk.entities_of(self.describe())
 
     def schema(self, entity):
         known(entity)
@@ -69,6 +76,10 @@ class Api(exports.Api):
         return sdk.page(records, following, checkpoint)
 
     def write(self, entity, ops):
+        # A connector that writes builds one `sdk.Ok(sdk.written(...))` or
+        # `sdk.Err(...)` per op and returns `sdk.outcomes(results)`; an op
+        # whose fate it cannot know (a timeout after sending) is
+        # `sdk.unknown("why")`, which the host reconciles by reading.
         raise errors.unsupported("writes")
 
     def webhook(self, req):

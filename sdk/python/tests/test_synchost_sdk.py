@@ -86,8 +86,37 @@ class Helpers(unittest.TestCase):
     def test_descriptor_defaults(self):
         d = sdk.descriptor("x", "0.1.0", ["e"], ["https://x"])
         self.assertEqual(d.contract, sdk.CONTRACT)
+        self.assertEqual(sdk.CONTRACT, "0.2.0")
         self.assertEqual(d.capabilities, t.Capabilities.READ)
         self.assertIsInstance(d.auth, t.AuthScheme_None_)
+        self.assertEqual(d.checkpoint, t.CheckpointKind.TIMESTAMP)
+        self.assertIsNone(d.max_batch)
+        d = sdk.descriptor("x", "0.1.0", [], [], checkpoint=t.CheckpointKind.OPAQUE, max_batch=100)
+        self.assertEqual((d.checkpoint, d.max_batch), (t.CheckpointKind.OPAQUE, 100))
+
+    def test_auth_schemes(self):
+        self.assertEqual(sdk.basic_auth("user", "pass"),
+                         t.AuthScheme_Basic(t.BasicAuth("user", "pass")))
+        self.assertEqual(
+            sdk.client_credentials("https://x/token", "id", "secret", ("a", "b")),
+            t.AuthScheme_ClientCredentials(
+                t.ClientCredentials("https://x/token", "id", "secret", ["a", "b"])))
+        self.assertEqual(sdk.client_credentials("https://x/token", "id", "secret").value.scopes, [])
+
+    def test_entities_of_a_descriptor(self):
+        d = sdk.descriptor("x", "0.1.0", ["a", "b"], [])
+        self.assertEqual(sdk.entities_of(d), [t.EntityInfo("a", ""), t.EntityInfo("b", "")])
+
+    def test_write_outcomes_from_op_results(self):
+        w = sdk.written("1")
+        err = sdk.errors.not_found("gone")
+        self.assertEqual(sdk.outcomes([sdk.Ok(w), err, sdk.unknown("timed out")]), [
+            t.WriteOutcome_Written(w),
+            t.WriteOutcome_Failed(t.ConnectorError_NotFound("gone")),
+            t.WriteOutcome_Unknown("timed out"),
+        ])
+        with self.assertRaises(TypeError):
+            sdk.outcome(w)
 
     def test_field_values(self):
         self.assertEqual(sdk.text(None), t.FieldValue_Null())

@@ -76,7 +76,7 @@ fn the_directus_connector_carries_the_current_sdk_and_contract() {
         ),
         (
             "connectors/directus-js/wit/connector.wit",
-            "wit/since_v0.1.0/connector.wit",
+            "wit/since_v0.2.0/connector.wit",
         ),
         (
             "connectors/directus-js/test/host.mjs",
@@ -169,7 +169,7 @@ async fn a_new_js_connector_builds_and_passes_the_acceptance_suite() {
         connector.descriptor.name, "demo",
         "the project's name reaches describe()"
     );
-    assert_eq!(connector.descriptor.contract, "0.1.0");
+    assert_eq!(connector.descriptor.contract, "0.2.0");
 
     let started = Instant::now();
     let checks = acceptance::run(&runtime, &wasm, "items").await.unwrap();
@@ -211,9 +211,15 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
     let runtime = synchost_e2e::runtime();
     let connector = load(&runtime, &wasm).await;
     assert_eq!(connector.descriptor.hosts, vec!["{{setting:url}}"]);
+    assert_eq!(
+        connector.descriptor.max_batch,
+        Some(100),
+        "one create batch a write call"
+    );
     let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
         .await
         .expect("seed a Directus collection");
+    assert_lists_the_collection(&runtime, &connector, &fixture).await;
     let started = Instant::now();
     let checks = acceptance::run_with(&runtime, connector, fixture)
         .await
@@ -226,8 +232,43 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
     let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
 
+/// `entities()` of the Directus connector, after `configure` with the
+/// fixture's connection (`collection.tasks` = the fixture's collection) and
+/// with only `url`: the collection is listed under the entity a setting
+/// maps it to, else under its own name; Directus' own are not.
+async fn assert_lists_the_collection(
+    runtime: &synchost::runtime::Runtime,
+    connector: &std::sync::Arc<synchost::runtime::LoadedConnector>,
+    fixture: &Fixture,
+) {
+    let Fixture::Directus { target } = fixture else {
+        unreachable!("a Directus fixture")
+    };
+    let secrets = || fixture.secrets(&["directus_token".to_string()]);
+    let mapped = fixture.connection("{{setting:url}}");
+    let mut unmapped = mapped.clone();
+    unmapped.settings.retain(|k, _| k == "url");
+    for (conn, listed, unlisted) in [
+        (mapped, "tasks", target.collection.as_str()),
+        (unmapped, target.collection.as_str(), "tasks"),
+    ] {
+        let mut session = runtime
+            .session_with_secrets(connector, &conn, secrets())
+            .await
+            .expect("a configured session");
+        let entities = session.entities().await.expect("entities()");
+        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+        assert!(names.contains(&listed), "no `{listed}` in {names:?}");
+        assert!(!names.contains(&unlisted), "`{unlisted}` in {names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with("directus_")),
+            "{names:?}"
+        );
+    }
+}
+
 /// The JavaScript SDK is a package of its own (`sdk/js/src/package.json`):
-/// `npm pack` makes `synchost-sdk-0.1.0.tgz` holding the one module, for a
+/// `npm pack` makes `synchost-sdk-0.2.0.tgz` holding the one module, for a
 /// registry; a scaffold copies the module meanwhile, so a project needs none.
 #[test]
 fn the_js_sdk_packs_with_npm_pack() {
@@ -243,7 +284,7 @@ fn the_js_sdk_packs_with_npm_pack() {
         String::from_utf8_lossy(&out.stderr)
     );
     let packed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(packed[0]["filename"], "synchost-sdk-0.1.0.tgz");
+    assert_eq!(packed[0]["filename"], "synchost-sdk-0.2.0.tgz");
     let files: Vec<&str> = packed[0]["files"]
         .as_array()
         .unwrap()

@@ -53,7 +53,7 @@ fn unittest(project: &Path, paths: &[PathBuf]) {
     ));
     let out = Command::new(tool())
         .arg("-d")
-        .arg(synchost_e2e::root().join("wit/since_v0.1.0"))
+        .arg(synchost_e2e::root().join("wit/since_v0.2.0"))
         .args(["-w", "connector", "bindings"])
         .arg(&bindings)
         .output()
@@ -127,7 +127,7 @@ async fn a_new_python_connector_builds_and_passes_the_acceptance_suite() {
         connector.descriptor.name, "demo",
         "the project's name reaches describe()"
     );
-    assert_eq!(connector.descriptor.contract, "0.1.0");
+    assert_eq!(connector.descriptor.contract, "0.2.0");
 
     let started = Instant::now();
     let checks = acceptance::run(&runtime, &wasm, "items").await.unwrap();
@@ -161,9 +161,15 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
     let runtime = synchost_e2e::runtime();
     let connector = runtime.load(&wasm).await.expect("load the built component");
     assert_eq!(connector.descriptor.hosts, vec!["{{setting:url}}"]);
+    assert_eq!(
+        connector.descriptor.max_batch,
+        Some(100),
+        "one create batch a write call"
+    );
     let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
         .await
         .expect("seed a Directus collection");
+    assert_lists_the_collection(&runtime, &connector, &fixture).await;
     let started = Instant::now();
     let checks = acceptance::run_with(&runtime, connector, fixture)
         .await
@@ -173,6 +179,41 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
         started.elapsed()
     );
     assert_all_passed(&checks, &[]);
+}
+
+/// `entities()` of the Directus connector, after `configure` with the
+/// fixture's connection (`collection.tasks` = the fixture's collection) and
+/// with only `url`: the collection is listed under the entity a setting
+/// maps it to, else under its own name; Directus' own are not.
+async fn assert_lists_the_collection(
+    runtime: &synchost::runtime::Runtime,
+    connector: &std::sync::Arc<synchost::runtime::LoadedConnector>,
+    fixture: &Fixture,
+) {
+    let Fixture::Directus { target } = fixture else {
+        unreachable!("a Directus fixture")
+    };
+    let secrets = || fixture.secrets(&["directus_token".to_string()]);
+    let mapped = fixture.connection("{{setting:url}}");
+    let mut unmapped = mapped.clone();
+    unmapped.settings.retain(|k, _| k == "url");
+    for (conn, listed, unlisted) in [
+        (mapped, "tasks", target.collection.as_str()),
+        (unmapped, target.collection.as_str(), "tasks"),
+    ] {
+        let mut session = runtime
+            .session_with_secrets(connector, &conn, secrets())
+            .await
+            .expect("a configured session");
+        let entities = session.entities().await.expect("entities()");
+        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+        assert!(names.contains(&listed), "no `{listed}` in {names:?}");
+        assert!(!names.contains(&unlisted), "`{unlisted}` in {names:?}");
+        assert!(
+            !names.iter().any(|n| n.starts_with("directus_")),
+            "{names:?}"
+        );
+    }
 }
 
 /// The Python SDK builds as a wheel with nothing but pip (setuptools comes
@@ -201,7 +242,7 @@ fn the_python_sdk_builds_as_a_wheel() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let wheel = out_dir.join("synchost_sdk-0.1.0-py3-none-any.whl");
+    let wheel = out_dir.join("synchost_sdk-0.2.0-py3-none-any.whl");
     assert!(wheel.exists(), "no {}", wheel.display());
     let listed = std::process::Command::new(venv.join("bin/python"))
         .args(["-m", "zipfile", "-l"])

@@ -12,7 +12,7 @@ const TEMPLATE: &str = include_str!("../../../../sdk/js/src/connector.js");
 const SDK: &str = include_str!("../../../../sdk/js/src/synchost-sdk.js");
 /// The template's package.json: it pins componentize-js, for `new` and for the error `build` gives.
 const PACKAGE: &str = include_str!("../../../../sdk/js/package.json");
-const WIT: &str = include_str!("../../../../wit/since_v0.1.0/connector.wit");
+const WIT: &str = include_str!("../../../../wit/since_v0.2.0/connector.wit");
 
 /// Set to a componentize-js CLI to use instead of the project's or PATH's.
 const TOOL_ENV: &str = "SYNCHOST_COMPONENTIZE_JS";

@@ -15,7 +15,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 const TEMPLATE: &str = include_str!("../../../../sdk/python/template/app.py");
 const SDK: &str = include_str!("../../../../sdk/python/synchost_sdk.py");
-const WIT: &str = include_str!("../../../../wit/since_v0.1.0/connector.wit");
+const WIT: &str = include_str!("../../../../wit/since_v0.2.0/connector.wit");
 
 /// Writes a connector project for `name` into `dir/name`.
 pub fn new(name: &str, dir: &Path) -> anyhow::Result<ExitCode> {
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn reads_the_keys_new_writes_and_the_repo_connectors_use() {
         let p = project(
-            "[project]\nname = \"directus-py\"\nversion = \"0.1.0\"\n\n[tool.synchost]\napp = \"app\"\nwit = \"../../wit/since_v0.1.0\"\npython-path = [\".\", \"../../sdk/python\"]\n",
+            "[project]\nname = \"directus-py\"\nversion = \"0.1.0\"\n\n[tool.synchost]\napp = \"app\"\nwit = \"../../wit/since_v0.2.0\"\npython-path = [\".\", \"../../sdk/python\"]\n",
         )
         .unwrap();
         assert_eq!(
@@ -185,7 +185,7 @@ mod tests {
             Project {
                 name: "directus-py".into(),
                 app: "app".into(),
-                wit: "../../wit/since_v0.1.0".into(),
+                wit: "../../wit/since_v0.2.0".into(),
                 python_path: vec![".".into(), "../../sdk/python".into()],
             }
         );
