@@ -153,7 +153,7 @@ async fn writes_in_batches_of_ten_that_the_platform_shows() {
         value: FieldValue::Text("x".into()),
     }]));
     let calls_before = session.calls().len();
-    let results = session.write("tasks", &ops).await.unwrap();
+    let results = session.write_results("tasks", &ops).await.unwrap();
     assert!(results[..45].iter().all(|r| r.is_ok()), "{results:?}");
     let bad = format!("{:?}", results[45]);
     assert!(
@@ -310,7 +310,7 @@ async fn a_delete_batch_holding_a_record_already_gone_deletes_the_others_and_say
         sim.delete(&base, "Tasks", &ids[1]).unwrap();
 
         let ops: Vec<WriteOp> = ids[..3].iter().map(|id| delete(id)).collect();
-        let results = session.write("tasks", &ops).await.unwrap();
+        let results = session.write_results("tasks", &ops).await.unwrap();
         let left = ids_in(&sim, &base);
         for (id, outcome) in ids[..3].iter().zip(&results) {
             // `not-found` counts as done for a delete: it must be true.
@@ -362,7 +362,7 @@ async fn one_refused_value_does_not_block_the_other_writes_of_its_batch() {
                 }],
             ),
         ];
-        let results = session.write("tasks", &ops).await.unwrap();
+        let results = session.write_results("tasks", &ops).await.unwrap();
         let rows = sim.records(&base, "Tasks");
         let named = |n: &str| rows.iter().filter(|r| r["fields"]["Name"] == n).count();
         assert_eq!(named("Bad"), 0, "{reading:?}");

@@ -194,7 +194,7 @@ async fn writes_round_trip(echo: bool, shuffle: bool) {
         WriteOp::Create(vec![field("email", text("PERSON3@example.com"))]),
         WriteOp::Create(vec![field("firstname", text("Second new"))]),
     ];
-    let results = session.write("people", &ops).await.unwrap();
+    let results = session.write_results("people", &ops).await.unwrap();
     let created = results[0].as_ref().expect("create").id.clone();
     let bad = format!("{:?}", results[1]);
     assert!(
@@ -225,7 +225,7 @@ async fn writes_round_trip(echo: bool, shuffle: bool) {
             fields: vec![field("lastname", text("Stale"))],
         }),
     ];
-    let results = session.write("people", &ops).await.unwrap();
+    let results = session.write_results("people", &ops).await.unwrap();
     let written = results[0].as_ref().expect("update");
     assert!(written.version > before[0].version, "a new version");
     assert!(
@@ -236,7 +236,7 @@ async fn writes_round_trip(echo: bool, shuffle: bool) {
         id: second.clone(),
         expected_version: None,
     })];
-    assert!(session.write("people", &ops).await.unwrap()[0].is_ok());
+    assert!(session.write_results("people", &ops).await.unwrap()[0].is_ok());
 
     let record = sim.record("contacts", &created).unwrap();
     assert_eq!(record["properties"]["firstname"], "Written by synchost");

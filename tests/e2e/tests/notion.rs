@@ -158,7 +158,7 @@ async fn writes_creates_updates_and_deletes_that_the_platform_shows() {
             value: text("x"),
         }]),
     ];
-    let results = session.write("tasks", &ops).await.unwrap();
+    let results = session.write_results("tasks", &ops).await.unwrap();
     let created = results[0].as_ref().expect("create").id.clone();
     assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
     let bad = format!("{:?}", results[3]);
@@ -296,7 +296,7 @@ async fn an_emoji_at_a_chunk_boundary_does_not_break_a_long_text_write() {
         name: "Name".into(),
         value: text(&long),
     }])];
-    let results = session.write("tasks", &ops).await.unwrap();
+    let results = session.write_results("tasks", &ops).await.unwrap();
     let created = results[0].as_ref().expect("the create succeeds").id.clone();
     let page = sim.page(&created).unwrap();
     assert_eq!(plain_text(&page["properties"]["Name"]["title"]), long);
@@ -369,7 +369,7 @@ async fn a_write_of_more_references_than_notion_takes_is_refused_before_it_is_se
             value: text("renamed"),
         }],
     });
-    assert!(session.write("tasks", &[rename]).await.unwrap()[0].is_ok());
+    assert!(session.write_results("tasks", &[rename]).await.unwrap()[0].is_ok());
     let before = sim.request_count();
     let too_many: Vec<String> = (0..101).map(uuid).collect();
     let users = serde_json::to_string(
@@ -397,7 +397,7 @@ async fn a_write_of_more_references_than_notion_takes_is_refused_before_it_is_se
             }],
         }),
     ];
-    let results = session.write("tasks", &ops).await.unwrap();
+    let results = session.write_results("tasks", &ops).await.unwrap();
     for (result, field) in results.iter().zip(["Links", "Owners"]) {
         let err = format!("{result:?}");
         assert!(
@@ -459,7 +459,7 @@ async fn a_database_given_a_second_data_source_is_synced_through_the_data_source
             value: FieldValue::Number(5.0),
         },
     ])];
-    let results = session.write("tasks", &ops).await.unwrap();
+    let results = session.write_results("tasks", &ops).await.unwrap();
     let created = results[0].as_ref().expect("create").id.clone();
     assert_eq!(sim.pages(&first).len(), 31);
     assert!(sim

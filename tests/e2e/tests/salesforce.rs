@@ -170,7 +170,7 @@ async fn writes_creates_updates_and_deletes_that_the_platform_shows() {
         WriteOp::Create(vec![field("No_Such_Field__c", text("x"))]),
         WriteOp::Create(vec![field("FirstName", text("No last name"))]),
     ];
-    let results = session.write("contacts", &ops).await.unwrap();
+    let results = session.write_results("contacts", &ops).await.unwrap();
     let created = results[0].as_ref().expect("create").id.clone();
     assert!(results[1].is_ok() && results[2].is_ok(), "{results:?}");
     let bad = format!("{:?}", results[3]);
@@ -215,18 +215,21 @@ async fn writes_creates_updates_and_deletes_that_the_platform_shows() {
     };
     sim.clock().advance(chrono::Duration::seconds(1));
     let ok = session
-        .write("contacts", &update(version.clone()))
+        .write_results("contacts", &update(version.clone()))
         .await
         .unwrap();
     assert!(ok[0].is_ok(), "{ok:?}");
-    let stale = session.write("contacts", &update(version)).await.unwrap();
+    let stale = session
+        .write_results("contacts", &update(version))
+        .await
+        .unwrap();
     assert!(
         matches!(&stale[0], Err(ConnectorError::Conflict(c)) if c.id == first && c.current_version.is_some()),
         "{stale:?}"
     );
     // Deleting what is already deleted is `not-found`, which the host counts as done.
     let again = session
-        .write(
+        .write_results(
             "contacts",
             &[WriteOp::Delete(DeleteOp {
                 id: second.clone(),

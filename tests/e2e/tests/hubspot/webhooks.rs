@@ -207,7 +207,7 @@ async fn a_batch_mixing_object_types_and_deletions() {
         expected_version: None,
         fields: vec![field("firstname", text("Via API"))],
     })];
-    let results = session.write("people", &ops).await.unwrap();
+    let results = session.write_results("people", &ops).await.unwrap();
     assert!(results[0].is_ok(), "{results:?}");
     sim.archive("deals", &lost_deal).unwrap();
     sim.restore("deals", &kept_deal).unwrap();
