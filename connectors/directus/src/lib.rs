@@ -155,7 +155,8 @@ impl Connector for Directus {
     /// setting maps is listed under that entity's name. Folders (collections
     /// without a table, `schema: null`) and Directus' own `directus_*` are not.
     fn entities(&self) -> Result<Vec<EntityInfo>, ConnectorError> {
-        let req = http::get(&query::collections_url(&self.config.base));
+        // Unfiltered: `schema` (null for a folder) and `meta.note` are needed.
+        let req = http::get(&format!("{}/collections", self.config.base));
         let (body, _) = api::send_json(req, "GET /collections")?;
         let mut out: Vec<EntityInfo> = Vec::new();
         for c in body["data"].as_array().into_iter().flatten() {

@@ -8,6 +8,7 @@ use std::sync::{Mutex, OnceLock};
 use synchost::runtime::{Connection, Runtime, RuntimeOptions, SecretProvider};
 
 pub mod directus;
+pub mod directus_suite;
 pub mod guest;
 pub mod hostile;
 pub mod js;

@@ -14,6 +14,7 @@ use synchost::runtime::Connection;
 use synchost::state::State;
 use synchost::sync::{self, ConnectorSource, Report, RunOptions, Status};
 use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::directus_suite;
 use synchost_e2e::{assert_unique, bind_secret, build_connector, runtime};
 use synchost_sim::notion::{NotionOptions, NotionSim, RateLimit};
 
@@ -32,9 +33,11 @@ async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
     let wasm = build_connector(CONNECTOR);
     let runtime = runtime();
     let connector = runtime.load(&wasm).await.unwrap();
+    assert_eq!(connector.descriptor.max_batch, Some(100));
     let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
         .await
         .unwrap();
+    directus_suite::assert_lists_the_collection(&runtime, &connector, &fixture).await;
     let checks = acceptance::run_with(&runtime, connector, fixture)
         .await
         .unwrap();
@@ -57,56 +60,18 @@ async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
     );
 }
 
-/// `connector test --connection`: the suite against the instance named only
-/// by a connection file, as an author tests against their own account. The
-/// collection holds 10 items, so the suite tops it up past a page; when it
-/// ends, the collection holds those 10 again.
+/// `connector test --connection`: see `directus_suite`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_passes_through_a_connection_file_and_leaves_the_collection_as_it_was() {
     let directus = start(DirectusOptions::default()).await;
     let wasm = build_connector(CONNECTOR);
-    let runtime = runtime();
-    let Fixture::Directus { target } = Fixture::directus(directus.url(), directus.token(), 10)
-        .await
-        .unwrap()
-    else {
-        unreachable!()
-    };
-    let conn = connection(&directus, &target.collection);
-    let file = fresh_dir("suite-connection").join("directus.json");
-    std::fs::write(&file, serde_json::to_string(&conn).unwrap()).unwrap();
-    let ids = || async {
-        let connector = runtime.load(&wasm).await.unwrap();
-        let mut session = runtime.session(&connector, &conn).await.unwrap();
-        let (records, _) = synchost_e2e::read_all(&mut session, "tasks", None)
-            .await
-            .unwrap();
-        records.into_iter().map(|r| r.id).collect::<BTreeSet<_>>()
-    };
-    let before = ids().await;
-    assert_eq!(before.len(), 10);
-    let checks = acceptance::run_opts(
-        &runtime,
+    directus_suite::assert_suite_passes_through_a_connection_file(
+        &runtime(),
         &wasm,
-        &acceptance::Options {
-            connection: Some(file),
-            entity: Some("tasks".into()),
-            ..Default::default()
-        },
+        &directus,
+        &fresh_dir("suite-connection"),
     )
-    .await
-    .unwrap();
-    let report: Vec<String> = checks
-        .iter()
-        .map(|c| format!("{}: {:?} {:?}", c.name, c.failure, c.skip_reason))
-        .collect();
-    assert_eq!(checks.len(), 10, "{report:#?}");
-    assert!(checks.iter().all(|c| c.passed()), "{report:#?}");
-    assert_eq!(
-        ids().await,
-        before,
-        "only the suite's own records came and went"
-    );
+    .await;
 }
 
 /// A connection to collection `collection` of `directus` for entity `tasks`.

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use synchost::acceptance::{self, Fixture};
 use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::directus_suite;
 use synchost_e2e::guest::{self, assert_all_passed, synchost};
 use synchost_e2e::js::{componentize_js, copy_project};
 
@@ -219,7 +220,7 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
     let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
         .await
         .expect("seed a Directus collection");
-    assert_lists_the_collection(&runtime, &connector, &fixture).await;
+    directus_suite::assert_lists_the_collection(&runtime, &connector, &fixture).await;
     let started = Instant::now();
     let checks = acceptance::run_with(&runtime, connector, fixture)
         .await
@@ -232,39 +233,28 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
     let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
 
-/// `entities()` of the Directus connector, after `configure` with the
-/// fixture's connection (`collection.tasks` = the fixture's collection) and
-/// with only `url`: the collection is listed under the entity a setting
-/// maps it to, else under its own name; Directus' own are not.
-async fn assert_lists_the_collection(
-    runtime: &synchost::runtime::Runtime,
-    connector: &std::sync::Arc<synchost::runtime::LoadedConnector>,
-    fixture: &Fixture,
-) {
-    let Fixture::Directus { target } = fixture else {
-        unreachable!("a Directus fixture")
-    };
-    let secrets = || fixture.secrets(&["directus_token".to_string()]);
-    let mapped = fixture.connection("{{setting:url}}");
-    let mut unmapped = mapped.clone();
-    unmapped.settings.retain(|k, _| k == "url");
-    for (conn, listed, unlisted) in [
-        (mapped, "tasks", target.collection.as_str()),
-        (unmapped, target.collection.as_str(), "tasks"),
-    ] {
-        let mut session = runtime
-            .session_with_secrets(connector, &conn, secrets())
-            .await
-            .expect("a configured session");
-        let entities = session.entities().await.expect("entities()");
-        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
-        assert!(names.contains(&listed), "no `{listed}` in {names:?}");
-        assert!(!names.contains(&unlisted), "`{unlisted}` in {names:?}");
-        assert!(
-            !names.iter().any(|n| n.starts_with("directus_")),
-            "{names:?}"
-        );
-    }
+/// `connector test --connection` with the JavaScript connector: the suite
+/// through a connection file to a real Directus, leaving it as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_js_directus_connector_passes_the_suite_through_a_connection_file() {
+    let project = scratch("directus-connection").join("directus-js");
+    copy_project(
+        &synchost_e2e::root().join("connectors/directus-js"),
+        &project,
+    )
+    .unwrap();
+    let wasm = build(&project, "directus-js").await;
+    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
+        .await
+        .unwrap();
+    directus_suite::assert_suite_passes_through_a_connection_file(
+        &synchost_e2e::runtime(),
+        &wasm,
+        &directus,
+        &project.parent().unwrap().join("suite"),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
 
 /// The JavaScript SDK is a package of its own (`sdk/js/src/package.json`):

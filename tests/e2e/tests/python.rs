@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use synchost::acceptance::{self, Fixture};
 use synchost_e2e::directus::{Directus, DirectusOptions};
+use synchost_e2e::directus_suite;
 use synchost_e2e::guest::{self, assert_all_passed, synchost};
 use synchost_e2e::python::componentize_py;
 
@@ -37,6 +38,18 @@ fn tool() -> PathBuf {
 async fn build(dir: &Path, name: &str) -> PathBuf {
     tool();
     guest::build(dir, name).await
+}
+
+/// connectors/directus-py built once for the tests that need it (two builds
+/// at once would write the same file).
+async fn directus_py() -> PathBuf {
+    static WASM: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    WASM.get_or_init(|| async {
+        let project = synchost_e2e::root().join("connectors/directus-py");
+        build(&project, "directus-py").await
+    })
+    .await
+    .clone()
 }
 
 /// A fresh directory under target/tmp for this test.
@@ -155,8 +168,7 @@ async fn a_new_python_connector_builds_and_passes_the_acceptance_suite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_real_directus() {
-    let project = synchost_e2e::root().join("connectors/directus-py");
-    let wasm = build(&project, "directus-py").await;
+    let wasm = directus_py().await;
     let directus = Directus::start(DirectusOptions::default());
     let runtime = synchost_e2e::runtime();
     let connector = runtime.load(&wasm).await.expect("load the built component");
@@ -169,7 +181,7 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
     let fixture = Fixture::directus(directus.url(), directus.token(), acceptance::RECORDS)
         .await
         .expect("seed a Directus collection");
-    assert_lists_the_collection(&runtime, &connector, &fixture).await;
+    directus_suite::assert_lists_the_collection(&runtime, &connector, &fixture).await;
     let started = Instant::now();
     let checks = acceptance::run_with(&runtime, connector, fixture)
         .await
@@ -181,39 +193,21 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
     assert_all_passed(&checks, &[]);
 }
 
-/// `entities()` of the Directus connector, after `configure` with the
-/// fixture's connection (`collection.tasks` = the fixture's collection) and
-/// with only `url`: the collection is listed under the entity a setting
-/// maps it to, else under its own name; Directus' own are not.
-async fn assert_lists_the_collection(
-    runtime: &synchost::runtime::Runtime,
-    connector: &std::sync::Arc<synchost::runtime::LoadedConnector>,
-    fixture: &Fixture,
-) {
-    let Fixture::Directus { target } = fixture else {
-        unreachable!("a Directus fixture")
-    };
-    let secrets = || fixture.secrets(&["directus_token".to_string()]);
-    let mapped = fixture.connection("{{setting:url}}");
-    let mut unmapped = mapped.clone();
-    unmapped.settings.retain(|k, _| k == "url");
-    for (conn, listed, unlisted) in [
-        (mapped, "tasks", target.collection.as_str()),
-        (unmapped, target.collection.as_str(), "tasks"),
-    ] {
-        let mut session = runtime
-            .session_with_secrets(connector, &conn, secrets())
-            .await
-            .expect("a configured session");
-        let entities = session.entities().await.expect("entities()");
-        let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
-        assert!(names.contains(&listed), "no `{listed}` in {names:?}");
-        assert!(!names.contains(&unlisted), "`{unlisted}` in {names:?}");
-        assert!(
-            !names.iter().any(|n| n.starts_with("directus_")),
-            "{names:?}"
-        );
-    }
+/// `connector test --connection` with the Python connector: the suite
+/// through a connection file to a real Directus, leaving it as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_directus_connector_passes_the_suite_through_a_connection_file() {
+    let wasm = directus_py().await;
+    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
+        .await
+        .unwrap();
+    directus_suite::assert_suite_passes_through_a_connection_file(
+        &synchost_e2e::runtime(),
+        &wasm,
+        &directus,
+        &scratch("suite-connection"),
+    )
+    .await;
 }
 
 /// The Python SDK builds as a wheel with nothing but pip (setuptools comes
