@@ -240,14 +240,7 @@ impl NetCtx {
                 .as_ref()
                 .filter(|o| o.needs_first_token(generation))
             {
-                oauth
-                    .refresh(
-                        generation,
-                        &secrets,
-                        &self.policy,
-                        &self.clients,
-                        &self.limits,
-                    )
+                self.refresh(oauth, generation, &secrets)
                     .await
                     .map_err(|why| http::HttpError::Denied(format!("no access token: {why}")))?;
                 continue;
@@ -334,16 +327,7 @@ impl NetCtx {
             if raw.status == 401 && !refreshed {
                 if let Some(oauth) = &self.oauth {
                     refreshed = true;
-                    match oauth
-                        .refresh(
-                            generation,
-                            &secrets,
-                            &self.policy,
-                            &self.clients,
-                            &self.limits,
-                        )
-                        .await
-                    {
+                    match self.refresh(oauth, generation, &secrets).await {
                         Ok(()) => continue,
                         // The platform's 401 goes to the connector, which
                         // reports `unauthorized`; the log says why the
@@ -386,6 +370,25 @@ impl NetCtx {
             return Ok(response);
         }
     }
+    /// A new access token from `oauth`'s token endpoint, unless one newer
+    /// than `generation` came meanwhile.
+    async fn refresh(
+        &self,
+        oauth: &super::oauth::Refresher,
+        generation: u64,
+        secrets: &Secrets,
+    ) -> Result<(), String> {
+        oauth
+            .refresh(
+                generation,
+                secrets,
+                &self.policy,
+                &self.clients,
+                &self.limits,
+            )
+            .await
+    }
+
     /// The request's headers with the credential the host adds, as its
     /// placeholder: what a cassette shows of a request.
     fn headers_as_written(&self, headers: &[(String, String)]) -> Vec<(String, String)> {

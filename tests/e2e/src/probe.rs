@@ -137,6 +137,14 @@ impl ProbeServer {
     }
 }
 
+fn no_such_entity() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "no such entity"})),
+    )
+        .into_response()
+}
+
 fn unauthorized(why: &str) -> Response {
     (StatusCode::UNAUTHORIZED, Json(json!({"error": why}))).into_response()
 }
@@ -218,11 +226,7 @@ async fn read(
     }
     let mut seen = app.seen.lock().unwrap();
     if !seen.entities.contains(&entity) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such entity"})),
-        )
-            .into_response();
+        return no_such_entity();
     }
     let since = match q.get("since") {
         Some(s) => {
@@ -274,11 +278,7 @@ async fn write(
     }
     let mut seen = app.seen.lock().unwrap();
     if !seen.entities.contains(&entity) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "no such entity"})),
-        )
-            .into_response();
+        return no_such_entity();
     }
     let ops = body["ops"].as_array().cloned().unwrap_or_default();
     seen.write_calls.push(ops.len());
