@@ -228,7 +228,7 @@ mod tests {
     fn describe_declares_origin_auth_rate_and_settings() {
         let d = Airtable::describe();
         assert_eq!(d.name, "airtable");
-        assert_eq!(d.contract, "0.1.0");
+        assert_eq!(d.contract, "0.2.0");
         assert_eq!(d.hosts, vec!["https://api.airtable.com"]);
         assert!(d.entities.is_empty());
         assert!(matches!(&d.auth, AuthScheme::Bearer(s) if s == "airtable_token"));

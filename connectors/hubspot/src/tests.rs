@@ -18,7 +18,7 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
 fn describe_declares_host_auth_rate_and_capabilities() {
     let d = HubSpot::describe();
     assert_eq!(d.name, "hubspot");
-    assert_eq!(d.contract, "0.1.0");
+    assert_eq!(d.contract, "0.2.0");
     assert_eq!(d.entities, ["contacts", "companies", "deals"]);
     assert_eq!(d.hosts, ["https://api.hubapi.com"]);
     assert!(matches!(&d.auth, AuthScheme::Bearer(s) if s == "hubspot_token"));

@@ -324,7 +324,7 @@ mod tests {
     fn describe_declares_host_auth_rate_and_capabilities() {
         let d = Notion::describe();
         assert_eq!(d.name, "notion");
-        assert_eq!(d.contract, "0.1.0");
+        assert_eq!(d.contract, "0.2.0");
         assert!(d.entities.is_empty());
         assert_eq!(d.hosts, ["https://api.notion.com"]);
         assert!(matches!(&d.auth, AuthScheme::Bearer(s) if s == "notion_token"));

@@ -282,7 +282,7 @@ mod tests {
     fn describe_declares_hosts_auth_rate_and_capabilities() {
         let d = Salesforce::describe();
         assert_eq!(d.name, "salesforce");
-        assert_eq!(d.contract, "0.1.0");
+        assert_eq!(d.contract, "0.2.0");
         assert!(d.entities.is_empty());
         assert_eq!(
             d.hosts,
