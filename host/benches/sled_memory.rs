@@ -49,8 +49,16 @@ fn fjall_run(pairs: usize, cache: u64) {
         let mut batch = db.batch();
         for &i in chunk {
             let (sid, tid) = ids_of(i);
-            batch.insert(&links, format!("job\0source\0{sid}").into_bytes(), tid.clone().into_bytes());
-            batch.insert(&links, format!("job\0target\0{tid}").into_bytes(), sid.clone().into_bytes());
+            batch.insert(
+                &links,
+                format!("job\0source\0{sid}").into_bytes(),
+                tid.clone().into_bytes(),
+            );
+            batch.insert(
+                &links,
+                format!("job\0target\0{tid}").into_bytes(),
+                sid.clone().into_bytes(),
+            );
             batch.insert(&shadows, format!("job\0{sid}").into_bytes(), shadow.clone());
         }
         batch.commit().unwrap();
