@@ -106,10 +106,7 @@ pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String
         name: "No such field (acceptance)".into(),
         value: FieldValue::Text("x".into()),
     });
-    let mixed = write!(vec![
-        WriteOp::Create(variant(&fields, 6)),
-        WriteOp::Create(bad)
-    ])?;
+    let mixed = write!([WriteOp::Create(variant(&fields, 6)), WriteOp::Create(bad)])?;
     let good = match &mixed[0] {
         Ok(w) if !w.id.is_empty() => w.id.clone(),
         other => {
@@ -143,7 +140,7 @@ pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String
     }
 
     let (gone, live_b, live_c) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
-    if let Err(e) = &write!(vec![WriteOp::Delete(DeleteOp {
+    if let Err(e) = &write!([WriteOp::Delete(DeleteOp {
         id: gone.clone(),
         expected_version: None,
     })])?[0]
@@ -152,7 +149,7 @@ pub(super) async fn each_op_its_own_outcome(ctx: &Ctx) -> Result<Verdict, String
     }
 
     // An update of a record that is gone, beside one of a live record.
-    let updated = write!(vec![
+    let updated = write!([
         WriteOp::Update(UpdateOp {
             id: gone.clone(),
             expected_version: None,

@@ -150,6 +150,7 @@ fn unauthorized(why: &str) -> Response {
 }
 
 /// Whether the request carries the credential; records what it carried.
+#[allow(clippy::result_large_err)] // the answer to send back, as axum builds it
 fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     let given = headers
         .get("authorization")
@@ -230,7 +231,7 @@ async fn read(
     }
     let since = match q.get("since") {
         Some(s) => {
-            if q.get("after").is_none() {
+            if !q.contains_key("after") {
                 seen.since_received.push(s.clone());
             }
             match seq_of(s) {
