@@ -346,26 +346,27 @@ impl Runtime {
             .oauth2
             .as_ref()
             .and_then(|o| secrets.fingerprint(&o.refresh_token));
-        // The secrets the auth scheme puts into headers, and those only the
-        // host reads (OAuth's refresh token and client credentials).
-        let (auth_secrets, mut host_only): (Vec<String>, Vec<String>) = match &descriptor.auth {
-            AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => (vec![s.clone()], vec![]),
-            AuthScheme::Basic(b) => (
-                vec![net::BASIC_SECRET.into()],
-                vec![b.user_secret.clone(), b.password_secret.clone()],
-            ),
-            AuthScheme::ClientCredentials(cc) => (
-                vec![net::ACCESS_TOKEN_SECRET.into()],
-                vec![cc.client_id_secret.clone(), cc.client_secret_secret.clone()],
-            ),
-            AuthScheme::None => (vec![], vec![]),
-        };
-        // Whose credential a request spends: the rate bucket's key.
-        let credential = match &descriptor.auth {
-            AuthScheme::ClientCredentials(cc) => secrets.fingerprint(&cc.client_id_secret),
-            AuthScheme::Basic(b) => secrets.fingerprint(&b.user_secret),
-            _ => auth_secrets.first().and_then(|s| secrets.fingerprint(s)),
-        };
+        // The secrets the auth scheme puts into headers, those only the host
+        // reads (OAuth's refresh token and client credentials), and the one
+        // that says whose credential a request spends (the rate bucket's key).
+        let (auth_secrets, mut host_only, whose): (Vec<String>, Vec<String>, Option<&str>) =
+            match &descriptor.auth {
+                AuthScheme::Bearer(s) | AuthScheme::Header((_, s)) => {
+                    (vec![s.clone()], vec![], Some(s))
+                }
+                AuthScheme::Basic(b) => (
+                    vec![net::BASIC_SECRET.into()],
+                    vec![b.user_secret.clone(), b.password_secret.clone()],
+                    Some(&b.user_secret),
+                ),
+                AuthScheme::ClientCredentials(cc) => (
+                    vec![net::ACCESS_TOKEN_SECRET.into()],
+                    vec![cc.client_id_secret.clone(), cc.client_secret_secret.clone()],
+                    Some(&cc.client_id_secret),
+                ),
+                AuthScheme::None => (vec![], vec![], None),
+            };
+        let credential = whose.and_then(|s| secrets.fingerprint(s));
         // Each secret serves one purpose: the auth scheme's (and those the
         // connection lists) go into headers; OAuth's refresh token and client
         // credentials stay with the host; the rest only key HMACs.
@@ -381,6 +382,31 @@ impl Runtime {
             .cloned()
             .collect::<Vec<_>>()
         }));
+        // Who gets access tokens, and for whose credential (the cache's key).
+        let refresher = match (&conn.oauth2, &descriptor.auth) {
+            (Some(_), AuthScheme::ClientCredentials(_)) => {
+                return Err(config_err(
+                    "the connector's client-credentials scheme gets its own access token: \
+                     the connection's `oauth2` block does not apply; remove it"
+                        .into(),
+                ))
+            }
+            (Some(config), _) => Some((config.clone(), oauth::Grant::RefreshToken, secrets_fp)),
+            (None, AuthScheme::ClientCredentials(cc)) => Some((
+                oauth::OAuth2 {
+                    token_url: cc.token_url.clone(),
+                    access_token: net::ACCESS_TOKEN_SECRET.into(),
+                    refresh_token: String::new(),
+                    client_id: Some(cc.client_id_secret.clone()),
+                    client_secret: Some(cc.client_secret_secret.clone()),
+                },
+                oauth::Grant::ClientCredentials {
+                    scopes: cc.scopes.clone(),
+                },
+                credential.clone(),
+            )),
+            (None, _) => None,
+        };
         let secrets = match &descriptor.auth {
             AuthScheme::Basic(b) => net::with_basic_credential(secrets, b),
             _ => secrets,
@@ -417,41 +443,15 @@ impl Runtime {
             counters: Default::default(),
             stats: self.inner.stats.clone(),
             tape: conn.tape.clone(),
-            oauth: match (&conn.oauth2, &descriptor.auth) {
-                (Some(config), _) => {
-                    let key = format!(
-                        "{name}/{}/{}",
-                        config.token_url,
-                        secrets_fp.unwrap_or_default()
-                    );
-                    Some(oauth::Refresher {
-                        shared: self.inner.tokens.entry(key),
-                        config: config.clone(),
-                        grant: oauth::Grant::RefreshToken,
-                    })
-                }
-                (None, AuthScheme::ClientCredentials(cc)) => {
-                    let key = format!(
-                        "{name}/{}/{}",
-                        cc.token_url,
-                        credential.clone().unwrap_or_default()
-                    );
-                    Some(oauth::Refresher {
-                        shared: self.inner.tokens.entry(key),
-                        config: oauth::OAuth2 {
-                            token_url: cc.token_url.clone(),
-                            access_token: net::ACCESS_TOKEN_SECRET.into(),
-                            refresh_token: String::new(),
-                            client_id: Some(cc.client_id_secret.clone()),
-                            client_secret: Some(cc.client_secret_secret.clone()),
-                        },
-                        grant: oauth::Grant::ClientCredentials {
-                            scopes: cc.scopes.clone(),
-                        },
-                    })
-                }
-                (None, _) => None,
-            },
+            oauth: refresher.map(|(config, grant, whose)| oauth::Refresher {
+                shared: self.inner.tokens.entry(format!(
+                    "{name}/{}/{}",
+                    config.token_url,
+                    whose.unwrap_or_default()
+                )),
+                config,
+                grant,
+            }),
         })
     }
 }

@@ -370,6 +370,7 @@ impl NetCtx {
             return Ok(response);
         }
     }
+
     /// A new access token from `oauth`'s token endpoint, unless one newer
     /// than `generation` came meanwhile.
     async fn refresh(

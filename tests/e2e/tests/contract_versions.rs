@@ -232,6 +232,23 @@ async fn client_credentials_are_traded_by_the_host_and_again_after_a_401() {
     let mut conn = simulated("https://probe.example.com", &probe.url);
     bind_secret(&mut conn, "probe_client_id", "client-7");
     bind_secret(&mut conn, "probe_client_secret", "cs-very-secret");
+    // The connection's refresh-token block cannot also apply.
+    let mut both = conn.clone();
+    both.oauth2 = Some(synchost::runtime::oauth::OAuth2 {
+        token_url: format!("{}/oauth/token", probe.url),
+        access_token: "probe_client_id".into(),
+        refresh_token: "probe_client_secret".into(),
+        client_id: None,
+        client_secret: None,
+    });
+    let refused = rt.session(&connector, &both).await.err().expect("refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("`oauth2` block does not apply"),
+        "{refused}"
+    );
+
     let mut session = rt.session(&connector, &conn).await.unwrap();
     let entities = session.entities().await.unwrap();
     assert_eq!(entities.len(), 1);
