@@ -83,6 +83,13 @@ fn free_port() -> Result<u16> {
 }
 
 impl Directus {
+    /// [`Directus::start`] off the async runtime's threads (it takes seconds).
+    pub async fn start_async(options: DirectusOptions) -> Directus {
+        tokio::task::spawn_blocking(move || Directus::start(options))
+            .await
+            .expect("the thread starting Directus")
+    }
+
     /// Installs if needed and starts a fresh instance; panics with the reason.
     pub fn start(options: DirectusOptions) -> Directus {
         Self::try_start(options).unwrap_or_else(|e| panic!("starting Directus: {e:#}"))

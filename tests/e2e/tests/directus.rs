@@ -20,16 +20,9 @@ use synchost_sim::notion::{NotionOptions, NotionSim, RateLimit};
 
 const CONNECTOR: &str = "synchost-connector-directus";
 
-/// Starts an instance off the async runtime's threads (it takes seconds).
-async fn start(options: DirectusOptions) -> Directus {
-    tokio::task::spawn_blocking(move || Directus::start(options))
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
-    let directus = start(DirectusOptions::default()).await;
+    let directus = Directus::start_async(DirectusOptions::default()).await;
     let wasm = build_connector(CONNECTOR);
     let runtime = runtime();
     let connector = runtime.load(&wasm).await.unwrap();
@@ -63,7 +56,7 @@ async fn the_connector_passes_the_acceptance_suite_against_a_real_directus() {
 /// `connector test --connection`: see `directus_suite`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_passes_through_a_connection_file_and_leaves_the_collection_as_it_was() {
-    let directus = start(DirectusOptions::default()).await;
+    let directus = Directus::start_async(DirectusOptions::default()).await;
     let wasm = build_connector(CONNECTOR);
     directus_suite::assert_suite_passes_through_a_connection_file(
         &runtime(),
@@ -93,7 +86,7 @@ async fn a_read_completes_through_directus_rate_limiter_with_each_item_once() {
     // 6 points per 2 s, a third of the connector's declared 10 requests a
     // second: low enough that the limiter answers 429 even when a loaded
     // machine makes each request slow.
-    let directus = start(DirectusOptions {
+    let directus = Directus::start_async(DirectusOptions {
         rate_limit: Some((6, 2)),
     })
     .await;
@@ -170,7 +163,7 @@ fn fresh_dir(tag: &str) -> PathBuf {
 
 impl World {
     async fn new() -> World {
-        let directus = start(DirectusOptions::default()).await;
+        let directus = Directus::start_async(DirectusOptions::default()).await;
         directus
             .create_tasks("tasks", &["Todo", "Doing", "Done"])
             .await

@@ -41,6 +41,23 @@ async fn build(dir: &Path, name: &str) -> PathBuf {
     guest::build(dir, name).await
 }
 
+/// connectors/directus-js built once, from a copy under target/tmp (so no
+/// .wasm lands in the source tree), for the tests that need it.
+async fn directus_js() -> PathBuf {
+    static WASM: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
+    WASM.get_or_init(|| async {
+        let project = scratch("directus").join("directus-js");
+        copy_project(
+            &synchost_e2e::root().join("connectors/directus-js"),
+            &project,
+        )
+        .unwrap();
+        build(&project, "directus-js").await
+    })
+    .await
+    .clone()
+}
+
 /// A fresh directory under target/tmp for this test.
 fn scratch(name: &str) -> PathBuf {
     guest::scratch("js-e2e", name)
@@ -198,17 +215,8 @@ async fn a_new_js_connector_builds_and_passes_the_acceptance_suite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_directus() {
-    // Built from a copy, so the test leaves no .wasm in the source tree.
-    let project = scratch("directus").join("directus-js");
-    copy_project(
-        &synchost_e2e::root().join("connectors/directus-js"),
-        &project,
-    )
-    .unwrap();
-    let wasm = build(&project, "directus-js").await;
-    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
-        .await
-        .unwrap();
+    let wasm = directus_js().await;
+    let directus = Directus::start_async(DirectusOptions::default()).await;
     let runtime = synchost_e2e::runtime();
     let connector = load(&runtime, &wasm).await;
     assert_eq!(connector.descriptor.hosts, vec!["{{setting:url}}"]);
@@ -230,31 +238,21 @@ async fn the_js_directus_connector_passes_the_acceptance_suite_against_a_real_di
         started.elapsed()
     );
     assert_all_passed(&checks, &[]);
-    let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
 
 /// `connector test --connection` with the JavaScript connector: the suite
 /// through a connection file to a real Directus, leaving it as it was.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_js_directus_connector_passes_the_suite_through_a_connection_file() {
-    let project = scratch("directus-connection").join("directus-js");
-    copy_project(
-        &synchost_e2e::root().join("connectors/directus-js"),
-        &project,
-    )
-    .unwrap();
-    let wasm = build(&project, "directus-js").await;
-    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
-        .await
-        .unwrap();
+    let wasm = directus_js().await;
+    let directus = Directus::start_async(DirectusOptions::default()).await;
     directus_suite::assert_suite_passes_through_a_connection_file(
         &synchost_e2e::runtime(),
         &wasm,
         &directus,
-        &project.parent().unwrap().join("suite"),
+        &scratch("directus-connection"),
     )
     .await;
-    let _ = std::fs::remove_dir_all(project.parent().unwrap());
 }
 
 /// The JavaScript SDK is a package of its own (`sdk/js/src/package.json`):

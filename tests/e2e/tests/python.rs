@@ -198,9 +198,7 @@ async fn the_python_directus_connector_passes_the_acceptance_suite_against_a_rea
 #[tokio::test(flavor = "multi_thread")]
 async fn the_python_directus_connector_passes_the_suite_through_a_connection_file() {
     let wasm = directus_py().await;
-    let directus = tokio::task::spawn_blocking(|| Directus::start(DirectusOptions::default()))
-        .await
-        .unwrap();
+    let directus = Directus::start_async(DirectusOptions::default()).await;
     directus_suite::assert_suite_passes_through_a_connection_file(
         &synchost_e2e::runtime(),
         &wasm,
