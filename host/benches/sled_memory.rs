@@ -9,8 +9,7 @@
 //! CACHE_MIB page cache, then prints the time and the process's RSS.
 //! `--one-tree` writes the same keys into one tree with one atomic
 //! `apply_batch` per 50 pairs instead of a transaction over two trees: the
-//! cost of the store layout a redesign would choose. `--fjall` (built with
-//! `--features bench-fjall`) writes the same keys into fjall, an LSM-tree
+//! cost of the store layout a redesign would choose. `--fjall` writes the same keys into fjall, an LSM-tree
 //! store, two keyspaces, one atomic cross-keyspace batch per 50 pairs.
 
 use sled::transaction::ConflictableTransactionError;
@@ -30,7 +29,6 @@ fn ids_of(i: usize) -> (String, String) {
     )
 }
 
-#[cfg(feature = "bench-fjall")]
 fn fjall_run(pairs: usize, cache: u64) {
     let dir = std::env::temp_dir().join(format!("synchost-fjall-{}", std::process::id()));
     // Memtables bounded like the cache: 8 MiB a keyspace.
@@ -76,10 +74,7 @@ fn main() {
     let pairs = numbers.first().copied().unwrap_or(1_000_000) as usize;
     let cache = numbers.get(1).copied().unwrap_or(8);
     if std::env::args().any(|a| a == "--fjall") {
-        #[cfg(feature = "bench-fjall")]
         return fjall_run(pairs, cache);
-        #[cfg(not(feature = "bench-fjall"))]
-        panic!("--fjall needs `--features bench-fjall`");
     }
     let dir = std::env::temp_dir().join(format!("synchost-sled-memory-{}", std::process::id()));
     let db = sled::Config::new()

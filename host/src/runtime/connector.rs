@@ -292,6 +292,12 @@ impl Session {
                 "a page of {} records; the limit is {MAX_RECORDS_PER_PAGE}",
                 page.records.len()
             ))
+        } else if let Some(record) = page.records.iter().find(|r| r.id.len() > MAX_ID) {
+            Some(format!(
+                "a record has an id of {} bytes (it starts {}); the limit is {MAX_ID}",
+                record.id.len(),
+                clip(&record.id, 40)
+            ))
         } else if let Some(record) = page.records.iter().find(|r| record_size(r) > max) {
             Some(format!(
                 "record {} is {} bytes; the limit is {max}",
@@ -362,7 +368,7 @@ impl Session {
         let results = self.finish("write", out)?;
         let oversized = results.iter().find(|o| match o {
             WriteOutcome::Written(w) => {
-                w.id.len() > MAX_VALUE
+                w.id.len() > MAX_ID
                     || [&w.version, &w.updated_at]
                         .into_iter()
                         .flatten()
@@ -376,7 +382,9 @@ impl Session {
             return Err(RuntimeError::LimitExceeded {
                 connector: self.connector.name.clone(),
                 limit: Limit::RecordSize,
-                detail: format!("write returned an id or version over {MAX_VALUE} bytes"),
+                detail: format!(
+                    "write returned an id over {MAX_ID} bytes, or a version over {MAX_VALUE}"
+                ),
             });
         }
         let results = results
@@ -416,7 +424,9 @@ impl Session {
         let events = self.finish("webhook", out)?;
         let oversized = events.len() > MAX_RECORDS_PER_PAGE
             || events.iter().any(|e| {
-                e.entity.len() + e.id.len() + e.at.as_ref().map_or(0, String::len) > MAX_VALUE
+                e.id.len() > MAX_ID
+                    || e.entity.len() + e.id.len() + e.at.as_ref().map_or(0, String::len)
+                        > MAX_VALUE
             });
         if oversized {
             self.poisoned = true;
@@ -424,7 +434,7 @@ impl Session {
                 connector: self.connector.name.clone(),
                 limit: Limit::RecordSize,
                 detail: format!(
-                    "webhook returned {} events, or one over {MAX_VALUE} bytes",
+                    "webhook returned {} events, or one with an id over {MAX_ID} bytes or over {MAX_VALUE} in all",
                     events.len()
                 ),
             });
@@ -523,8 +533,11 @@ fn deadline_after(timeout: std::time::Duration) -> std::time::Instant {
 
 /// Most records in one page (and events in one webhook delivery).
 const MAX_RECORDS_PER_PAGE: usize = 10_000;
-/// Largest id, version, cursor or checkpoint a connector may return, bytes.
+/// Largest version, cursor or checkpoint a connector may return, bytes.
 const MAX_VALUE: usize = 64 << 10;
+/// Longest record id a connector may return, bytes. Ids are state keys (the
+/// pairs' store takes keys under 64 KiB), and no platform's id comes near it.
+pub const MAX_ID: usize = 4096;
 /// Longest message of a connector's error or trap the host keeps, bytes.
 const MAX_MESSAGE: usize = 4096;
 

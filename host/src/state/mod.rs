@@ -1,19 +1,24 @@
-//! # State in sled
+//! # State in sled and fjall
 //!
-//! One sled database per host, one tree per kind of thing: `links` (a record's
-//! id on one side to its id on the other), `shadows` (each pair as last
-//! synced, in canonical form: the base of the three-way merge), `checkpoints`
-//! (where each side's incremental read resumes), `outbox` (writes planned and
-//! not yet confirmed), `conflicts` (pairs parked for a person), `runs`
-//! (reports), `audit`, `jobs` (the daemon's jobs and their schedule), and
-//! `dirty` (pairs whose change a platform refused: planned again next run). A change that spans keys or trees is one
-//! transaction, so a process killed at any instant leaves either the old
-//! state or the new one.
+//! One folder per host. What a sync writes per record is in fjall, an LSM
+//! tree, in the folder's `pairs` (see [`lsm`]): `links` (a record's id on one
+//! side to its id on the other), `shadows` (each pair as last synced, in
+//! canonical form: the base of the three-way merge), `outbox` (writes planned
+//! and not yet confirmed), `conflicts` (pairs parked for a person) and
+//! `dirty` (pairs whose change a platform refused: planned again next run).
+//! The rest is in sled, one tree per kind: `checkpoints` (where each side's
+//! incremental read resumes), `runs` (reports), `audit` and `jobs` (the
+//! daemon's jobs and their schedule). A change that spans keys is one sled
+//! transaction or one fjall batch, so a process killed at any instant leaves
+//! either the old state or the new one.
 
 mod compact;
+mod lsm;
 mod pairs;
 mod records;
 mod runs;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 
@@ -31,6 +36,10 @@ pub enum StateError {
     Open { path: String, source: sled::Error },
     #[error("state database: {0}")]
     Sled(#[from] sled::Error),
+    #[error("pairs store at {path}: {source}")]
+    OpenPairs { path: String, source: fjall::Error },
+    #[error("pairs store: {0}")]
+    Fjall(#[from] fjall::Error),
     #[error("state database holds an entry that does not parse ({key}): {reason}")]
     Corrupt { key: String, reason: String },
     #[error("a run's scratch file: {0}")]
@@ -56,15 +65,12 @@ pub struct State {
     db: sled::Db,
     /// where a run keeps what it read while it plans (see [`State::scratch`])
     scratch: std::path::PathBuf,
-    links: Tree,
-    shadows: Tree,
+    /// links, shadows, dirty pairs, outbox and conflicts
+    lsm: lsm::Lsm,
     checkpoints: Tree,
-    outbox: Tree,
-    conflicts: Tree,
     runs: Tree,
     audit: Tree,
     jobs: Tree,
-    dirty: Tree,
     /// run ids by job: `job \0 id`
     runs_by_job: Tree,
     /// counters (the last run id)
@@ -140,16 +146,17 @@ impl State {
             path: dir.display().to_string(),
             source,
         })?;
+        // Inside sled's folder, so that the state stays one folder; sled
+        // leaves files it does not know alone. Opened after sled's lock is
+        // held: no other process can be opening it.
+        let lsm = lsm::Lsm::open(&dir.join("pairs"), cache_mib())?;
+        lsm.migrate(&db)?;
         let state = State {
-            links: db.open_tree("links")?,
-            shadows: db.open_tree("shadows")?,
+            lsm,
             checkpoints: db.open_tree("checkpoints")?,
-            outbox: db.open_tree("outbox")?,
-            conflicts: db.open_tree("conflicts")?,
             runs: db.open_tree("runs")?,
             jobs: db.open_tree("jobs")?,
             audit: db.open_tree("audit")?,
-            dirty: db.open_tree("dirty")?,
             runs_by_job: db.open_tree("runs_by_job")?,
             meta: db.open_tree("meta")?,
             db,
@@ -164,6 +171,7 @@ impl State {
 
     /// Waits until everything written is on disk.
     pub fn flush(&self) -> Result<()> {
+        self.lsm.db.persist(fjall::PersistMode::SyncAll)?;
         self.db.flush()?;
         Ok(())
     }
@@ -199,24 +207,26 @@ impl State {
 
     /// Stores planned writes, all at once, before any is pushed. Returns their keys.
     pub fn outbox_put(&self, job: &str, entries: &[OutboxEntry]) -> Result<Vec<Vec<u8>>> {
-        let mut batch = sled::Batch::default();
+        // On disk before anything is pushed: a machine that stops right
+        // after a push must find what it pushed.
+        let mut batch = self
+            .lsm
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
         let mut keys = Vec::with_capacity(entries.len());
         for entry in entries {
             let k = key(&[job, &format!("{:020}", self.next_id()?)]);
-            batch.insert(k.clone(), encode(entry));
+            batch.insert(&self.lsm.outbox, k.clone(), encode(entry));
             keys.push(k);
         }
-        self.outbox.apply_batch(batch)?;
-        // On disk before anything is pushed: a process killed right after a
-        // push must find what it pushed.
-        self.db.flush()?;
+        batch.commit()?;
         Ok(keys)
     }
 
     /// What is left in `job`'s outbox, oldest first.
     pub fn outbox(&self, job: &str) -> Result<Vec<(Vec<u8>, OutboxEntry)>> {
-        self.outbox
-            .scan_prefix(prefix(&[job]))
+        lsm::Lsm::scan(&self.lsm.outbox, prefix(&[job]))
             .map(|item| {
                 let (k, v) = item?;
                 Ok((k.to_vec(), decode(&k, &v)?))
@@ -225,33 +235,41 @@ impl State {
     }
 
     pub fn outbox_remove(&self, keys: &[Vec<u8>]) -> Result<()> {
-        let mut batch = sled::Batch::default();
+        let mut batch = self.lsm.db.batch();
         for k in keys {
-            batch.remove(k.as_slice());
+            batch.remove(&self.lsm.outbox, k.as_slice());
         }
-        self.outbox.apply_batch(batch)?;
+        batch.commit()?;
         Ok(())
     }
 
     // ---- conflicts ---------------------------------------------------------
 
     pub fn put_conflict(&self, conflict: &ParkedConflict) -> Result<()> {
-        self.conflicts
-            .insert(conflict.id.as_bytes(), encode(conflict))?;
-        self.db.flush()?;
+        let mut batch = self
+            .lsm
+            .db
+            .batch()
+            .durability(Some(fjall::PersistMode::SyncData));
+        batch.insert(
+            &self.lsm.conflicts,
+            conflict.id.as_bytes(),
+            encode(conflict),
+        );
+        batch.commit()?;
         Ok(())
     }
 
     pub fn conflict(&self, id: &str) -> Result<Option<ParkedConflict>> {
-        self.conflicts
+        self.lsm
+            .conflicts
             .get(id.as_bytes())?
             .map(|v| decode(id.as_bytes(), &v))
             .transpose()
     }
 
     pub fn conflicts(&self) -> Result<Vec<ParkedConflict>> {
-        self.conflicts
-            .iter()
+        lsm::Lsm::scan(&self.lsm.conflicts, Vec::new())
             .map(|item| {
                 let (k, v) = item?;
                 decode(&k, &v)
@@ -265,7 +283,7 @@ impl State {
     }
 
     pub fn remove_conflict(&self, id: &str) -> Result<()> {
-        self.conflicts.remove(id.as_bytes())?;
+        self.lsm.conflicts.remove(id.as_bytes())?;
         Ok(())
     }
 

@@ -1,10 +1,12 @@
 //! Links, shadows and dirty pairs: what the sync keeps per pair of records.
 
-use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
+use std::collections::HashMap;
 
+use fjall::{Keyspace, OwnedWriteBatch as WriteBatch};
+
+use super::lsm::Lsm;
 use super::{
     compact, corrupt, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State,
-    StateError,
 };
 use crate::core::merge::Side;
 
@@ -39,41 +41,63 @@ impl PairCommit<'_> {
     }
 }
 
-/// Links `source_id` and `target_id` both ways. A pair re-linked to a new id
-/// (a record re-created on one side) drops the old link, and on the source
-/// the old id's shadow.
-fn link(
-    links: &TransactionalTree,
-    shadows: &TransactionalTree,
-    job: &str,
-    source_id: &str,
-    target_id: &str,
-) -> std::result::Result<(), ConflictableTransactionError<StateError>> {
-    if let Some(old) = links.get(key(&[job, Side::Source.as_str(), source_id]))? {
-        if old.as_ref() != target_id.as_bytes() {
-            links.remove(key(&[
-                job,
-                Side::Target.as_str(),
-                &String::from_utf8_lossy(&old),
-            ]))?;
+/// The links as one commit leaves them: the store's, with the commit's own
+/// changes over them (a batch does not read its own writes). No other writer
+/// touches a job's links meanwhile: a job never runs twice at once.
+struct Links<'a> {
+    store: &'a Keyspace,
+    batch: &'a mut WriteBatch,
+    changed: HashMap<Vec<u8>, Option<String>>,
+}
+
+impl Links<'_> {
+    fn get(&self, k: &[u8]) -> Result<Option<String>> {
+        if let Some(v) = self.changed.get(k) {
+            return Ok(v.clone());
         }
+        Ok(self
+            .store
+            .get(k)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
-    if let Some(old) = links.get(key(&[job, Side::Target.as_str(), target_id]))? {
-        if old.as_ref() != source_id.as_bytes() {
-            let old = String::from_utf8_lossy(&old).into_owned();
-            links.remove(key(&[job, Side::Source.as_str(), &old]))?;
-            shadows.remove(key(&[job, &old]))?;
+
+    fn set(&mut self, k: Vec<u8>, v: &str) {
+        self.batch.insert(self.store, k.clone(), v.as_bytes());
+        self.changed.insert(k, Some(v.to_string()));
+    }
+
+    fn remove(&mut self, k: Vec<u8>) {
+        self.batch.remove(self.store, k.clone());
+        self.changed.insert(k, None);
+    }
+
+    /// Links `source_id` and `target_id` both ways. A pair re-linked to a new
+    /// id (a record re-created on one side) drops the old link, and on the
+    /// source the old id's shadow.
+    fn link(
+        &mut self,
+        shadows: &Keyspace,
+        job: &str,
+        source_id: &str,
+        target_id: &str,
+    ) -> Result<()> {
+        let source_key = key(&[job, Side::Source.as_str(), source_id]);
+        let target_key = key(&[job, Side::Target.as_str(), target_id]);
+        if let Some(old) = self.get(&source_key)? {
+            if old != target_id {
+                self.remove(key(&[job, Side::Target.as_str(), &old]));
+            }
         }
+        if let Some(old) = self.get(&target_key)? {
+            if old != source_id {
+                self.remove(key(&[job, Side::Source.as_str(), &old]));
+                self.batch.remove(shadows, key(&[job, &old]));
+            }
+        }
+        self.set(source_key, target_id);
+        self.set(target_key, source_id);
+        Ok(())
     }
-    links.insert(
-        key(&[job, Side::Source.as_str(), source_id]),
-        target_id.as_bytes(),
-    )?;
-    links.insert(
-        key(&[job, Side::Target.as_str(), target_id]),
-        source_id.as_bytes(),
-    )?;
-    Ok(())
 }
 
 impl State {
@@ -82,6 +106,7 @@ impl State {
     /// The id on the other side of `side`'s record `id`.
     pub fn linked(&self, job: &str, side: Side, id: &str) -> Result<Option<String>> {
         Ok(self
+            .lsm
             .links
             .get(key(&[job, side.as_str(), id]))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
@@ -90,7 +115,7 @@ impl State {
     /// The shadow of the pair whose source id is `source_id`.
     pub fn shadow(&self, job: &str, source_id: &str) -> Result<Option<Shadow>> {
         let k = key(&[job, source_id]);
-        let Some(bytes) = self.shadows.get(&k)? else {
+        let Some(bytes) = self.lsm.shadows.get(&k)? else {
             return Ok(None);
         };
         compact::decode(&bytes)
@@ -102,7 +127,7 @@ impl State {
     pub fn pairs(&self, job: &str) -> impl Iterator<Item = Result<(String, String)>> + '_ {
         let p = prefix(&[job, Side::Source.as_str()]);
         let cut = p.len();
-        self.links.scan_prefix(p).map(move |item| {
+        Lsm::scan(&self.lsm.links, p).map(move |item| {
             let (k, v) = item?;
             Ok((
                 String::from_utf8_lossy(&k[cut..]).into_owned(),
@@ -131,10 +156,11 @@ impl State {
         };
         let mut out = Vec::new();
         for item in self
+            .lsm
             .links
             .range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
         {
-            let (k, v) = item?;
+            let (k, v) = item.into_inner()?;
             if !k.starts_with(&p) || out.len() == n {
                 break;
             }
@@ -147,13 +173,14 @@ impl State {
     }
 
     pub fn pair_count(&self, job: &str) -> usize {
-        self.links
-            .scan_prefix(prefix(&[job, Side::Source.as_str()]))
+        self.lsm
+            .links
+            .prefix(prefix(&[job, Side::Source.as_str()]))
             .count()
     }
 
     /// Records a synced pair (link both ways, shadow) and removes the outbox
-    /// entries it confirms, in one transaction.
+    /// entries it confirms, in one batch.
     pub fn commit_pair(
         &self,
         job: &str,
@@ -193,9 +220,9 @@ impl State {
         )
     }
 
-    /// Everything one write call confirmed, in one transaction: each pair's
+    /// Everything one write call confirmed, in one atomic batch: each pair's
     /// link and shadow (or its removal), the outbox entries `done`, the parked
-    /// conflicts the call settled. One transaction per call, not per record,
+    /// conflicts the call settled. One batch per call, not per record,
     /// is what keeps a large sync from being one disk write per record; a
     /// process killed at any instant still leaves the call's state all old
     /// or all new.
@@ -206,53 +233,52 @@ impl State {
         done: &[Vec<u8>],
         settled: &[String],
     ) -> Result<()> {
-        let shadows_bytes: Vec<Option<Vec<u8>>> = commits
-            .iter()
-            .map(|c| match c {
-                PairCommit::Link { shadow, .. } => Some(compact::encode(shadow)),
-                PairCommit::Forget { .. } => None,
-            })
-            .collect();
+        let lsm = &self.lsm;
         // Most jobs have no dirty pair: then there is nothing to clear, and
-        // two removals per pair would be most of the transaction's reads. No
-        // other run of this job writes meanwhile (a job never runs twice at
-        // once), so what this scan sees holds until the transaction.
-        let any_dirty = self.dirty.scan_prefix(prefix(&[job])).next().is_some();
-        let trees = (
-            &self.links,
-            &self.shadows,
-            &self.outbox,
-            &self.dirty,
-            &self.conflicts,
-        );
-        trees.transaction(|(links, shadows, outbox, dirty, conflicts)| {
-            for (commit, bytes) in commits.iter().zip(&shadows_bytes) {
-                let (source_id, target_id) = commit.ids();
-                match bytes {
-                    Some(bytes) => {
-                        link(links, shadows, job, source_id, target_id)?;
-                        shadows.insert(key(&[job, source_id]), bytes.as_slice())?;
-                    }
-                    None => {
-                        links.remove(key(&[job, Side::Source.as_str(), source_id]))?;
-                        links.remove(key(&[job, Side::Target.as_str(), target_id]))?;
-                        shadows.remove(key(&[job, source_id]))?;
-                    }
+        // two removals per pair would be most of the batch. No other run of
+        // this job writes meanwhile (a job never runs twice at once), so what
+        // this scan sees holds until the commit.
+        let any_dirty = lsm.dirty.prefix(prefix(&[job])).next().is_some();
+        let mut batch = lsm.db.batch();
+        let mut links = Links {
+            store: &lsm.links,
+            batch: &mut batch,
+            changed: HashMap::new(),
+        };
+        for commit in commits {
+            let (source_id, target_id) = commit.ids();
+            match commit {
+                PairCommit::Link { shadow, .. } => {
+                    links.link(&lsm.shadows, job, source_id, target_id)?;
+                    links.batch.insert(
+                        &lsm.shadows,
+                        key(&[job, source_id]),
+                        compact::encode(shadow),
+                    );
                 }
-                // The pair's change has landed: it is no longer dirty.
-                if any_dirty {
-                    dirty.remove(dirty_key(job, Side::Source, source_id))?;
-                    dirty.remove(dirty_key(job, Side::Target, target_id))?;
+                PairCommit::Forget { .. } => {
+                    links.remove(key(&[job, Side::Source.as_str(), source_id]));
+                    links.remove(key(&[job, Side::Target.as_str(), target_id]));
+                    links.batch.remove(&lsm.shadows, key(&[job, source_id]));
                 }
             }
-            for k in done {
-                outbox.remove(k.as_slice())?;
+            // The pair's change has landed: it is no longer dirty.
+            if any_dirty {
+                links
+                    .batch
+                    .remove(&lsm.dirty, dirty_key(job, Side::Source, source_id));
+                links
+                    .batch
+                    .remove(&lsm.dirty, dirty_key(job, Side::Target, target_id));
             }
-            for id in settled {
-                conflicts.remove(id.as_bytes())?;
-            }
-            Ok::<_, ConflictableTransactionError<StateError>>(())
-        })?;
+        }
+        for k in done {
+            batch.remove(&lsm.outbox, k.as_slice());
+        }
+        for id in settled {
+            batch.remove(&lsm.conflicts, id.as_bytes());
+        }
+        batch.commit()?;
         Ok(())
     }
 
@@ -265,14 +291,13 @@ impl State {
             (None, Some(tid)) => dirty_key(job, Side::Target, tid),
             (None, None) => return Ok(()),
         };
-        self.dirty.insert(k, encode(entry))?;
+        self.lsm.dirty.insert(k, encode(entry))?;
         Ok(())
     }
 
     /// `job`'s dirty pairs.
     pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
-        self.dirty
-            .scan_prefix(prefix(&[job]))
+        Lsm::scan(&self.lsm.dirty, prefix(&[job]))
             .map(|item| {
                 let (k, v) = item?;
                 decode(&k, &v)

@@ -127,6 +127,16 @@ async fn an_oversized_record_is_refused() {
     );
 }
 
+/// Record ids become state keys: one far longer than any platform's is
+/// refused at the boundary, before the sync plans with it.
+#[tokio::test]
+async fn an_overlong_record_id_is_refused() {
+    let s = setup().await;
+    let e = attack(&s, "long-id", false).await.unwrap_err();
+    assert!(e.to_string().contains("id of 60000 bytes"), "{e}");
+    assert_limit(e, Limit::RecordSize);
+}
+
 #[tokio::test]
 async fn wasi_grants_no_files_no_environment_no_sockets() {
     let s = setup().await;

@@ -33,6 +33,7 @@ impl Connector for Hostile {
                 "leak",
                 "big",
                 "record",
+                "long-id",
                 "wasi",
                 "gzip",
                 "encoded",
@@ -119,6 +120,8 @@ impl Connector for Hostile {
                 .send()
                 .map(|r| observed("big", r.body.len().to_string())),
             "record" => Ok(observed("record", "x".repeat(8 << 20))),
+            // An id far past any platform's, small enough to pass as a record.
+            "long-id" => Ok(Page::new(vec![Record::new(&"i".repeat(60_000))])),
             "wasi" => {
                 let file = std::fs::read_to_string("/etc/passwd")
                     .map(|s| s.len().to_string())

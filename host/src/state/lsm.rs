@@ -1,0 +1,116 @@
+//! The pairs' store: links, shadows, dirty pairs, the outbox and parked
+//! conflicts, in fjall (an LSM tree) in the folder `pairs` inside sled's.
+//!
+//! A sync writes these on every record; sled 0.34 spends 14 to 29 µs on each
+//! key, fjall a few (BENCHMARKS.md, "sled's cost per key"). Everything one
+//! write call confirms is one atomic batch across these keyspaces, so the
+//! guarantee stays the one sled's transaction gave: after a kill, a call's
+//! pairs are all old or all new. A batch reaches the operating system before
+//! `commit` returns (a killed process loses nothing it committed); the outbox
+//! and parked conflicts are also synced to disk, as they were with sled.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use super::{Result, StateError};
+
+/// The keyspaces, named as sled's trees were (and still are, in a state an
+/// earlier version wrote: [`Lsm::migrate`] moves them).
+const NAMES: [&str; 5] = ["links", "shadows", "dirty", "outbox", "conflicts"];
+
+/// Memory each keyspace may use for writes not yet in sorted files: an
+/// eighth of the block cache, 1 to 8 MiB (fjall's default is 64). Bounded so
+/// that a sync of millions of pairs holds the same memory as one of
+/// thousands, and set by the one knob that sizes the state's memory.
+fn memtable_bytes(cache_mib: u64) -> u64 {
+    (cache_mib / 8).clamp(1, 8) << 20
+}
+
+#[derive(Clone)]
+pub(super) struct Lsm {
+    pub db: Database,
+    pub links: Keyspace,
+    pub shadows: Keyspace,
+    pub dirty: Keyspace,
+    pub outbox: Keyspace,
+    pub conflicts: Keyspace,
+}
+
+impl Lsm {
+    /// Opens (or creates) the store at `dir`, with a block cache of
+    /// `cache_mib`.
+    pub fn open(dir: &Path, cache_mib: u64) -> Result<Lsm> {
+        let open_err = |source| StateError::OpenPairs {
+            path: dir.display().to_string(),
+            source,
+        };
+        let db = Database::builder(dir)
+            .cache_size(cache_mib << 20)
+            .open()
+            .map_err(open_err)?;
+        let ks = |name: &str| {
+            db.keyspace(name, || {
+                KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes(cache_mib))
+            })
+            .map_err(open_err)
+        };
+        Ok(Lsm {
+            links: ks(NAMES[0])?,
+            shadows: ks(NAMES[1])?,
+            dirty: ks(NAMES[2])?,
+            outbox: ks(NAMES[3])?,
+            conflicts: ks(NAMES[4])?,
+            db,
+        })
+    }
+
+    fn keyspace(&self, name: &str) -> &Keyspace {
+        match name {
+            "links" => &self.links,
+            "shadows" => &self.shadows,
+            "dirty" => &self.dirty,
+            "outbox" => &self.outbox,
+            _ => &self.conflicts,
+        }
+    }
+
+    /// Moves what a state written before this store kept in sled's trees of
+    /// the same names, then drops those trees. Copying is idempotent and the
+    /// copy is on disk before a tree is dropped, so a kill at any point
+    /// leaves every entry in one store or the other, and the next start
+    /// finishes the move.
+    pub fn migrate(&self, sled: &sled::Db) -> Result<()> {
+        let present: Vec<Vec<u8>> = sled.tree_names().into_iter().map(|n| n.to_vec()).collect();
+        for name in NAMES {
+            if !present.iter().any(|n| n.as_slice() == name.as_bytes()) {
+                continue;
+            }
+            let tree = sled.open_tree(name)?;
+            let into = self.keyspace(name);
+            let mut batch = self.db.batch();
+            for item in tree.iter() {
+                let (k, v) = item?;
+                batch.insert(into, k.to_vec(), v.to_vec());
+                if batch.len() >= 10_000 {
+                    std::mem::replace(&mut batch, self.db.batch()).commit()?;
+                }
+            }
+            batch.commit()?;
+            self.db.persist(PersistMode::SyncAll)?;
+            tracing::info!(tree = name, entries = tree.len(), "moved from sled");
+            drop(tree);
+            sled.drop_tree(name)?;
+        }
+        Ok(())
+    }
+
+    /// Every entry under `prefix`, in key order.
+    pub fn scan(
+        ks: &Keyspace,
+        prefix: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(fjall::Slice, fjall::Slice)>> {
+        ks.prefix(prefix)
+            .map(|guard| guard.into_inner().map_err(StateError::from))
+    }
+}
