@@ -107,8 +107,10 @@ fn corrupt(key: &[u8], reason: String) -> StateError {
     }
 }
 
-/// sled's page cache, the one part of a run's memory that grows with the
-/// state's size up to this bound: `SYNCHOST_STATE_CACHE_MIB`, 64 by default.
+/// The stores' caches, the part of a run's memory that grows with the
+/// state's size up to this bound: sled's page cache and fjall's block cache
+/// (and its memtables, an eighth of it each): `SYNCHOST_STATE_CACHE_MIB`, 64
+/// by default.
 fn cache_mib() -> u64 {
     let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
     set.and_then(|v| v.trim().parse().ok())
