@@ -45,11 +45,8 @@ async fn pull(n: usize) -> u64 {
     peak
 }
 
-// Fails today (1,000 records 77 MiB, 10,000 records 96 MiB in a debug build),
-// with the pairs in fjall and its memtables bounded: something besides the
-// stores still grows with the table. Run with `--ignored`; issue 10 stays
-// open until it passes.
-#[ignore = "a run's memory still grows with the table (issue 10)"]
+// Passes since the pairs' store keeps 1 MiB memtables (1,000 records 77 MiB,
+// 10,000 records 84 MiB in a debug build); with 8 MiB ones it failed (96 MiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_of_ten_times_the_records_peaks_at_much_the_same_memory() {
     // Warm the compiled-connector cache first, so that neither run compiles.

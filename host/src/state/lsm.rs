@@ -19,13 +19,12 @@ use super::{Result, StateError};
 /// earlier version wrote: [`Lsm::migrate`] moves them).
 const NAMES: [&str; 5] = ["links", "shadows", "dirty", "outbox", "conflicts"];
 
-/// Memory each keyspace may use for writes not yet in sorted files: an
-/// eighth of the block cache, 1 to 8 MiB (fjall's default is 64). Bounded so
-/// that a sync of millions of pairs holds the same memory as one of
-/// thousands, and set by the one knob that sizes the state's memory.
-fn memtable_bytes(cache_mib: u64) -> u64 {
-    (cache_mib / 8).clamp(1, 8) << 20
-}
+/// Memory each keyspace may use for writes not yet in sorted files, bytes
+/// (fjall's default is 64 MiB). Small, so that the store's memory stops
+/// growing within the first thousand or so pairs of a sync: with 8 MiB a run
+/// of 10,000 records held all of them in memory (host/tests/memory.rs). fjall
+/// keeps the size a keyspace was created with.
+const MEMTABLE: u64 = 1 << 20;
 
 #[derive(Clone)]
 pub(super) struct Lsm {
@@ -51,7 +50,7 @@ impl Lsm {
             .map_err(open_err)?;
         let ks = |name: &str| {
             db.keyspace(name, || {
-                KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes(cache_mib))
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE)
             })
             .map_err(open_err)
         };

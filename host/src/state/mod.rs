@@ -108,9 +108,8 @@ fn corrupt(key: &[u8], reason: String) -> StateError {
 }
 
 /// The stores' caches, the part of a run's memory that grows with the
-/// state's size up to this bound: sled's page cache and fjall's block cache
-/// (and its memtables, an eighth of it each): `SYNCHOST_STATE_CACHE_MIB`, 64
-/// by default.
+/// state's size up to this bound: sled's page cache and fjall's block cache,
+/// each `SYNCHOST_STATE_CACHE_MIB`, 64 by default.
 fn cache_mib() -> u64 {
     let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
     set.and_then(|v| v.trim().parse().ok())
