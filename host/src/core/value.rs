@@ -70,8 +70,42 @@ impl Value {
         }
     }
 
+    /// Whether the normal form is null (see [`Value::normalized`]), without
+    /// making it.
     pub fn is_null(&self) -> bool {
-        matches!(self.normalized(), Value::Null)
+        match self {
+            Value::Null => true,
+            Value::Text(s) | Value::Select(s) => s.trim().is_empty(),
+            Value::MultiSelect(v) | Value::Reference(v) => v.is_empty(),
+            Value::Json(j) => j.is_null(),
+            _ => false,
+        }
+    }
+
+    /// Whether the value is in its normal form already, and not null, so
+    /// that `normalized` would give it back as it is. Checked without
+    /// allocating: shadows hold normal values, and hashing one need not copy
+    /// it. May say `false` of a normal value; never `true` of another.
+    fn is_normal(&self) -> bool {
+        let trimmed = |s: &str| !s.is_empty() && s.trim().len() == s.len();
+        match self {
+            Value::Null => false,
+            Value::Text(s) | Value::Select(s) => trimmed(s),
+            Value::Number(n) => !(*n == 0.0 && n.is_sign_negative()),
+            Value::Bool(_) | Value::Date(_) => true,
+            Value::MultiSelect(v) | Value::Reference(v) => {
+                !v.is_empty() && v.iter().all(|s| trimmed(s)) && v.windows(2).all(|w| w[0] < w[1])
+            }
+            // `YYYY-MM-DDTHH:MM:SSZ`: what `normalized` formats any valid
+            // datetime as, and gives back unchanged.
+            Value::Datetime(s) => {
+                s.len() == 20
+                    && s.ends_with('Z')
+                    && s.as_bytes()[10] == b'T'
+                    && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+            }
+            Value::Json(j) => !j.is_null(),
+        }
     }
 }
 
@@ -98,14 +132,75 @@ pub fn normalize(fields: &Fields) -> Fields {
 
 /// A content hash of normalized fields: equal hashes, equal content.
 pub fn content_hash(fields: &Fields) -> String {
-    let normal = normalize(fields);
-    let bytes = serde_json::to_vec(&normal).expect("values serialize");
+    let bytes = if fields.values().all(Value::is_normal) {
+        serde_json::to_vec(fields)
+    } else {
+        serde_json::to_vec(&normalize(fields))
+    }
+    .expect("values serialize");
     hex::encode(&Sha256::digest(&bytes)[..16])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let text =
+            prop::sample::select(vec!["", " ", "a", " a", "b ", "a b", "b"]).prop_map(String::from);
+        let datetime = prop::sample::select(vec![
+            "2024-05-01T12:00:00Z",
+            "2024-05-01T12:00:00.000+02:00",
+            "2024-05-01T12:00:00.5Z",
+            "2024-05-01 12:00:00Z",
+            "2024-13-01T12:00:00Z",
+            "nonsense",
+        ])
+        .prop_map(String::from);
+        prop_oneof![
+            Just(Value::Null),
+            text.clone().prop_map(Value::Text),
+            text.clone().prop_map(Value::Select),
+            prop::sample::select(vec![0.0, -0.0, 1.5, -2.0, f64::INFINITY]).prop_map(Value::Number),
+            any::<bool>().prop_map(Value::Bool),
+            text.clone().prop_map(Value::Date),
+            datetime.prop_map(Value::Datetime),
+            prop::collection::vec(text.clone(), 0..4).prop_map(Value::MultiSelect),
+            prop::collection::vec(text, 0..4).prop_map(Value::Reference),
+            prop::sample::select(vec![serde_json::Value::Null, serde_json::json!({"a": 1})])
+                .prop_map(Value::Json),
+        ]
+    }
+
+    proptest! {
+        /// The shortcuts agree with the normal form they skip making.
+        #[test]
+        fn null_normal_and_hash_shortcuts_agree_with_normalized(
+            values in prop::collection::vec(value(), 0..5)
+        ) {
+            for v in &values {
+                prop_assert_eq!(v.is_null(), v.normalized() == Value::Null, "{:?}", v);
+                if v.is_normal() {
+                    prop_assert_eq!(&v.normalized(), v);
+                }
+                // a normal value is recognised as such once normalized
+                let n = v.normalized();
+                if !matches!(n, Value::Null | Value::MultiSelect(_) | Value::Reference(_)) {
+                    prop_assert!(n.is_normal() || matches!(n, Value::Datetime(_)), "{:?}", n);
+                }
+            }
+            let fields: Fields = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (format!("f{i}"), v))
+                .collect();
+            let slow = hex::encode(
+                &Sha256::digest(serde_json::to_vec(&normalize(&fields)).unwrap())[..16],
+            );
+            prop_assert_eq!(content_hash(&fields), slow);
+        }
+    }
 
     fn fields(pairs: &[(&str, Value)]) -> Fields {
         pairs

@@ -207,7 +207,7 @@ impl State {
     // ---- outbox ------------------------------------------------------------
 
     /// Stores planned writes, all at once, before any is pushed. Returns their keys.
-    pub fn outbox_put(&self, job: &str, entries: &[OutboxEntry]) -> Result<Vec<Vec<u8>>> {
+    pub fn outbox_put<E: Serialize>(&self, job: &str, entries: &[E]) -> Result<Vec<Vec<u8>>> {
         // On disk before anything is pushed: a machine that stops right
         // after a push must find what it pushed.
         let mut batch = self

@@ -48,6 +48,30 @@ pub struct OutboxEntry {
     pub planned: Option<PlannedPair>,
 }
 
+/// An [`OutboxEntry`] as a sync writes it: the same entry, serialized the
+/// same way, borrowing the pair's ids and fields instead of copying them
+/// (a sync stores one per planned write).
+#[derive(Debug, Serialize)]
+pub struct OutboxEntryRef<'a> {
+    pub side: Side,
+    pub op: OutboxOp,
+    pub pair: &'a str,
+    pub planned_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planned: Option<PlannedPairRef<'a>>,
+}
+
+/// A [`PlannedPair`], borrowed (see [`OutboxEntryRef`]).
+#[derive(Debug, Serialize)]
+pub struct PlannedPairRef<'a> {
+    pub source_id: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    pub source: &'a Fields,
+    pub target: &'a Fields,
+    pub writes_source: bool,
+    pub writes_target: bool,
+}
+
 /// A pair as planned: ids (none for a record being created) and each side's
 /// canonical content once the writes land.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

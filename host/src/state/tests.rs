@@ -235,3 +235,44 @@ fn a_state_kept_all_in_sled_is_moved_at_open() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The borrowed form a sync writes reads back as the entry it mirrors.
+#[test]
+fn an_outbox_entry_written_borrowed_reads_back_whole() {
+    let state = State::open(&temp("borrowed")).unwrap();
+    let mut fields = Fields::new();
+    fields.insert("name".into(), crate::core::value::Value::Text("Ada".into()));
+    let owned = OutboxEntry {
+        side: Side::Source,
+        op: OutboxOp::Update,
+        pair: "s1".into(),
+        planned_at: "2026-12-06T00:00:00Z".into(),
+        planned: Some(PlannedPair {
+            source_id: Some("s1".into()),
+            target_id: None,
+            source: fields.clone(),
+            target: Fields::new(),
+            writes_source: true,
+            writes_target: false,
+        }),
+    };
+    let borrowed = OutboxEntryRef {
+        side: Side::Source,
+        op: OutboxOp::Update,
+        pair: "s1",
+        planned_at: "2026-12-06T00:00:00Z",
+        planned: Some(PlannedPairRef {
+            source_id: Some("s1"),
+            target_id: None,
+            source: &fields,
+            target: &Fields::new(),
+            writes_source: true,
+            writes_target: false,
+        }),
+    };
+    assert_eq!(encode(&borrowed), encode(&owned));
+    state.outbox_put("j", &[borrowed]).unwrap();
+    assert_eq!(state.outbox("j").unwrap()[0].1, owned);
+    drop(state);
+    let _ = std::fs::remove_dir_all(temp("borrowed"));
+}

@@ -20,7 +20,9 @@ use crate::core::value::content_hash;
 use crate::runtime::{
     describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp, WriteOutcome,
 };
-use crate::state::{OutboxEntry, OutboxOp, PairCommit, PlannedPair, Shadow, State, StateError};
+use crate::state::{
+    OutboxEntryRef, OutboxOp, PairCommit, PlannedPairRef, Shadow, State, StateError,
+};
 
 use super::convert::fields_to_wire;
 use super::plan::{OpKind, PairPlan, Plan};
@@ -175,7 +177,7 @@ impl Pusher<'_> {
                 Side::Target => w.1 = true,
             }
         }
-        let entries: Vec<OutboxEntry> = plan
+        let entries: Vec<OutboxEntryRef> = plan
             .ops
             .iter()
             .map(|op| {
@@ -184,7 +186,7 @@ impl Pusher<'_> {
                     Side::Source => sides_written[op.pair].0,
                     Side::Target => sides_written[op.pair].1,
                 };
-                OutboxEntry {
+                OutboxEntryRef {
                     side: op.side,
                     op: match op.kind {
                         OpKind::Create => OutboxOp::Create,
@@ -193,15 +195,15 @@ impl Pusher<'_> {
                     },
                     pair: pair
                         .source_id
-                        .clone()
-                        .or_else(|| pair.target_id.clone())
+                        .as_deref()
+                        .or(pair.target_id.as_deref())
                         .unwrap_or_default(),
-                    planned_at: self.now.clone(),
-                    planned: Some(PlannedPair {
-                        source_id: pair.source_id.clone(),
-                        target_id: pair.target_id.clone(),
-                        source: pair.shadow_source.clone(),
-                        target: pair.shadow_target.clone(),
+                    planned_at: &self.now,
+                    planned: Some(PlannedPairRef {
+                        source_id: pair.source_id.as_deref(),
+                        target_id: pair.target_id.as_deref(),
+                        source: &pair.shadow_source,
+                        target: &pair.shadow_target,
                         writes_source: writes(Side::Source),
                         writes_target: writes(Side::Target),
                     }),
