@@ -70,6 +70,16 @@ impl Value {
         }
     }
 
+    /// The normal form, reusing the value when it is normal already (as
+    /// most values of a mapped record are by then).
+    pub fn into_normalized(self) -> Value {
+        if self.is_normal() {
+            self
+        } else {
+            self.normalized()
+        }
+    }
+
     /// Whether the normal form is null (see [`Value::normalized`]), without
     /// making it.
     pub fn is_null(&self) -> bool {
@@ -86,7 +96,7 @@ impl Value {
     /// that `normalized` would give it back as it is. Checked without
     /// allocating: shadows hold normal values, and hashing one need not copy
     /// it. May say `false` of a normal value; never `true` of another.
-    fn is_normal(&self) -> bool {
+    pub fn is_normal(&self) -> bool {
         let trimmed = |s: &str| !s.is_empty() && s.trim().len() == s.len();
         match self {
             Value::Null => false,
@@ -184,6 +194,7 @@ mod tests {
                 if v.is_normal() {
                     prop_assert_eq!(&v.normalized(), v);
                 }
+                prop_assert_eq!(v.clone().into_normalized(), v.normalized());
                 // a normal value is recognised as such once normalized
                 let n = v.normalized();
                 if !matches!(n, Value::Null | Value::MultiSelect(_) | Value::Reference(_)) {

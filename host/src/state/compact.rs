@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Shadow;
+use super::{Shadow, ShadowRef};
 use crate::core::value::{Fields, Value};
 
 /// The first byte of a compact shadow; JSON starts with `{`.
@@ -40,20 +40,54 @@ struct CompactShadow {
     target_version: Option<String>,
 }
 
-fn to_compact(fields: &Fields) -> Vec<(String, Compact)> {
-    let value = |v: &Value| match v {
-        Value::Null => Compact::Null,
-        Value::Text(s) => Compact::Text(s.clone()),
-        Value::Number(n) => Compact::Number(*n),
-        Value::Bool(b) => Compact::Bool(*b),
-        Value::Date(s) => Compact::Date(s.clone()),
-        Value::Datetime(s) => Compact::Datetime(s.clone()),
-        Value::Select(s) => Compact::Select(s.clone()),
-        Value::MultiSelect(l) => Compact::MultiSelect(l.clone()),
-        Value::Reference(l) => Compact::Reference(l.clone()),
-        Value::Json(j) => Compact::Json(j.to_string()),
-    };
-    fields.iter().map(|(k, v)| (k.clone(), value(v))).collect()
+/// [`Compact`] as written, borrowing: the same variants in the same order,
+/// so postcard writes the same bytes.
+#[derive(Serialize)]
+enum CompactRef<'a> {
+    Null,
+    Text(&'a str),
+    Number(f64),
+    Bool(bool),
+    Date(&'a str),
+    Datetime(&'a str),
+    Select(&'a str),
+    MultiSelect(&'a [String]),
+    Reference(&'a [String]),
+    Json(String),
+}
+
+/// Fields as [`CompactShadow`]'s list of pairs, written without copying them.
+struct FieldsRef<'a>(&'a Fields);
+
+impl<'a> Serialize for FieldsRef<'a> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let value = |v: &'a Value| match v {
+            Value::Null => CompactRef::Null,
+            Value::Text(s) => CompactRef::Text(s),
+            Value::Number(n) => CompactRef::Number(*n),
+            Value::Bool(b) => CompactRef::Bool(*b),
+            Value::Date(s) => CompactRef::Date(s),
+            Value::Datetime(s) => CompactRef::Datetime(s),
+            Value::Select(s) => CompactRef::Select(s),
+            Value::MultiSelect(l) => CompactRef::MultiSelect(l),
+            Value::Reference(l) => CompactRef::Reference(l),
+            Value::Json(j) => CompactRef::Json(j.to_string()),
+        };
+        s.collect_seq(self.0.iter().map(|(k, v)| (k, value(v))))
+    }
+}
+
+/// [`CompactShadow`] as written, borrowing.
+#[derive(Serialize)]
+struct CompactShadowRef<'a> {
+    target_id: &'a str,
+    source: FieldsRef<'a>,
+    target: FieldsRef<'a>,
+    source_hash: &'a str,
+    target_hash: &'a str,
+    synced_at: &'a str,
+    source_version: Option<&'a str>,
+    target_version: Option<&'a str>,
 }
 
 fn from_compact(fields: Vec<(String, Compact)>) -> Result<Fields, String> {
@@ -79,16 +113,16 @@ fn from_compact(fields: Vec<(String, Compact)>) -> Result<Fields, String> {
         .collect()
 }
 
-pub fn encode(shadow: &Shadow) -> Vec<u8> {
-    let compact = CompactShadow {
-        target_id: shadow.target_id.clone(),
-        source: to_compact(&shadow.source),
-        target: to_compact(&shadow.target),
-        source_hash: shadow.source_hash.clone(),
-        target_hash: shadow.target_hash.clone(),
-        synced_at: shadow.synced_at.clone(),
-        source_version: shadow.source_version.clone(),
-        target_version: shadow.target_version.clone(),
+pub fn encode(shadow: ShadowRef<'_>) -> Vec<u8> {
+    let compact = CompactShadowRef {
+        target_id: shadow.target_id,
+        source: FieldsRef(shadow.source),
+        target: FieldsRef(shadow.target),
+        source_hash: shadow.source_hash,
+        target_hash: shadow.target_hash,
+        synced_at: shadow.synced_at,
+        source_version: shadow.source_version,
+        target_version: shadow.target_version,
     };
     let out = vec![COMPACT];
     postcard::to_extend(&compact, out).expect("a shadow serializes")
@@ -151,7 +185,7 @@ mod tests {
     #[test]
     fn every_value_comes_back_as_it_went_in() {
         let s = shadow();
-        assert_eq!(decode(&encode(&s)).unwrap(), s);
+        assert_eq!(decode(&encode(s.as_ref())).unwrap(), s);
     }
 
     #[test]
@@ -163,7 +197,10 @@ mod tests {
     #[test]
     fn the_compact_form_is_smaller() {
         let s = shadow();
-        let (compact, json) = (encode(&s).len(), serde_json::to_vec(&s).unwrap().len());
+        let (compact, json) = (
+            encode(s.as_ref()).len(),
+            serde_json::to_vec(&s).unwrap().len(),
+        );
         assert!(compact * 2 < json, "{compact} bytes against {json} as JSON");
     }
 

@@ -6,7 +6,8 @@ use fjall::{Keyspace, OwnedWriteBatch as WriteBatch};
 
 use super::lsm::Lsm;
 use super::{
-    compact, corrupt, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, State,
+    compact, corrupt, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, ShadowRef,
+    State,
 };
 use crate::core::merge::Side;
 
@@ -16,7 +17,7 @@ pub enum PairCommit<'a> {
     Link {
         source_id: &'a str,
         target_id: &'a str,
-        shadow: &'a Shadow,
+        shadow: ShadowRef<'a>,
     },
     /// deleted on both sides: the link and shadow go
     Forget {
@@ -194,7 +195,7 @@ impl State {
             &[PairCommit::Link {
                 source_id,
                 target_id,
-                shadow,
+                shadow: shadow.as_ref(),
             }],
             done,
             &[],
@@ -253,7 +254,7 @@ impl State {
                     links.batch.insert(
                         &lsm.shadows,
                         key(&[job, source_id]),
-                        compact::encode(shadow),
+                        compact::encode(*shadow),
                     );
                 }
                 PairCommit::Forget { .. } => {

@@ -23,6 +23,35 @@ pub struct Shadow {
     pub target_version: Option<String>,
 }
 
+impl Shadow {
+    pub fn as_ref(&self) -> ShadowRef<'_> {
+        ShadowRef {
+            target_id: &self.target_id,
+            source: &self.source,
+            target: &self.target,
+            source_hash: &self.source_hash,
+            target_hash: &self.target_hash,
+            synced_at: &self.synced_at,
+            source_version: self.source_version.as_deref(),
+            target_version: self.target_version.as_deref(),
+        }
+    }
+}
+
+/// A [`Shadow`] to be stored, borrowing its parts: a sync commits one per
+/// pair, from fields its plan holds already.
+#[derive(Debug, Clone, Copy)]
+pub struct ShadowRef<'a> {
+    pub target_id: &'a str,
+    pub source: &'a Fields,
+    pub target: &'a Fields,
+    pub source_hash: &'a str,
+    pub target_hash: &'a str,
+    pub synced_at: &'a str,
+    pub source_version: Option<&'a str>,
+    pub target_version: Option<&'a str>,
+}
+
 /// Where a side's next incremental read starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {

@@ -58,7 +58,7 @@ fn commits<'a>(ops: &'a [Op], shadows: &'a [Shadow]) -> Vec<PairCommit<'a>> {
             Op::Link(s, t) => PairCommit::Link {
                 source_id: s,
                 target_id: t,
-                shadow,
+                shadow: shadow.as_ref(),
             },
             Op::Forget(s, t) => PairCommit::Forget {
                 source_id: s,
@@ -157,7 +157,7 @@ fn a_commit_takes_its_outbox_entries_dirty_marks_and_settled_conflicts_with_it()
             &[PairCommit::Link {
                 source_id: "s1",
                 target_id: "t1",
-                shadow: &s,
+                shadow: s.as_ref(),
             }],
             &keys[..1],
             &["c1".into()],
@@ -187,7 +187,7 @@ fn a_state_kept_all_in_sled_is_moved_at_open() {
         links.insert(key(&["j", "target", "t1"]), "s1").unwrap();
         db.open_tree("shadows")
             .unwrap()
-            .insert(key(&["j", "s1"]), compact::encode(&shadow("t1")))
+            .insert(key(&["j", "s1"]), compact::encode(shadow("t1").as_ref()))
             .unwrap();
         db.open_tree("conflicts")
             .unwrap()

@@ -21,7 +21,7 @@ use crate::runtime::{
     describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp, WriteOutcome,
 };
 use crate::state::{
-    OutboxEntryRef, OutboxOp, PairCommit, PlannedPairRef, Shadow, State, StateError,
+    OutboxEntryRef, OutboxOp, PairCommit, PlannedPairRef, ShadowRef, State, StateError,
 };
 
 use super::convert::fields_to_wire;
@@ -365,36 +365,41 @@ impl Pusher<'_> {
         ready: &[usize],
         done: &[Vec<u8>],
     ) -> Result<(), StateError> {
-        let shadows: Vec<Option<Shadow>> = ready
+        // Each linked pair's hashes; the rest of its shadow is borrowed
+        // from the plan.
+        let hashes: Vec<Option<(String, String)>> = ready
             .iter()
             .map(|&i| {
                 let pair = &pairs[i];
-                let tid = pair.target_id.as_ref()?;
-                pair.source_id.as_ref()?;
-                (!pair.forget).then(|| Shadow {
-                    target_id: tid.clone(),
-                    source_hash: content_hash(&pair.shadow_source),
-                    target_hash: content_hash(&pair.shadow_target),
-                    source: pair.shadow_source.clone(),
-                    target: pair.shadow_target.clone(),
-                    synced_at: self.now.clone(),
-                    source_version: pair.source_version.clone(),
-                    target_version: pair.target_version.clone(),
+                (!pair.forget).then(|| {
+                    (
+                        content_hash(&pair.shadow_source),
+                        content_hash(&pair.shadow_target),
+                    )
                 })
             })
             .collect();
         let mut commits = Vec::new();
-        for (&i, shadow) in ready.iter().zip(&shadows) {
+        for (&i, hashes) in ready.iter().zip(&hashes) {
             let pair = &pairs[i];
             // A delete with nothing left to link commits only its outbox entries.
             let (Some(source_id), Some(target_id)) = (&pair.source_id, &pair.target_id) else {
                 continue;
             };
-            commits.push(match shadow {
-                Some(shadow) => PairCommit::Link {
+            commits.push(match hashes {
+                Some((source_hash, target_hash)) => PairCommit::Link {
                     source_id,
                     target_id,
-                    shadow,
+                    shadow: ShadowRef {
+                        target_id,
+                        source: &pair.shadow_source,
+                        target: &pair.shadow_target,
+                        source_hash,
+                        target_hash,
+                        synced_at: &self.now,
+                        source_version: pair.source_version.as_deref(),
+                        target_version: pair.target_version.as_deref(),
+                    },
                 },
                 None => PairCommit::Forget {
                     source_id,

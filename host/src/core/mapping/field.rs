@@ -162,8 +162,12 @@ impl FieldMapping {
             Side::Target => (self.target_kind, &self.forward, &self.source),
             Side::Source => (self.source_kind, &self.backward, &self.target),
         };
-        let value = value.normalized();
-        if value == Value::Null {
+        let value = if value.is_normal() {
+            std::borrow::Cow::Borrowed(value)
+        } else {
+            std::borrow::Cow::Owned(value.normalized())
+        };
+        if *value == Value::Null {
             return Ok(Value::Null);
         }
         if self.linked() {
@@ -183,21 +187,26 @@ impl FieldMapping {
                     }),
                 }
             }
-            return Ok(Value::Reference(linked).normalized());
+            return Ok(Value::Reference(linked).into_normalized());
         }
         let mapped = self.apply_values(&value, map)?;
-        Ok(convert::convert(&mapped, kind, &self.options)?.normalized())
+        Ok(convert::convert(&mapped, kind, &self.options)?.into_normalized())
     }
 
     /// Replaces the values listed in `map`, on a normalized value: each
     /// option when either side is a multi-select (splitting a text first),
     /// otherwise the whole value by its text form.
-    fn apply_values(&self, value: &Value, map: &BTreeMap<String, String>) -> Result<Value, String> {
+    fn apply_values<'v>(
+        &self,
+        value: &'v Value,
+        map: &BTreeMap<String, String>,
+    ) -> Result<std::borrow::Cow<'v, Value>, String> {
+        use std::borrow::Cow;
         if map.is_empty() {
-            return Ok(value.clone());
+            return Ok(Cow::Borrowed(value));
         }
         if self.per_option() {
-            return Ok(
+            return Ok(Cow::Owned(
                 match convert::convert(value, FieldKind::MultiSelect, &self.options)? {
                     Value::MultiSelect(items) => Value::MultiSelect(
                         items
@@ -207,11 +216,11 @@ impl FieldMapping {
                     ),
                     other => other,
                 },
-            );
+            ));
         }
         Ok(match convert::atom(value).and_then(|atom| map.get(&atom)) {
-            Some(mapped) => Value::Text(mapped.clone()),
-            None => value.clone(),
+            Some(mapped) => Cow::Owned(Value::Text(mapped.clone())),
+            None => Cow::Borrowed(value),
         })
     }
 }

@@ -454,8 +454,8 @@ impl Mapper {
                 continue;
             };
             let value = convert::convert(value, f.source_kind, &f.options)
-                .unwrap_or_else(|_| value.clone());
-            let value = value.normalized();
+                .unwrap_or_else(|_| value.clone())
+                .into_normalized();
             if value != Value::Null {
                 canonical.insert(f.source.clone(), value);
             }
@@ -537,7 +537,7 @@ impl Mapper {
                 Ok(v) => {
                     written.insert(
                         f.source.clone(),
-                        or_default(v.normalized(), &f.source_default),
+                        or_default(v.into_normalized(), &f.source_default),
                     );
                 }
                 Err(expected) => errors.push(conversion_error(&f.source, value, expected)),
