@@ -161,6 +161,17 @@ fn a_salesforce_sim_writes_the_refresh_flow_into_its_connection() {
     }
 }
 
+/// A stop sent the moment the simulator says it serves (as a script or a
+/// service manager sends it) stops it cleanly: the handlers are in place
+/// before it says so. Once failed in CI, when they were installed after.
+#[test]
+fn a_stop_sent_as_soon_as_it_serves_is_a_clean_stop() {
+    for i in 0..5 {
+        let dir = fresh(&format!("stop-{i}"));
+        drop(Sim::start("items", 1, &dir));
+    }
+}
+
 #[test]
 fn an_unknown_simulator_is_refused_with_the_names_there_are() {
     let out = synchost().args(["sim", "kinto"]).output().unwrap();

@@ -122,8 +122,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         "connection": connection,
     });
     println!("a job's side:\n{}", serde_json::to_string_pretty(&side)?);
+    let stop = crate::daemon::shutdown_signal();
     println!("serving until Ctrl-C or SIGTERM");
-    crate::daemon::shutdown_signal().await;
+    stop.await;
     drop(fixture);
     Ok(ExitCode::SUCCESS)
 }

@@ -552,6 +552,9 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         "synchost daemon listening on http://{}",
         listener.local_addr()?
     );
+    // Before the daemon says where it is: a stop sent as soon as it is
+    // found must find the handlers in place.
+    let stop = shutdown_signal();
     // The CLI finds the daemon holding this folder here (`synchost runs --data`).
     let announce = crate::cli::data::daemon_file(&config.data);
     std::fs::write(
@@ -565,7 +568,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     let shutdown = {
         let core = core.clone();
         async move {
-            shutdown_signal().await;
+            stop.await;
             // First of all, so that no run starts after this line: what is
             // queued stays owed in the jobs' state for the next start.
             core.scheduler.close();
@@ -590,18 +593,24 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C or SIGTERM: how a person or a service manager stops a long-running
-/// command (the daemon, `synchost sim`).
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// command (the daemon, `synchost sim`). The handlers are installed when this
+/// is called, not when it is first awaited: call it before saying you are
+/// ready, or a signal sent at once kills the process instead of stopping it.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
