@@ -12,13 +12,13 @@
 //!
 //! A pair is planned once: pass 3 marks the target records it takes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::core::merge::Side;
 use crate::state::{ParkedConflict, StateError};
 
 use super::super::side::ReadOutcome;
-use super::super::staged::{id_hash, Position};
+use super::super::staged::{id_hash, IdSet, Position};
 use super::{New, Plan, Planner, Seen, Skipped};
 
 enum Pass {
@@ -35,7 +35,7 @@ pub struct Sweep<'p, 'a> {
     target: &'p ReadOutcome,
     parked: BTreeMap<String, ParkedConflict>,
     /// target records pass 3 planned, by id hash
-    taken: HashSet<u128>,
+    taken: IdSet,
     /// new target records' ids by the hash of what they are matched by
     by_key: HashMap<u64, Vec<String>>,
     pass: Pass,
@@ -73,7 +73,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
             source,
             target,
             parked: planner.parked_conflicts()?,
-            taken: HashSet::new(),
+            taken: IdSet::default(),
             by_key,
             pass: Pass::Resolved,
         })
