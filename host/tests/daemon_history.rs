@@ -117,7 +117,16 @@ async fn a_job_that_cannot_start_is_seen() {
                 .unwrap_or_default();
             assert!(error.contains("no-such-connector"), "{error}");
         }
-        let health = d.get("/healthz");
+        // The last run's record is written before the run has finished
+        // updating its job (`/healthz` lists it as running until then).
+        let started = std::time::Instant::now();
+        let health = loop {
+            let health = d.get("/healthz");
+            if health["status"] != "ok" || started.elapsed() > Duration::from_secs(20) {
+                break health;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         assert_eq!(health["status"], "degraded", "{health}");
         assert_eq!(health["failing"][0]["job"], "broken");
         assert!(d.metrics().contains("synchost_jobs_failing 1"));
