@@ -68,14 +68,22 @@ impl Lsm {
         })
     }
 
-    fn keyspace(&self, name: &str) -> &Keyspace {
-        match name {
-            "links" => &self.links,
-            "shadows" => &self.shadows,
-            "dirty" => &self.dirty,
-            "outbox" => &self.outbox,
-            _ => &self.conflicts,
-        }
+    /// Each keyspace with its name (sled's tree of the same name held it).
+    fn named(&self) -> [(&'static str, &Keyspace); 5] {
+        [
+            (NAMES[0], &self.links),
+            (NAMES[1], &self.shadows),
+            (NAMES[2], &self.dirty),
+            (NAMES[3], &self.outbox),
+            (NAMES[4], &self.conflicts),
+        ]
+    }
+
+    /// A batch that is on disk (not only with the operating system) when
+    /// its commit returns: for what must survive the machine, not only the
+    /// process (the outbox before a push, a parked conflict).
+    pub fn synced_batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch().durability(Some(PersistMode::SyncData))
     }
 
     /// Moves what a state written before this store kept in sled's trees of
@@ -85,23 +93,24 @@ impl Lsm {
     /// finishes the move.
     pub fn migrate(&self, sled: &sled::Db) -> Result<()> {
         let present: Vec<Vec<u8>> = sled.tree_names().into_iter().map(|n| n.to_vec()).collect();
-        for name in NAMES {
+        for (name, into) in self.named() {
             if !present.iter().any(|n| n.as_slice() == name.as_bytes()) {
                 continue;
             }
             let tree = sled.open_tree(name)?;
-            let into = self.keyspace(name);
             let mut batch = self.db.batch();
+            let mut entries = 0usize;
             for item in tree.iter() {
                 let (k, v) = item?;
                 batch.insert(into, k.to_vec(), v.to_vec());
+                entries += 1;
                 if batch.len() >= 10_000 {
                     std::mem::replace(&mut batch, self.db.batch()).commit()?;
                 }
             }
             batch.commit()?;
             self.db.persist(PersistMode::SyncAll)?;
-            tracing::info!(tree = name, entries = tree.len(), "moved from sled");
+            tracing::info!(tree = name, entries, "moved from sled");
             drop(tree);
             sled.drop_tree(name)?;
         }

@@ -210,11 +210,7 @@ impl State {
     pub fn outbox_put<E: Serialize>(&self, job: &str, entries: &[E]) -> Result<Vec<Vec<u8>>> {
         // On disk before anything is pushed: a machine that stops right
         // after a push must find what it pushed.
-        let mut batch = self
-            .lsm
-            .db
-            .batch()
-            .durability(Some(fjall::PersistMode::SyncData));
+        let mut batch = self.lsm.synced_batch();
         let mut keys = Vec::with_capacity(entries.len());
         for entry in entries {
             let k = key(&[job, &format!("{:020}", self.next_id()?)]);
@@ -247,11 +243,7 @@ impl State {
     // ---- conflicts ---------------------------------------------------------
 
     pub fn put_conflict(&self, conflict: &ParkedConflict) -> Result<()> {
-        let mut batch = self
-            .lsm
-            .db
-            .batch()
-            .durability(Some(fjall::PersistMode::SyncData));
+        let mut batch = self.lsm.synced_batch();
         batch.insert(
             &self.lsm.conflicts,
             conflict.id.as_bytes(),
