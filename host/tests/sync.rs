@@ -303,3 +303,41 @@ async fn a_spent_daily_budget_defers_the_run_as_queued() {
         "the budget is never exceeded"
     );
 }
+
+/// A side's write calls are kept in flight together, up to the job's
+/// `write_concurrency`, each through its own instance of the connector; the
+/// platform sees that many at once (each answer delayed by a proxy), and the
+/// answers, taken in order, leave every record written once and linked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_calls_are_in_flight_together_up_to_write_concurrency() {
+    use std::time::Duration;
+    use synchost_sim::fault::{Fault, Rule};
+    for concurrency in [1, 4] {
+        let mut w = World::new(&format!("in-flight-{concurrency}"), "newest_wins").await;
+        w.job["write_concurrency"] = serde_json::json!(concurrency);
+        let proxy = w.proxy("target").await;
+        let delay = Fault::Delay(Duration::from_millis(150));
+        proxy.add(Rule::new(Some("POST"), "/Tasks", delay).times(1000));
+        // 200 creates: four calls of the 50 the Airtable connector takes
+        // (five requests of ten each).
+        w.seed_notion("f", 0..200);
+        let report = w.sync().await;
+        assert_eq!(report.status, Status::Success, "{report:?}");
+        assert_eq!(report.synced_items, 200);
+        assert_eq!(
+            proxy.peak_in_flight(),
+            concurrency,
+            "calls in flight at once"
+        );
+        let (notion, airtable) = (w.notion_rows(), w.airtable_rows());
+        assert_eq!(airtable.len(), 200, "each record written once");
+        assert_eq!(notion, airtable);
+        assert_eq!(
+            w.state()
+                .pair_count(&format!("sync-in-flight-{concurrency}")),
+            200
+        );
+        w.tick();
+        assert_eq!(w.sync().await.synced_items, 0, "nothing left to write");
+    }
+}

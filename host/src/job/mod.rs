@@ -68,6 +68,9 @@ pub struct Job {
     pub page_size: u32,
     /// Every this many runs a side is read in full, not incrementally.
     pub full_scan_every: u32,
+    /// Write calls in flight at once on one side, each through its own
+    /// instance of the connector.
+    pub write_concurrency: u32,
 }
 
 /// One side of a job.
@@ -263,6 +266,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_FULL_SCAN_EVERY: u32 = 24;
 /// Most runs a job may leave between full scans.
 pub const MAX_FULL_SCAN_EVERY: u32 = 10_000;
+/// Write calls in flight on one side when the job sets none.
+pub const DEFAULT_WRITE_CONCURRENCY: u32 = 4;
+/// Most write calls a job may keep in flight on one side.
+pub const MAX_WRITE_CONCURRENCY: u32 = 16;
 
 impl Job {
     /// Parses and validates a job from JSON text.

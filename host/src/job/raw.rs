@@ -88,6 +88,11 @@ pub struct RawJob {
     /// formulas, rollups and lookups).
     #[schemars(with = "Option<u32>", range(min = 1, max = 10000))]
     pub full_scan_every: Option<Value>,
+    /// Write calls kept in flight at once on one side, 1 to 16 (default 4;
+    /// 1 sends them one after the other). Each goes through its own instance
+    /// of the connector; the platform's rate limit is shared by all of them.
+    #[schemars(with = "Option<u32>", range(min = 1, max = 16))]
+    pub write_concurrency: Option<Value>,
 }
 
 /// One side in full.

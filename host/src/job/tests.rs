@@ -337,6 +337,22 @@ fn page_size_bounds() {
 }
 
 #[test]
+fn write_concurrency_bounds() {
+    assert_eq!(parse(base()).unwrap().write_concurrency, 4);
+    for n in [1, 4, 16] {
+        let job = parse(with("write_concurrency", json!(n))).unwrap();
+        assert_eq!(job.write_concurrency, n);
+    }
+    for bad in [json!(0), json!(17), json!(-1), json!(1.5), json!("4")] {
+        let e = err(with("write_concurrency", bad.clone()));
+        assert_eq!(e.field(), Some("write_concurrency"), "{bad}");
+        assert!(e
+            .to_string()
+            .ends_with("expected a whole number of calls from 1 to 16"));
+    }
+}
+
+#[test]
 fn full_scan_every_bounds() {
     assert_eq!(parse(base()).unwrap().full_scan_every, 24);
     for n in [1, 24, 10_000] {

@@ -9,7 +9,8 @@ use super::raw::{join, read_object, MatchKeyPair, RawConflict, RawJob, RawSide};
 use super::schedule::{self, Schedule};
 use super::{
     ConflictSpec, Job, JobError, MappingSpec, MatchKey, Mode, Named, Policy, Priority, SideSpec,
-    DEFAULT_FULL_SCAN_EVERY, DEFAULT_PAGE_SIZE, MAX_FULL_SCAN_EVERY, MAX_PAGE_SIZE,
+    DEFAULT_FULL_SCAN_EVERY, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_CONCURRENCY, MAX_FULL_SCAN_EVERY,
+    MAX_PAGE_SIZE, MAX_WRITE_CONCURRENCY,
 };
 use crate::runtime::{Connection, Limits, Rate};
 
@@ -155,6 +156,14 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         " of runs",
         errors,
     );
+    let write_concurrency = count(
+        &raw.write_concurrency,
+        "write_concurrency",
+        DEFAULT_WRITE_CONCURRENCY,
+        MAX_WRITE_CONCURRENCY,
+        " of calls",
+        errors,
+    );
 
     if errors.len() > before {
         return None;
@@ -192,6 +201,7 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         conflict: conflict?,
         page_size: page_size?,
         full_scan_every: full_scan_every?,
+        write_concurrency: write_concurrency?,
     })
 }
 

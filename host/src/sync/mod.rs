@@ -264,6 +264,7 @@ async fn run_once(
     progress.set_message("writes");
     let mut pusher = push::Pusher {
         job: &job.sync_id,
+        in_flight: job.write_concurrency as usize,
         state,
         now: started_at.to_string(),
         fault_after: push::fault_limit(),

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use indicatif::ProgressBar;
 
 use crate::core::merge::Side;
@@ -148,8 +149,22 @@ fn classify(op: &super::plan::PlannedOp, outcome: Outcome) -> Answer {
     }
 }
 
+/// A plan's writes as their answers come in: per pair, the ops still out,
+/// whether one failed, and the outbox keys of those confirmed.
+struct Ledger {
+    /// the outbox key of each op, by the op's index in the plan
+    keys: Vec<Vec<u8>>,
+    open: Vec<usize>,
+    failed: Vec<bool>,
+    done_keys: Vec<Vec<Vec<u8>>>,
+    stale: BTreeMap<usize, Stale>,
+    refused: Vec<(usize, String)>,
+}
+
 pub struct Pusher<'a> {
     pub job: &'a str,
+    /// write calls in flight at once on one side (the job's `write_concurrency`)
+    pub in_flight: usize,
     pub state: &'a State,
     pub now: String,
     pub fault_after: Option<usize>,
@@ -214,30 +229,59 @@ impl Pusher<'_> {
         if !replaces.is_empty() {
             self.state.outbox_remove(replaces)?;
         }
-        let mut open: Vec<usize> = vec![0; plan.pairs.len()];
-        let mut failed = vec![false; plan.pairs.len()];
-        let mut done_keys: Vec<Vec<Vec<u8>>> = vec![Vec::new(); plan.pairs.len()];
-        let mut stale: BTreeMap<usize, Stale> = BTreeMap::new();
-        let mut refused: Vec<(usize, String)> = Vec::new();
+        let mut ledger = Ledger {
+            open: vec![0; plan.pairs.len()],
+            failed: vec![false; plan.pairs.len()],
+            done_keys: vec![Vec::new(); plan.pairs.len()],
+            stale: BTreeMap::new(),
+            refused: Vec::new(),
+            keys,
+        };
         for op in &plan.ops {
-            open[op.pair] += 1;
+            ledger.open[op.pair] += 1;
         }
         let mut result = PushResult::default();
         // Pairs with nothing to write (a new link, a moved shadow) commit now.
-        let idle: Vec<usize> = (0..plan.pairs.len()).filter(|&i| open[i] == 0).collect();
+        let idle: Vec<usize> = (0..plan.pairs.len())
+            .filter(|&i| ledger.open[i] == 0)
+            .collect();
         self.commit(&plan.pairs, &idle, &[])?;
         progress.set_length(plan.ops.len() as u64);
         for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
             let pushed = result.sides.entry(side).or_default();
+            let per_call = ops_per_call(open_side.session.connector.descriptor.max_batch);
             // Creates first, so that deletes of one run never race creates of another.
             for kind in [OpKind::Create, OpKind::Update, OpKind::Delete] {
                 let indices: Vec<usize> = (0..plan.ops.len())
                     .filter(|&i| plan.ops[i].side == side && plan.ops[i].kind == kind)
                     .collect();
-                let per_call = ops_per_call(open_side.session.connector.descriptor.max_batch);
-                for chunk in indices.chunks(per_call) {
-                    let ops: Vec<WriteOp> = chunk.iter().map(|&i| wire_op(&plan.ops[i])).collect();
-                    let outcomes = match open_side.session.write(&open_side.entity, &ops).await {
+                let chunks: Vec<&[usize]> = indices.chunks(per_call).collect();
+                if chunks.is_empty() {
+                    continue;
+                }
+                // Each call of a kind writes other pairs, so several may be
+                // in flight, each through its own instance; their answers
+                // are taken (and committed) in the order they were sent.
+                let (entity, mut idle) = open_side.writers(self.in_flight.min(chunks.len())).await;
+                let mut calls = FuturesOrdered::new();
+                let mut sent = 0;
+                for chunk in &chunks {
+                    while sent < chunks.len() {
+                        let Some(session) = idle.pop() else { break };
+                        let ops: Vec<WriteOp> = chunks[sent]
+                            .iter()
+                            .map(|&i| wire_op(&plan.ops[i]))
+                            .collect();
+                        calls.push_back(async move {
+                            let answer = session.write(entity, &ops).await;
+                            (session, answer)
+                        });
+                        sent += 1;
+                    }
+                    let (session, answer) =
+                        calls.next().await.expect("a call was sent for each chunk");
+                    idle.push(session);
+                    let outcomes = match answer {
                         Ok(outcomes) => outcomes
                             .into_iter()
                             .map(|o| match o {
@@ -251,85 +295,17 @@ impl Pusher<'_> {
                             .collect::<Vec<Outcome>>(),
                         Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
                     };
-                    let mut ready = Vec::new();
-                    let mut done = Vec::new();
-                    let mut audited = Vec::new();
-                    for (&i, outcome) in chunk.iter().zip(outcomes) {
-                        let op = &plan.ops[i];
-                        progress.inc(1);
-                        let id = op.id.clone().unwrap_or_else(|| "(new)".into());
-                        let note =
-                            |text: &str| format!("{} {:?} {id}: {text}", side.as_str(), op.kind);
-                        match classify(op, outcome) {
-                            Answer::Confirmed(written) => {
-                                self.confirmed += 1;
-                                if self.fault_after == Some(self.confirmed) {
-                                    tracing::error!(
-                                        "fault injection: exiting after {} confirmed writes",
-                                        self.confirmed
-                                    );
-                                    std::process::exit(99);
-                                }
-                                audited.push(serde_json::json!({"op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}));
-                                let pair = &mut plan.pairs[op.pair];
-                                *pair.version_mut(side) = written.version.clone();
-                                match op.kind {
-                                    OpKind::Create => {
-                                        pushed.created += 1;
-                                        match side {
-                                            Side::Source => pair.source_id = Some(written.id),
-                                            Side::Target => pair.target_id = Some(written.id),
-                                        }
-                                    }
-                                    OpKind::Update => pushed.updated += 1,
-                                    OpKind::Delete => pushed.deleted += 1,
-                                }
-                                done_keys[op.pair].push(keys[i].clone());
-                            }
-                            Answer::Stale(text) => {
-                                failed[op.pair] = true;
-                                pushed.stale += 1;
-                                tracing::info!(job = %self.job, "{}; the pair is re-read and re-planned", note(&text));
-                                let entry = stale.entry(op.pair).or_insert_with(|| Stale {
-                                    pair: plan.pairs[op.pair].clone(),
-                                    sides: Vec::new(),
-                                    landed: Vec::new(),
-                                    keys: Vec::new(),
-                                });
-                                entry.sides.push(side);
-                            }
-                            Answer::Unknown(text) => {
-                                failed[op.pair] = true;
-                                pushed.pending += 1;
-                                pushed.errors.push(note(&text));
-                            }
-                            Answer::Refused(text) => {
-                                failed[op.pair] = true;
-                                pushed.failed += 1;
-                                self.state.outbox_remove(std::slice::from_ref(&keys[i]))?;
-                                pushed.errors.push(note(&text));
-                                refused.push((op.pair, note(&text)));
-                            }
-                        }
-                        open[op.pair] -= 1;
-                        if open[op.pair] == 0 && !failed[op.pair] {
-                            ready.push(op.pair);
-                            done.append(&mut done_keys[op.pair]);
-                        }
-                    }
-                    // One transaction and one audit entry per call.
-                    self.commit(&plan.pairs, &ready, &done)?;
-                    if !audited.is_empty() {
-                        self.state.audit(&crate::state::AuditEntry {
-                            at: super::now(),
-                            job: self.job.to_string(),
-                            kind: "write".into(),
-                            detail: serde_json::json!({"side": side, "ops": audited}),
-                        })?;
-                    }
+                    self.settle(plan, &mut ledger, side, chunk, outcomes, pushed, progress)?;
                 }
             }
         }
+        let Ledger {
+            keys,
+            done_keys,
+            stale,
+            refused,
+            ..
+        } = ledger;
         // A stale pair keeps all its outbox entries until it is re-planned;
         // its ids and versions are as far as its other writes got.
         for (index, mut s) in stale {
@@ -355,6 +331,98 @@ impl Pusher<'_> {
             result.refused.push((plan.pairs[index].clone(), why));
         }
         Ok(result)
+    }
+
+    /// Takes one call's answers: confirmed pairs whose every write is in
+    /// are committed, in one transaction, with one audit entry for the call.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        plan: &mut Plan,
+        ledger: &mut Ledger,
+        side: Side,
+        chunk: &[usize],
+        outcomes: Vec<Outcome>,
+        pushed: &mut Pushed,
+        progress: &ProgressBar,
+    ) -> Result<(), StateError> {
+        let mut ready = Vec::new();
+        let mut done = Vec::new();
+        let mut audited = Vec::new();
+        for (&i, outcome) in chunk.iter().zip(outcomes) {
+            let op = &plan.ops[i];
+            progress.inc(1);
+            let id = op.id.clone().unwrap_or_else(|| "(new)".into());
+            let note = |text: &str| format!("{} {:?} {id}: {text}", side.as_str(), op.kind);
+            match classify(op, outcome) {
+                Answer::Confirmed(written) => {
+                    self.confirmed += 1;
+                    if self.fault_after == Some(self.confirmed) {
+                        tracing::error!(
+                            "fault injection: exiting after {} confirmed writes",
+                            self.confirmed
+                        );
+                        std::process::exit(99);
+                    }
+                    audited.push(serde_json::json!({"op": format!("{:?}", op.kind).to_lowercase(), "id": op.id.as_deref().unwrap_or(&written.id)}));
+                    let pair = &mut plan.pairs[op.pair];
+                    *pair.version_mut(side) = written.version.clone();
+                    match op.kind {
+                        OpKind::Create => {
+                            pushed.created += 1;
+                            match side {
+                                Side::Source => pair.source_id = Some(written.id),
+                                Side::Target => pair.target_id = Some(written.id),
+                            }
+                        }
+                        OpKind::Update => pushed.updated += 1,
+                        OpKind::Delete => pushed.deleted += 1,
+                    }
+                    ledger.done_keys[op.pair].push(ledger.keys[i].clone());
+                }
+                Answer::Stale(text) => {
+                    ledger.failed[op.pair] = true;
+                    pushed.stale += 1;
+                    tracing::info!(job = %self.job, "{}; the pair is re-read and re-planned", note(&text));
+                    let entry = ledger.stale.entry(op.pair).or_insert_with(|| Stale {
+                        pair: plan.pairs[op.pair].clone(),
+                        sides: Vec::new(),
+                        landed: Vec::new(),
+                        keys: Vec::new(),
+                    });
+                    entry.sides.push(side);
+                }
+                Answer::Unknown(text) => {
+                    ledger.failed[op.pair] = true;
+                    pushed.pending += 1;
+                    pushed.errors.push(note(&text));
+                }
+                Answer::Refused(text) => {
+                    ledger.failed[op.pair] = true;
+                    pushed.failed += 1;
+                    self.state
+                        .outbox_remove(std::slice::from_ref(&ledger.keys[i]))?;
+                    pushed.errors.push(note(&text));
+                    ledger.refused.push((op.pair, note(&text)));
+                }
+            }
+            ledger.open[op.pair] -= 1;
+            if ledger.open[op.pair] == 0 && !ledger.failed[op.pair] {
+                ready.push(op.pair);
+                done.append(&mut ledger.done_keys[op.pair]);
+            }
+        }
+        // One transaction and one audit entry per call.
+        self.commit(&plan.pairs, &ready, &done)?;
+        if !audited.is_empty() {
+            self.state.audit(&crate::state::AuditEntry {
+                at: super::now(),
+                job: self.job.to_string(),
+                kind: "write".into(),
+                detail: serde_json::json!({"side": side, "ops": audited}),
+            })?;
+        }
+        Ok(())
     }
 
     /// Commits the pairs `ready` (indices into `pairs`) and removes the

@@ -10,7 +10,8 @@ use crate::core::merge::Side;
 use crate::core::value::Record;
 use crate::job::SideSpec;
 use crate::runtime::{
-    Capabilities, ConnectorError, LoadedConnector, ReadRequest, Runtime, RuntimeError, Session,
+    Capabilities, Connection, ConnectorError, LoadedConnector, ReadRequest, Runtime, RuntimeError,
+    Session,
 };
 use crate::state::StateError;
 
@@ -25,11 +26,40 @@ pub struct OpenSide {
     pub connector: Arc<LoadedConnector>,
     pub session: Session,
     pub schema: crate::core::mapping::Schema,
+    /// more instances of the connector, for write calls in flight beside
+    /// the session's: opened when a batch first has work for them
+    spares: Vec<Session>,
+    runtime: Runtime,
+    connection: Connection,
 }
 
 impl OpenSide {
     pub fn capable(&self, cap: Capabilities) -> bool {
         self.connector.descriptor.capabilities.contains(cap)
+    }
+
+    /// Up to `n` instances to write through, the side's own session first.
+    /// A spare that cannot be opened leaves fewer calls in flight, not a
+    /// failed run: the session that read this side is there.
+    pub async fn writers(&mut self, n: usize) -> (&str, Vec<&mut Session>) {
+        while self.spares.len() + 1 < n {
+            match self
+                .runtime
+                .session(&self.connector, &self.connection)
+                .await
+            {
+                Ok(session) => self.spares.push(session),
+                Err(e) => {
+                    tracing::warn!(side = self.side.as_str(), error = %e, "another instance to write through could not be opened; writing through {}", self.spares.len() + 1);
+                    break;
+                }
+            }
+        }
+        let sessions = std::iter::once(&mut self.session)
+            .chain(self.spares.iter_mut())
+            .take(n.max(1))
+            .collect();
+        (&self.entity, sessions)
     }
 }
 
@@ -135,6 +165,9 @@ pub async fn open(
         schema: convert::schema_from_wire(&schema),
         connector,
         session,
+        spares: Vec::new(),
+        runtime: runtime.clone(),
+        connection: spec.connection.clone(),
     })
 }
 

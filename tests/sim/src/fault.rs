@@ -17,6 +17,7 @@
 //! except where the fault is about the answer (reset, truncate, wrong shape):
 //! then the platform did the work and the client cannot know it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +90,18 @@ struct Shared {
     rules: Arc<Mutex<Vec<Rule>>>,
     /// faults fired, as `METHOD path: fault`
     fired: Arc<Mutex<Vec<String>>>,
+    /// requests being answered now, and the most there were at once
+    in_flight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+/// Counts a request as in flight until it is answered (or dropped).
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The proxy, on loopback. It stops when dropped.
@@ -108,6 +121,8 @@ impl FaultProxy {
                 .build()?,
             rules: Default::default(),
             fired: Default::default(),
+            in_flight: Default::default(),
+            peak: Default::default(),
         };
         let app = Router::new().fallback(proxy).with_state(shared.clone());
         Ok(FaultProxy {
@@ -127,6 +142,12 @@ impl FaultProxy {
     /// Removes every rule (spent or not).
     pub fn clear(&self) {
         self.shared.rules.lock().unwrap().clear();
+    }
+
+    /// The most requests the proxy was answering at one time: how many
+    /// calls a client kept in flight.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
     }
 
     /// The faults that fired, in order.
@@ -171,6 +192,9 @@ fn take(shared: &Shared, method: &str, path: &str) -> Option<Fault> {
 }
 
 async fn proxy(State(shared): State<Shared>, req: Request) -> Response {
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.peak.fetch_max(now, Ordering::SeqCst);
+    let _in_flight = InFlight(shared.in_flight.clone());
     let method = req.method().as_str().to_string();
     let path = req
         .uri()
