@@ -1,7 +1,10 @@
 //! Pull benchmark (issue 10): prints figures, asserts only that the pull was
 //! complete.
 //!
-//! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON]`
+//! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON] [--write-concurrency C]`
+//!
+//! `--write-concurrency C` sets the job's `write_concurrency` (default: the
+//! job's default).
 //!
 //! For each N (default 10000 100000): a Notion simulator in this process,
 //! rate limits off, holds N pages; `synchost run` (this build's binary, a
@@ -128,9 +131,15 @@ async fn world(n: usize) -> World {
 }
 
 /// `synchost run` of a pull job; returns (wall time, peak RSS KiB).
-fn synchost_pull(w: &World, dir: &Path, connectors: &Path, cache: &Path) -> (Duration, u64) {
+fn synchost_pull(
+    w: &World,
+    dir: &Path,
+    connectors: &Path,
+    cache: &Path,
+    in_flight: Option<u32>,
+) -> (Duration, u64) {
     let off = json!({"per_second": 1e9, "burst": 1000000});
-    let job = json!({
+    let mut job = json!({
         "sync_id": "pull-bench", "mode": "pull", "schedule": "manual",
         "source": {"platform": "Notion", "connector": "notion", "entity": "tasks", "connection": {
             "settings": {"database.tasks": w.db}, "secrets": {"notion_token": "env:BENCH_NOTION_TOKEN"},
@@ -142,6 +151,9 @@ fn synchost_pull(w: &World, dir: &Path, connectors: &Path, cache: &Path) -> (Dur
             "allow_private_networks": true, "rate_limit": off}},
         "match_key": "Email", "conflict": "source_wins"
     });
+    if let Some(n) = in_flight {
+        job["write_concurrency"] = json!(n);
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let job_file = dir.join("job.json");
@@ -201,12 +213,20 @@ fn dlt_pull(w: &World, python: &str, dir: &Path, n: usize) -> (Duration, f64, u6
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dlt = args
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let dlt = flag("--dlt");
+    let in_flight: Option<u32> = flag("--write-concurrency").map(|n| n.parse().expect("a number"));
+    let mut sizes: Vec<usize> = args
         .iter()
-        .position(|a| a == "--dlt")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
-    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || args[i - 1] != "--write-concurrency")
+        .filter_map(|(_, a)| a.parse().ok())
+        .collect();
     if sizes.is_empty() {
         sizes = vec![10_000, 100_000];
     }
@@ -225,11 +245,11 @@ async fn main() {
         // A pull of 10 first, so that no measured run compiles a connector.
         if n > 10 {
             let warm = world(10).await;
-            synchost_pull(&warm, &tmp.join("warm"), &connectors, &cache);
+            synchost_pull(&warm, &tmp.join("warm"), &connectors, &cache, in_flight);
         }
         let dir = tmp.join(format!("synchost-{n}"));
         let (took, peak) =
-            tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache));
+            tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache, in_flight));
         let written = w.airtable.records(&w.base, "Tasks").len();
         assert_eq!(written, n, "every page pulled into the table");
         let ours = n as f64 / took.as_secs_f64();

@@ -19,7 +19,8 @@ use indicatif::ProgressBar;
 use crate::core::merge::Side;
 use crate::core::value::content_hash;
 use crate::runtime::{
-    describe_error, ConnectorError, DeleteOp, RuntimeError, UpdateOp, WriteOp, WriteOutcome,
+    describe_error, ConnectorError, DeleteOp, RuntimeError, Session, UpdateOp, WriteOp,
+    WriteOutcome,
 };
 use crate::state::{
     OutboxEntryRef, OutboxOp, PairCommit, PlannedPairRef, ShadowRef, State, StateError,
@@ -149,6 +150,54 @@ fn classify(op: &super::plan::PlannedOp, outcome: Outcome) -> Answer {
     }
 }
 
+/// An instance a write call goes through: the side's own session, written
+/// through in the pushing task, or a spare, moved into a task of its own.
+enum Writer<'s> {
+    Own(&'s mut Session),
+    Spare(Session),
+}
+
+type Answered<'s> = (Option<Writer<'s>>, Result<Vec<WriteOutcome>, RuntimeError>);
+
+impl<'s> Writer<'s> {
+    /// Sends one call; the future gives the writer back with the answer
+    /// (none when the spare's task died, taking the instance with it).
+    fn write(
+        self,
+        connector: &str,
+        entity: &str,
+        ops: Vec<WriteOp>,
+    ) -> futures_util::future::BoxFuture<'s, Answered<'s>> {
+        let entity = entity.to_string();
+        match self {
+            Writer::Own(session) => Box::pin(async move {
+                let answer = session.write(&entity, &ops).await;
+                (Some(Writer::Own(session)), answer)
+            }),
+            Writer::Spare(mut session) => {
+                let connector = connector.to_string();
+                let task = tokio::spawn(async move {
+                    let answer = session.write(&entity, &ops).await;
+                    (session, answer)
+                });
+                Box::pin(async move {
+                    match task.await {
+                        Ok((session, answer)) => (Some(Writer::Spare(session)), answer),
+                        Err(e) => (
+                            None,
+                            Err(RuntimeError::Trap {
+                                connector,
+                                call: "write".into(),
+                                detail: format!("the call's task ended: {e}"),
+                            }),
+                        ),
+                    }
+                })
+            }
+        }
+    }
+}
+
 /// A plan's writes as their answers come in: per pair, the ops still out,
 /// whether one failed, and the outbox keys of those confirmed.
 struct Ledger {
@@ -260,27 +309,31 @@ impl Pusher<'_> {
                     continue;
                 }
                 // Each call of a kind writes other pairs, so several may be
-                // in flight, each through its own instance; their answers
-                // are taken (and committed) in the order they were sent.
-                let (entity, mut idle) = open_side.writers(self.in_flight.min(chunks.len())).await;
+                // in flight: one through the side's session, in this task,
+                // the others through spare instances, each in a task of its
+                // own (on another core). Their answers are taken, and
+                // committed, in the order the calls were sent.
+                let spares = open_side.spares(self.in_flight.min(chunks.len())).await;
+                let connector = open_side.connector.name.clone();
+                let entity = open_side.entity.clone();
+                let mut idle: Vec<Writer> = spares.into_iter().map(Writer::Spare).collect();
+                idle.push(Writer::Own(&mut open_side.session));
                 let mut calls = FuturesOrdered::new();
                 let mut sent = 0;
+                let mut spares = Vec::new();
                 for chunk in &chunks {
                     while sent < chunks.len() {
-                        let Some(session) = idle.pop() else { break };
+                        let Some(writer) = idle.pop() else { break };
                         let ops: Vec<WriteOp> = chunks[sent]
                             .iter()
                             .map(|&i| wire_op(&plan.ops[i]))
                             .collect();
-                        calls.push_back(async move {
-                            let answer = session.write(entity, &ops).await;
-                            (session, answer)
-                        });
+                        calls.push_back(writer.write(&connector, &entity, ops));
                         sent += 1;
                     }
-                    let (session, answer) =
+                    let (writer, answer) =
                         calls.next().await.expect("a call was sent for each chunk");
-                    idle.push(session);
+                    idle.extend(writer);
                     let outcomes = match answer {
                         Ok(outcomes) => outcomes
                             .into_iter()
@@ -297,6 +350,13 @@ impl Pusher<'_> {
                     };
                     self.settle(plan, &mut ledger, side, chunk, outcomes, pushed, progress)?;
                 }
+                drop(calls);
+                for writer in idle {
+                    if let Writer::Spare(session) = writer {
+                        spares.push(session);
+                    }
+                }
+                open_side.give_back(spares);
             }
         }
         let Ledger {

@@ -38,10 +38,10 @@ impl OpenSide {
         self.connector.descriptor.capabilities.contains(cap)
     }
 
-    /// Up to `n` instances to write through, the side's own session first.
-    /// A spare that cannot be opened leaves fewer calls in flight, not a
-    /// failed run: the session that read this side is there.
-    pub async fn writers(&mut self, n: usize) -> (&str, Vec<&mut Session>) {
+    /// `n - 1` more instances to write through beside the session (which
+    /// stays the side's). A spare that cannot be opened leaves fewer calls
+    /// in flight, not a failed run. Give them back with [`Self::give_back`].
+    pub async fn spares(&mut self, n: usize) -> Vec<Session> {
         while self.spares.len() + 1 < n {
             match self
                 .runtime
@@ -55,11 +55,12 @@ impl OpenSide {
                 }
             }
         }
-        let sessions = std::iter::once(&mut self.session)
-            .chain(self.spares.iter_mut())
-            .take(n.max(1))
-            .collect();
-        (&self.entity, sessions)
+        let keep = self.spares.len().saturating_sub(n.saturating_sub(1));
+        self.spares.split_off(keep)
+    }
+
+    pub fn give_back(&mut self, spares: Vec<Session>) {
+        self.spares.extend(spares);
     }
 }
 
