@@ -27,7 +27,7 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::core::merge::Side;
-pub use pairs::PairCommit;
+pub use pairs::{PairCommit, PairStore};
 pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,9 @@ pub enum StateError {
     Corrupt { key: String, reason: String },
     #[error("a run's scratch file: {0}")]
     Scratch(String),
+    /// The thread committing a write call's pairs ended without committing.
+    #[error("committing a write call's pairs: {0}")]
+    Commit(String),
     #[error("no conflict with id {0}")]
     NoConflict(String),
 }

@@ -234,6 +234,56 @@ impl State {
         done: &[Vec<u8>],
         settled: &[String],
     ) -> Result<()> {
+        self.pair_store().commit_pairs(job, commits, done, settled)
+    }
+
+    /// A handle on the pairs' store that another thread may own: a run
+    /// commits a call's pairs there while its next calls are in flight.
+    pub fn pair_store(&self) -> PairStore {
+        PairStore {
+            lsm: self.lsm.clone(),
+        }
+    }
+
+    // ---- dirty pairs -------------------------------------------------------
+
+    /// Keeps a pair's undelivered change (see [`Dirty`]).
+    pub fn put_dirty(&self, job: &str, entry: &Dirty) -> Result<()> {
+        let k = match (&entry.source_id, &entry.target_id) {
+            (Some(sid), _) => dirty_key(job, Side::Source, sid),
+            (None, Some(tid)) => dirty_key(job, Side::Target, tid),
+            (None, None) => return Ok(()),
+        };
+        self.lsm.dirty.insert(k, encode(entry))?;
+        Ok(())
+    }
+
+    /// `job`'s dirty pairs.
+    pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
+        Lsm::scan(&self.lsm.dirty, prefix(&[job]))
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
+
+/// The pairs' store, owned: see [`State::pair_store`].
+#[derive(Clone)]
+pub struct PairStore {
+    lsm: Lsm,
+}
+
+impl PairStore {
+    /// As [`State::commit_pairs`].
+    pub fn commit_pairs(
+        &self,
+        job: &str,
+        commits: &[PairCommit<'_>],
+        done: &[Vec<u8>],
+        settled: &[String],
+    ) -> Result<()> {
         let lsm = &self.lsm;
         // Most jobs have no dirty pair: then there is nothing to clear, and
         // two removals per pair would be most of the batch. No other run of
@@ -281,28 +331,5 @@ impl State {
         }
         batch.commit()?;
         Ok(())
-    }
-
-    // ---- dirty pairs -------------------------------------------------------
-
-    /// Keeps a pair's undelivered change (see [`Dirty`]).
-    pub fn put_dirty(&self, job: &str, entry: &Dirty) -> Result<()> {
-        let k = match (&entry.source_id, &entry.target_id) {
-            (Some(sid), _) => dirty_key(job, Side::Source, sid),
-            (None, Some(tid)) => dirty_key(job, Side::Target, tid),
-            (None, None) => return Ok(()),
-        };
-        self.lsm.dirty.insert(k, encode(entry))?;
-        Ok(())
-    }
-
-    /// `job`'s dirty pairs.
-    pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
-        Lsm::scan(&self.lsm.dirty, prefix(&[job]))
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect()
     }
 }

@@ -265,6 +265,7 @@ async fn run_once(
     let mut pusher = push::Pusher {
         job: &job.sync_id,
         in_flight: job.write_concurrency as usize,
+        committing: None,
         state,
         now: started_at.to_string(),
         fault_after: push::fault_limit(),

@@ -23,7 +23,7 @@ use crate::runtime::{
     WriteOutcome,
 };
 use crate::state::{
-    OutboxEntryRef, OutboxOp, PairCommit, PlannedPairRef, ShadowRef, State, StateError,
+    OutboxEntryRef, OutboxOp, PairCommit, PairStore, PlannedPairRef, ShadowRef, State, StateError,
 };
 
 use super::convert::fields_to_wire;
@@ -214,6 +214,8 @@ pub struct Pusher<'a> {
     pub job: &'a str,
     /// write calls in flight at once on one side (the job's `write_concurrency`)
     pub in_flight: usize,
+    /// the last call's commit, on a blocking thread
+    pub committing: Option<tokio::task::JoinHandle<Result<(), StateError>>>,
     pub state: &'a State,
     pub now: String,
     pub fault_after: Option<usize>,
@@ -294,7 +296,7 @@ impl Pusher<'_> {
         let idle: Vec<usize> = (0..plan.pairs.len())
             .filter(|&i| ledger.open[i] == 0)
             .collect();
-        self.commit(&plan.pairs, &idle, &[])?;
+        self.commit(plan, &idle, Vec::new()).await?;
         progress.set_length(plan.ops.len() as u64);
         for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
             let pushed = result.sides.entry(side).or_default();
@@ -348,7 +350,9 @@ impl Pusher<'_> {
                             .collect::<Vec<Outcome>>(),
                         Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
                     };
-                    self.settle(plan, &mut ledger, side, chunk, outcomes, pushed, progress)?;
+                    let (ready, done) =
+                        self.settle(plan, &mut ledger, side, chunk, outcomes, pushed, progress)?;
+                    self.commit(plan, &ready, done).await?;
                 }
                 drop(calls);
                 for writer in idle {
@@ -359,6 +363,8 @@ impl Pusher<'_> {
                 open_side.give_back(spares);
             }
         }
+        // The last call's pairs are on disk before the run goes on.
+        self.committed().await?;
         let Ledger {
             keys,
             done_keys,
@@ -393,8 +399,8 @@ impl Pusher<'_> {
         Ok(result)
     }
 
-    /// Takes one call's answers: confirmed pairs whose every write is in
-    /// are committed, in one transaction, with one audit entry for the call.
+    /// Takes one call's answers, audited in one entry; gives the pairs whose
+    /// every write is now confirmed, and the outbox keys of their ops.
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
@@ -405,7 +411,7 @@ impl Pusher<'_> {
         outcomes: Vec<Outcome>,
         pushed: &mut Pushed,
         progress: &ProgressBar,
-    ) -> Result<(), StateError> {
+    ) -> Result<(Vec<usize>, Vec<Vec<u8>>), StateError> {
         let mut ready = Vec::new();
         let mut done = Vec::new();
         let mut audited = Vec::new();
@@ -472,8 +478,6 @@ impl Pusher<'_> {
                 done.append(&mut ledger.done_keys[op.pair]);
             }
         }
-        // One transaction and one audit entry per call.
-        self.commit(&plan.pairs, &ready, &done)?;
         if !audited.is_empty() {
             self.state.audit(&crate::state::AuditEntry {
                 at: super::now(),
@@ -482,68 +486,101 @@ impl Pusher<'_> {
                 detail: serde_json::json!({"side": side, "ops": audited}),
             })?;
         }
+        Ok((ready, done))
+    }
+
+    /// Commits the pairs `ready` (indices into the plan's pairs, whose
+    /// writes are all confirmed: they are taken out of the plan) and removes
+    /// the outbox entries `done`, in one transaction, on a thread of its own
+    /// while the run's next calls are in flight. Commits land in the order
+    /// they are made: each waits for the one before.
+    async fn commit(
+        &mut self,
+        plan: &mut Plan,
+        ready: &[usize],
+        done: Vec<Vec<u8>>,
+    ) -> Result<(), StateError> {
+        if ready.is_empty() && done.is_empty() {
+            return Ok(());
+        }
+        let pairs: Vec<PairPlan> = ready
+            .iter()
+            .map(|&i| std::mem::take(&mut plan.pairs[i]))
+            .collect();
+        self.committed().await?;
+        let (store, job, now) = (
+            self.state.pair_store(),
+            self.job.to_string(),
+            self.now.clone(),
+        );
+        self.committing = Some(tokio::task::spawn_blocking(move || {
+            commit_pairs(&store, &job, &now, &pairs, &done)
+        }));
         Ok(())
     }
 
-    /// Commits the pairs `ready` (indices into `pairs`) and removes the
-    /// outbox entries `done`, in one transaction.
-    fn commit(
-        &self,
-        pairs: &[PairPlan],
-        ready: &[usize],
-        done: &[Vec<u8>],
-    ) -> Result<(), StateError> {
-        // Each linked pair's hashes; the rest of its shadow is borrowed
-        // from the plan.
-        let hashes: Vec<Option<(String, String)>> = ready
-            .iter()
-            .map(|&i| {
-                let pair = &pairs[i];
-                (!pair.forget).then(|| {
-                    (
-                        content_hash(&pair.shadow_source),
-                        content_hash(&pair.shadow_target),
-                    )
-                })
-            })
-            .collect();
-        let mut commits = Vec::new();
-        for (&i, hashes) in ready.iter().zip(&hashes) {
-            let pair = &pairs[i];
-            // A delete with nothing left to link commits only its outbox entries.
-            let (Some(source_id), Some(target_id)) = (&pair.source_id, &pair.target_id) else {
-                continue;
-            };
-            commits.push(match hashes {
-                Some((source_hash, target_hash)) => PairCommit::Link {
-                    source_id,
-                    target_id,
-                    shadow: ShadowRef {
-                        target_id,
-                        source: &pair.shadow_source,
-                        target: &pair.shadow_target,
-                        source_hash,
-                        target_hash,
-                        synced_at: &self.now,
-                        source_version: pair.source_version.as_deref(),
-                        target_version: pair.target_version.as_deref(),
-                    },
-                },
-                None => PairCommit::Forget {
-                    source_id,
-                    target_id,
-                },
-            });
+    /// Waits for the commit in progress, if any.
+    async fn committed(&mut self) -> Result<(), StateError> {
+        match self.committing.take() {
+            Some(task) => task.await.map_err(|e| StateError::Commit(e.to_string()))?,
+            None => Ok(()),
         }
-        let settled: Vec<String> = ready
-            .iter()
-            .filter_map(|&i| pairs[i].settles.clone())
-            .collect();
-        if commits.is_empty() && done.is_empty() && settled.is_empty() {
-            return Ok(());
-        }
-        self.state.commit_pairs(self.job, &commits, done, &settled)
     }
+}
+
+/// One call's confirmed pairs, their links and shadows (or their removal),
+/// and the outbox entries `done`, in one transaction.
+fn commit_pairs(
+    store: &PairStore,
+    job: &str,
+    now: &str,
+    pairs: &[PairPlan],
+    done: &[Vec<u8>],
+) -> Result<(), StateError> {
+    // Each linked pair's hashes; the rest of its shadow is borrowed.
+    let hashes: Vec<Option<(String, String)>> = pairs
+        .iter()
+        .map(|pair| {
+            (!pair.forget).then(|| {
+                (
+                    content_hash(&pair.shadow_source),
+                    content_hash(&pair.shadow_target),
+                )
+            })
+        })
+        .collect();
+    let mut commits = Vec::new();
+    for (pair, hashes) in pairs.iter().zip(&hashes) {
+        // A delete with nothing left to link commits only its outbox entries.
+        let (Some(source_id), Some(target_id)) = (&pair.source_id, &pair.target_id) else {
+            continue;
+        };
+        commits.push(match hashes {
+            Some((source_hash, target_hash)) => PairCommit::Link {
+                source_id,
+                target_id,
+                shadow: ShadowRef {
+                    target_id,
+                    source: &pair.shadow_source,
+                    target: &pair.shadow_target,
+                    source_hash,
+                    target_hash,
+                    synced_at: now,
+                    source_version: pair.source_version.as_deref(),
+                    target_version: pair.target_version.as_deref(),
+                },
+            },
+            None => PairCommit::Forget {
+                source_id,
+                target_id,
+            },
+        });
+    }
+    let settled: Vec<String> = pairs.iter().filter_map(|p| p.settles.clone()).collect();
+    if commits.is_empty() && done.is_empty() && settled.is_empty() {
+        return Ok(());
+    }
+    store.commit_pairs(job, &commits, done, &settled)
 }
 
 fn wire_op(op: &super::plan::PlannedOp) -> WriteOp {

@@ -40,7 +40,7 @@ pub struct PlannedOp {
 }
 
 /// A pair as it will be once its writes are confirmed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PairPlan {
     pub source_id: Option<String>,
     pub target_id: Option<String>,
