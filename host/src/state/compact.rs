@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Shadow, ShadowRef};
-use crate::core::value::{Fields, Value};
+use crate::core::value::{Fields, Record, Value};
 
 /// The first byte of a compact shadow; JSON starts with `{`.
 const COMPACT: u8 = 1;
@@ -148,6 +148,49 @@ pub fn decode(bytes: &[u8]) -> Result<Shadow, String> {
     }
 }
 
+/// A record as a run keeps it while it plans (its scratch file): postcard,
+/// values as in a shadow. Never kept across runs, so it has no tag.
+#[derive(Serialize)]
+struct CompactRecordRef<'a> {
+    id: &'a str,
+    version: Option<&'a str>,
+    updated_at: Option<&'a str>,
+    deleted: bool,
+    fields: FieldsRef<'a>,
+}
+
+#[derive(Deserialize)]
+struct CompactRecord {
+    id: String,
+    version: Option<String>,
+    updated_at: Option<String>,
+    deleted: bool,
+    fields: Vec<(String, Compact)>,
+}
+
+/// Appends `record`, compact, to `out`.
+pub fn encode_record(record: &Record, out: Vec<u8>) -> Vec<u8> {
+    let compact = CompactRecordRef {
+        id: &record.id,
+        version: record.version.as_deref(),
+        updated_at: record.updated_at.as_deref(),
+        deleted: record.deleted,
+        fields: FieldsRef(&record.fields),
+    };
+    postcard::to_extend(&compact, out).expect("a record serializes")
+}
+
+pub fn decode_record(bytes: &[u8]) -> Result<Record, String> {
+    let c: CompactRecord = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+    Ok(Record {
+        id: c.id,
+        version: c.version,
+        updated_at: c.updated_at,
+        deleted: c.deleted,
+        fields: from_compact(c.fields)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +229,30 @@ mod tests {
     fn every_value_comes_back_as_it_went_in() {
         let s = shadow();
         assert_eq!(decode(&encode(s.as_ref())).unwrap(), s);
+    }
+
+    #[test]
+    fn a_record_comes_back_as_it_went_in_after_what_was_there() {
+        for (version, updated_at, deleted) in [
+            (
+                Some("v7".to_string()),
+                Some("2026-12-06T10:00:00Z".to_string()),
+                false,
+            ),
+            (None, None, true),
+        ] {
+            let record = Record {
+                id: "page-1".into(),
+                version,
+                updated_at,
+                deleted,
+                fields: shadow().source,
+            };
+            let bytes = encode_record(&record, vec![9, 9]);
+            assert_eq!(&bytes[..2], &[9, 9], "appended after what was there");
+            assert_eq!(decode_record(&bytes[2..]).unwrap(), record);
+        }
+        assert!(decode_record(b"\xff\xff").is_err());
     }
 
     #[test]

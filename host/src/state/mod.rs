@@ -27,6 +27,7 @@ use sled::transaction::TransactionError;
 use sled::Tree;
 
 use crate::core::merge::Side;
+pub(crate) use compact::{decode_record, encode_record};
 pub use pairs::{PairCommit, PairStore};
 pub use records::*;
 

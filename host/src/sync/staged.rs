@@ -102,8 +102,7 @@ impl Records {
 
     /// Keeps `record`, replacing what an earlier page brought of it.
     pub fn put(&mut self, record: &Record) -> Result<(), StateError> {
-        let mut bytes = vec![0u8; 4];
-        serde_json::to_writer(&mut bytes, record).expect("records serialize");
+        let mut bytes = crate::state::encode_record(record, vec![0u8; 4]);
         let n = (bytes.len() - 4) as u32;
         bytes[..4].copy_from_slice(&n.to_le_bytes());
         self.file.write_all(&bytes).map_err(io)?;
@@ -144,11 +143,11 @@ impl Records {
         let mut len = [0u8; 4];
         self.file.read_exact_at(&mut len, at).map_err(io)?;
         let n = u32::from_le_bytes(len) as usize;
-        let mut json = vec![0u8; n];
-        self.file.read_exact_at(&mut json, at + 4).map_err(io)?;
-        let record = serde_json::from_slice(&json).map_err(|e| StateError::Corrupt {
+        let mut bytes = vec![0u8; n];
+        self.file.read_exact_at(&mut bytes, at + 4).map_err(io)?;
+        let record = crate::state::decode_record(&bytes).map_err(|reason| StateError::Corrupt {
             key: format!("scratch record at {at}"),
-            reason: e.to_string(),
+            reason,
         })?;
         Ok((record, at + 4 + n as u64))
     }
