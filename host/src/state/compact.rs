@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Shadow, ShadowRef};
+use super::{OutboxEntry, OutboxEntryRef, OutboxOp, PlannedPair, Shadow, ShadowRef};
+use crate::core::merge::Side;
 use crate::core::value::{Fields, Record, Value};
 
 /// The first byte of a compact shadow; JSON starts with `{`.
@@ -189,6 +190,95 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, String> {
         deleted: c.deleted,
         fields: from_compact(c.fields)?,
     })
+}
+
+/// An outbox entry, compact: the tag byte, then postcard. Entries written
+/// as JSON by earlier versions (a run killed before an upgrade) still read.
+#[derive(Serialize)]
+struct CompactOutboxRef<'a> {
+    side: u8,
+    op: u8,
+    pair: &'a str,
+    planned_at: &'a str,
+    planned: Option<CompactPlannedRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct CompactPlannedRef<'a> {
+    source_id: Option<&'a str>,
+    target_id: Option<&'a str>,
+    source: FieldsRef<'a>,
+    target: FieldsRef<'a>,
+    writes_source: bool,
+    writes_target: bool,
+}
+
+#[derive(Deserialize)]
+struct CompactOutbox {
+    side: u8,
+    op: u8,
+    pair: String,
+    planned_at: String,
+    planned: Option<CompactPlanned>,
+}
+
+#[derive(Deserialize)]
+struct CompactPlanned {
+    source_id: Option<String>,
+    target_id: Option<String>,
+    source: Vec<(String, Compact)>,
+    target: Vec<(String, Compact)>,
+    writes_source: bool,
+    writes_target: bool,
+}
+
+const OPS: [OutboxOp; 3] = [OutboxOp::Create, OutboxOp::Update, OutboxOp::Delete];
+const SIDES: [Side; 2] = [Side::Source, Side::Target];
+
+pub fn encode_outbox(entry: &OutboxEntryRef<'_>) -> Vec<u8> {
+    let compact = CompactOutboxRef {
+        side: SIDES.iter().position(|s| *s == entry.side).unwrap_or(0) as u8,
+        op: OPS.iter().position(|o| *o == entry.op).unwrap_or(0) as u8,
+        pair: entry.pair,
+        planned_at: entry.planned_at,
+        planned: entry.planned.as_ref().map(|p| CompactPlannedRef {
+            source_id: p.source_id,
+            target_id: p.target_id,
+            source: FieldsRef(p.source),
+            target: FieldsRef(p.target),
+            writes_source: p.writes_source,
+            writes_target: p.writes_target,
+        }),
+    };
+    postcard::to_extend(&compact, vec![COMPACT]).expect("an outbox entry serializes")
+}
+
+pub fn decode_outbox(bytes: &[u8]) -> Result<OutboxEntry, String> {
+    match bytes.split_first() {
+        Some((&COMPACT, rest)) => {
+            let c: CompactOutbox = postcard::from_bytes(rest).map_err(|e| e.to_string())?;
+            let planned = match c.planned {
+                Some(p) => Some(PlannedPair {
+                    source_id: p.source_id,
+                    target_id: p.target_id,
+                    source: from_compact(p.source)?,
+                    target: from_compact(p.target)?,
+                    writes_source: p.writes_source,
+                    writes_target: p.writes_target,
+                }),
+                None => None,
+            };
+            Ok(OutboxEntry {
+                side: *SIDES.get(c.side as usize).ok_or("no such side")?,
+                op: OPS.get(c.op as usize).ok_or("no such op")?.clone(),
+                pair: c.pair,
+                planned_at: c.planned_at,
+                planned,
+            })
+        }
+        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        _ => Err("neither a compact outbox entry nor JSON".into()),
+    }
 }
 
 #[cfg(test)]

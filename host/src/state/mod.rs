@@ -211,14 +211,14 @@ impl State {
     // ---- outbox ------------------------------------------------------------
 
     /// Stores planned writes, all at once, before any is pushed. Returns their keys.
-    pub fn outbox_put<E: Serialize>(&self, job: &str, entries: &[E]) -> Result<Vec<Vec<u8>>> {
+    pub fn outbox_put(&self, job: &str, entries: &[OutboxEntryRef<'_>]) -> Result<Vec<Vec<u8>>> {
         // On disk before anything is pushed: a machine that stops right
         // after a push must find what it pushed.
         let mut batch = self.lsm.synced_batch();
         let mut keys = Vec::with_capacity(entries.len());
         for entry in entries {
             let k = key(&[job, &format!("{:020}", self.next_id()?)]);
-            batch.insert(&self.lsm.outbox, k.clone(), encode(entry));
+            batch.insert(&self.lsm.outbox, k.clone(), compact::encode_outbox(entry));
             keys.push(k);
         }
         batch.commit()?;
@@ -230,7 +230,8 @@ impl State {
         lsm::Lsm::scan(&self.lsm.outbox, prefix(&[job]))
             .map(|item| {
                 let (k, v) = item?;
-                Ok((k.to_vec(), decode(&k, &v)?))
+                let entry = compact::decode_outbox(&v).map_err(|reason| corrupt(&k, reason))?;
+                Ok((k.to_vec(), entry))
             })
             .collect()
     }

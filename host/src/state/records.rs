@@ -77,6 +77,25 @@ pub struct OutboxEntry {
     pub planned: Option<PlannedPair>,
 }
 
+impl OutboxEntry {
+    pub fn as_ref(&self) -> OutboxEntryRef<'_> {
+        OutboxEntryRef {
+            side: self.side,
+            op: self.op.clone(),
+            pair: &self.pair,
+            planned_at: &self.planned_at,
+            planned: self.planned.as_ref().map(|p| PlannedPairRef {
+                source_id: p.source_id.as_deref(),
+                target_id: p.target_id.as_deref(),
+                source: &p.source,
+                target: &p.target,
+                writes_source: p.writes_source,
+                writes_target: p.writes_target,
+            }),
+        }
+    }
+}
+
 /// An [`OutboxEntry`] as a sync writes it: the same entry, serialized the
 /// same way, borrowing the pair's ids and fields instead of copying them
 /// (a sync stores one per planned write).

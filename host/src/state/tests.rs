@@ -120,7 +120,9 @@ fn a_commit_takes_its_outbox_entries_dirty_marks_and_settled_conflicts_with_it()
         planned_at: "2026-12-06T00:00:00Z".into(),
         planned: None,
     };
-    let keys = state.outbox_put("j", &[entry.clone(), entry]).unwrap();
+    let keys = state
+        .outbox_put("j", &[entry.as_ref(), entry.as_ref()])
+        .unwrap();
     state
         .put_dirty(
             "j",
@@ -273,6 +275,20 @@ fn an_outbox_entry_written_borrowed_reads_back_whole() {
     assert_eq!(encode(&borrowed), encode(&owned));
     state.outbox_put("j", &[borrowed]).unwrap();
     assert_eq!(state.outbox("j").unwrap()[0].1, owned);
+    // An entry an earlier version wrote as JSON (a run killed before an
+    // upgrade) reads as it was, beside the compact one.
+    state
+        .lsm
+        .outbox
+        .insert(key(&["j", &format!("{:020}", u64::MAX)]), encode(&owned))
+        .unwrap();
+    let both: Vec<OutboxEntry> = state
+        .outbox("j")
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(both, vec![owned.clone(), owned]);
     drop(state);
     let _ = std::fs::remove_dir_all(temp("borrowed"));
 }
