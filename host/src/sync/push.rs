@@ -11,9 +11,9 @@
 //!   never re-sent blindly, and the next run reconciles by reading first;
 //! - **refused**: invalid input, unauthorized, fatal: it will not land.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use indicatif::ProgressBar;
 
 use crate::core::merge::Side;
@@ -198,6 +198,18 @@ impl<'s> Writer<'s> {
     }
 }
 
+/// One side's calls: those still to send (creates, then updates, then
+/// deletes), its idle instances, and how many calls of which kind are out.
+struct Lane<'s> {
+    side: Side,
+    connector: String,
+    entity: String,
+    queue: VecDeque<(OpKind, Vec<usize>)>,
+    idle: Vec<Writer<'s>>,
+    out: usize,
+    kind: OpKind,
+}
+
 /// A plan's writes as their answers come in: per pair, the ops still out,
 /// whether one failed, and the outbox keys of those confirmed.
 struct Ledger {
@@ -298,70 +310,100 @@ impl Pusher<'_> {
             .collect();
         self.commit(plan, &idle, Vec::new()).await?;
         progress.set_length(plan.ops.len() as u64);
+        // Both sides are written at once. On a side, each call of a kind
+        // writes other pairs, so several may be in flight: one through the
+        // side's session, in this task, the others through spare instances,
+        // each in a task of its own (on another core). Creates are all
+        // answered before an update is sent, and updates before deletes, so
+        // that deletes of one run never race creates of another.
+        let mut lanes = Vec::new();
         for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
-            let pushed = result.sides.entry(side).or_default();
             let per_call = ops_per_call(open_side.session.connector.descriptor.max_batch);
-            // Creates first, so that deletes of one run never race creates of another.
+            let mut queue = VecDeque::new();
             for kind in [OpKind::Create, OpKind::Update, OpKind::Delete] {
                 let indices: Vec<usize> = (0..plan.ops.len())
                     .filter(|&i| plan.ops[i].side == side && plan.ops[i].kind == kind)
                     .collect();
-                let chunks: Vec<&[usize]> = indices.chunks(per_call).collect();
-                if chunks.is_empty() {
-                    continue;
-                }
-                // Each call of a kind writes other pairs, so several may be
-                // in flight: one through the side's session, in this task,
-                // the others through spare instances, each in a task of its
-                // own (on another core). Their answers are taken, and
-                // committed, in the order the calls were sent.
-                let spares = open_side.spares(self.in_flight.min(chunks.len())).await;
-                let connector = open_side.connector.name.clone();
-                let entity = open_side.entity.clone();
-                let mut idle: Vec<Writer> = spares.into_iter().map(Writer::Spare).collect();
-                idle.push(Writer::Own(&mut open_side.session));
-                let mut calls = FuturesOrdered::new();
-                let mut sent = 0;
-                let mut spares = Vec::new();
-                for chunk in &chunks {
-                    while sent < chunks.len() {
-                        let Some(writer) = idle.pop() else { break };
-                        let ops: Vec<WriteOp> = chunks[sent]
-                            .iter()
-                            .map(|&i| wire_op(&plan.ops[i]))
-                            .collect();
-                        calls.push_back(writer.write(&connector, &entity, ops));
-                        sent += 1;
-                    }
-                    let (writer, answer) =
-                        calls.next().await.expect("a call was sent for each chunk");
-                    idle.extend(writer);
-                    let outcomes = match answer {
-                        Ok(outcomes) => outcomes
-                            .into_iter()
-                            .map(|o| match o {
-                                WriteOutcome::Written(w) => Ok(w),
-                                WriteOutcome::Failed(e) => {
-                                    let text = describe_error(&e);
-                                    Err((Some(e), text))
-                                }
-                                WriteOutcome::Unknown(why) => Err((None, why)),
-                            })
-                            .collect::<Vec<Outcome>>(),
-                        Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
-                    };
-                    let (ready, done) =
-                        self.settle(plan, &mut ledger, side, chunk, outcomes, pushed, progress)?;
-                    self.commit(plan, &ready, done).await?;
-                }
-                drop(calls);
-                for writer in idle {
-                    if let Writer::Spare(session) = writer {
-                        spares.push(session);
-                    }
-                }
-                open_side.give_back(spares);
+                queue.extend(indices.chunks(per_call).map(|c| (kind, c.to_vec())));
             }
+            let spares = match queue.len() {
+                0 => Vec::new(),
+                calls => open_side.spares(self.in_flight.min(calls)).await,
+            };
+            let mut idle: Vec<Writer> = spares.into_iter().map(Writer::Spare).collect();
+            idle.push(Writer::Own(&mut open_side.session));
+            lanes.push(Lane {
+                side,
+                connector: open_side.connector.name.clone(),
+                entity: open_side.entity.clone(),
+                queue,
+                idle,
+                out: 0,
+                kind: OpKind::Create,
+            });
+        }
+        let mut calls = FuturesUnordered::new();
+        loop {
+            for (lane_index, lane) in lanes.iter_mut().enumerate() {
+                while let Some(&(kind, _)) = lane.queue.front() {
+                    if lane.out > 0 && lane.kind != kind {
+                        break;
+                    }
+                    let Some(writer) = lane.idle.pop() else { break };
+                    let (kind, chunk) = lane.queue.pop_front().expect("a front");
+                    let ops: Vec<WriteOp> = chunk.iter().map(|&i| wire_op(&plan.ops[i])).collect();
+                    lane.kind = kind;
+                    lane.out += 1;
+                    let call = writer.write(&lane.connector, &lane.entity, ops);
+                    calls.push(async move {
+                        let (writer, answer) = call.await;
+                        (lane_index, chunk, writer, answer)
+                    });
+                }
+            }
+            let Some((lane_index, chunk, writer, answer)) = calls.next().await else {
+                break;
+            };
+            let lane = &mut lanes[lane_index];
+            lane.out -= 1;
+            lane.idle.extend(writer);
+            let side = lane.side;
+            let outcomes = match answer {
+                Ok(outcomes) => outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        WriteOutcome::Written(w) => Ok(w),
+                        WriteOutcome::Failed(e) => {
+                            let text = describe_error(&e);
+                            Err((Some(e), text))
+                        }
+                        WriteOutcome::Unknown(why) => Err((None, why)),
+                    })
+                    .collect::<Vec<Outcome>>(),
+                Err(e) => chunk.iter().map(|_| Err(call_error(&e))).collect(),
+            };
+            let pushed = result.sides.entry(side).or_default();
+            let (ready, done) =
+                self.settle(plan, &mut ledger, side, &chunk, outcomes, pushed, progress)?;
+            self.commit(plan, &ready, done).await?;
+        }
+        drop(calls);
+        let mut spares: Vec<Vec<Session>> = lanes
+            .into_iter()
+            .map(|lane| {
+                lane.idle
+                    .into_iter()
+                    .filter_map(|w| match w {
+                        Writer::Spare(session) => Some(session),
+                        Writer::Own(_) => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        target.give_back(spares.pop().unwrap_or_default());
+        source.give_back(spares.pop().unwrap_or_default());
+        for side in [Side::Source, Side::Target] {
+            result.sides.entry(side).or_default();
         }
         // The last call's pairs are on disk before the run goes on.
         self.committed().await?;
