@@ -188,9 +188,9 @@ const MAX_RESTARTS: u32 = 3;
 /// Tells a record that holds what its shadow holds (kept only as seen).
 pub type Unchanged<'a> = &'a (dyn Fn(&Record) -> Result<bool, StateError> + Sync);
 
-/// Reads every page into `records`, one page in memory at a time; `since`
-/// makes it incremental. A record seen twice (a restart, or an edit moving
-/// it between pages) keeps its latest version.
+/// Reads every page into `records`, one page (and the next, in flight) in
+/// memory at a time; `since` makes it incremental. A record seen twice (a
+/// restart, or an edit moving it between pages) keeps its latest version.
 pub async fn read(
     side: &mut OpenSide,
     since: Option<String>,
@@ -205,50 +205,69 @@ pub async fn read(
         checkpoint: None,
         pages: 0,
     };
-    let mut cursor = None;
+    let OpenSide {
+        session,
+        side: which,
+        platform,
+        entity,
+        ..
+    } = side;
+    let request = |cursor: Option<String>| ReadRequest {
+        entity: entity.clone(),
+        cursor,
+        since: since.clone(),
+        page_size,
+    };
     let mut restarts = 0;
+    let mut asked = request(None);
+    let mut answer = session.read(&asked).await;
     loop {
-        let req = ReadRequest {
-            entity: side.entity.clone(),
-            cursor: cursor.clone(),
-            since: since.clone(),
-            page_size,
-        };
-        let page = match side.session.read(&req).await {
+        let page = match answer {
             Ok(page) => page,
-            Err(e) if cursor.is_some() && restarts < MAX_RESTARTS && cursor_expired(&e) => {
+            Err(e) if asked.cursor.is_some() && restarts < MAX_RESTARTS && cursor_expired(&e) => {
                 tracing::warn!(
-                    side = side.side.as_str(),
+                    side = which.as_str(),
                     "the platform's cursor expired; reading again from the first page"
                 );
                 restarts += 1;
-                cursor = None;
+                asked = request(None);
+                answer = session.read(&asked).await;
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
         out.pages += 1;
-        for r in &page.records {
-            let record = convert::record_from_wire(r);
-            if unchanged(&record)? {
-                out.records.put_unchanged(&record.id);
-            } else {
-                out.records.put(&record)?;
+        let keep = |out: &mut ReadOutcome| -> Result<(), StateError> {
+            for r in &page.records {
+                let record = convert::record_from_wire(r);
+                if unchanged(&record)? {
+                    out.records.put_unchanged(&record.id);
+                } else {
+                    out.records.put(&record)?;
+                }
             }
-        }
-        progress.set_message(format!(
-            "{} {}: {} pages, {} records",
-            side.platform,
-            side.entity,
-            out.pages,
-            out.records.len()
-        ));
-        progress.tick();
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
+            progress.set_message(format!(
+                "{platform} {entity}: {} pages, {} records",
+                out.pages,
+                out.records.len()
+            ));
+            progress.tick();
+            Ok(())
+        };
+        match &page.next_cursor {
+            // The next page is asked for while this one is kept: the
+            // platform's answer travels while the host works.
+            Some(next) => {
+                asked = request(Some(next.clone()));
+                let (next_answer, kept) =
+                    tokio::join!(session.read(&asked), async { keep(&mut out) });
+                kept?;
+                answer = next_answer;
+            }
             None => {
+                keep(&mut out)?;
                 out.complete = since.is_none();
-                out.checkpoint = page.checkpoint.or(since);
+                out.checkpoint = page.checkpoint.clone().or(since);
                 return Ok(out);
             }
         }
