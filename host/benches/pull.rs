@@ -4,7 +4,8 @@
 //! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON] [--write-concurrency C]`
 //!
 //! `--write-concurrency C` sets the job's `write_concurrency` (default: the
-//! job's default).
+//! job's default). `BENCH_WRAPPER=heaptrack` runs `synchost run` under that
+//! command (a profiler); the figures printed are then not the plain run's.
 //!
 //! For each N (default 10000 100000): a Notion simulator in this process,
 //! rate limits off, holds N pages; `synchost run` (this build's binary, a
@@ -159,7 +160,17 @@ fn synchost_pull(
     let job_file = dir.join("job.json");
     std::fs::write(&job_file, job.to_string()).unwrap();
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_synchost"))
+    // `BENCH_WRAPPER=heaptrack` (or any command taking a command line) runs
+    // the child under a profiler; its figures are then the profiler's too.
+    let mut command = match std::env::var("BENCH_WRAPPER") {
+        Ok(wrapper) => {
+            let mut c = Command::new(wrapper);
+            c.arg(env!("CARGO_BIN_EXE_synchost"));
+            c
+        }
+        Err(_) => Command::new(env!("CARGO_BIN_EXE_synchost")),
+    };
+    let child = command
         .arg("run")
         .arg(&job_file)
         .arg("--data")
