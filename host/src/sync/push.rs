@@ -154,7 +154,7 @@ fn classify(op: &super::plan::PlannedOp, outcome: Outcome) -> Answer {
 /// through in the pushing task, or a spare, moved into a task of its own.
 enum Writer<'s> {
     Own(&'s mut Session),
-    Spare(Session),
+    Spare(Box<Session>),
 }
 
 type Answered<'s> = (Option<Writer<'s>>, Result<Vec<WriteOutcome>, RuntimeError>);
@@ -330,7 +330,10 @@ impl Pusher<'_> {
                 0 => Vec::new(),
                 calls => open_side.spares(self.in_flight.min(calls)).await,
             };
-            let mut idle: Vec<Writer> = spares.into_iter().map(Writer::Spare).collect();
+            let mut idle: Vec<Writer> = spares
+                .into_iter()
+                .map(|s| Writer::Spare(Box::new(s)))
+                .collect();
             idle.push(Writer::Own(&mut open_side.session));
             lanes.push(Lane {
                 side,
@@ -394,7 +397,7 @@ impl Pusher<'_> {
                 lane.idle
                     .into_iter()
                     .filter_map(|w| match w {
-                        Writer::Spare(session) => Some(session),
+                        Writer::Spare(session) => Some(*session),
                         Writer::Own(_) => None,
                     })
                     .collect()
