@@ -16,6 +16,7 @@ pub mod report;
 pub mod side;
 mod staged;
 mod totals;
+mod writers;
 
 use std::time::Instant;
 

@@ -29,6 +29,7 @@ use crate::state::{
 use super::convert::fields_to_wire;
 use super::plan::{OpKind, PairPlan, Plan};
 use super::side::OpenSide;
+use super::writers::{Lane, Writer};
 
 /// Ops sent in one `write` call when the connector does not declare its
 /// `max-batch` (contract 0.1.0, or none declared); the connector batches
@@ -148,66 +149,6 @@ fn classify(op: &super::plan::PlannedOp, outcome: Outcome) -> Answer {
         }
         Err((_, text)) => Answer::Refused(text),
     }
-}
-
-/// An instance a write call goes through: the side's own session, written
-/// through in the pushing task, or a spare, moved into a task of its own.
-enum Writer<'s> {
-    Own(&'s mut Session),
-    Spare(Box<Session>),
-}
-
-type Answered<'s> = (Option<Writer<'s>>, Result<Vec<WriteOutcome>, RuntimeError>);
-
-impl<'s> Writer<'s> {
-    /// Sends one call; the future gives the writer back with the answer
-    /// (none when the spare's task died, taking the instance with it).
-    fn write(
-        self,
-        connector: &str,
-        entity: &str,
-        ops: Vec<WriteOp>,
-    ) -> futures_util::future::BoxFuture<'s, Answered<'s>> {
-        let entity = entity.to_string();
-        match self {
-            Writer::Own(session) => Box::pin(async move {
-                let answer = session.write(&entity, &ops).await;
-                (Some(Writer::Own(session)), answer)
-            }),
-            Writer::Spare(mut session) => {
-                let connector = connector.to_string();
-                let task = tokio::spawn(async move {
-                    let answer = session.write(&entity, &ops).await;
-                    (session, answer)
-                });
-                Box::pin(async move {
-                    match task.await {
-                        Ok((session, answer)) => (Some(Writer::Spare(session)), answer),
-                        Err(e) => (
-                            None,
-                            Err(RuntimeError::Trap {
-                                connector,
-                                call: "write".into(),
-                                detail: format!("the call's task ended: {e}"),
-                            }),
-                        ),
-                    }
-                })
-            }
-        }
-    }
-}
-
-/// One side's calls: those still to send (creates, then updates, then
-/// deletes), its idle instances, and how many calls of which kind are out.
-struct Lane<'s> {
-    side: Side,
-    connector: String,
-    entity: String,
-    queue: VecDeque<(OpKind, Vec<usize>)>,
-    idle: Vec<Writer<'s>>,
-    out: usize,
-    kind: OpKind,
 }
 
 /// A plan's writes as their answers come in: per pair, the ops still out,
