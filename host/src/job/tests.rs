@@ -322,50 +322,58 @@ fn priority_names_only() {
     assert!(Priority::Low < Priority::Normal && Priority::High < Priority::Critical);
 }
 
+/// A whole-number field: each of `good` is taken as given, each of `bad`
+/// is refused naming the field, with `expected` as the reason.
+fn whole_number_bounds(
+    field: &str,
+    value: fn(&Job) -> u32,
+    good: [u32; 3],
+    bad: [Value; 5],
+    expected: &str,
+) {
+    for n in good {
+        assert_eq!(value(&parse(with(field, json!(n))).unwrap()), n);
+    }
+    for bad in bad {
+        let e = err(with(field, bad.clone()));
+        assert_eq!(e.field(), Some(field), "{bad}");
+        assert!(e.to_string().ends_with(expected), "{e}");
+    }
+}
+
 #[test]
 fn page_size_bounds() {
-    for n in [1, 100, 1000] {
-        assert_eq!(parse(with("page_size", json!(n))).unwrap().page_size, n);
-    }
-    for bad in [json!(0), json!(1001), json!(-1), json!(1.5), json!("100")] {
-        let e = err(with("page_size", bad.clone()));
-        assert_eq!(e.field(), Some("page_size"), "{bad}");
-        assert!(e
-            .to_string()
-            .ends_with("expected a whole number from 1 to 1000"));
-    }
+    whole_number_bounds(
+        "page_size",
+        |job| job.page_size,
+        [1, 100, 1000],
+        [json!(0), json!(1001), json!(-1), json!(1.5), json!("100")],
+        "expected a whole number from 1 to 1000",
+    );
 }
 
 #[test]
 fn write_concurrency_bounds() {
     assert_eq!(parse(base()).unwrap().write_concurrency, 4);
-    for n in [1, 4, 16] {
-        let job = parse(with("write_concurrency", json!(n))).unwrap();
-        assert_eq!(job.write_concurrency, n);
-    }
-    for bad in [json!(0), json!(17), json!(-1), json!(1.5), json!("4")] {
-        let e = err(with("write_concurrency", bad.clone()));
-        assert_eq!(e.field(), Some("write_concurrency"), "{bad}");
-        assert!(e
-            .to_string()
-            .ends_with("expected a whole number of calls from 1 to 16"));
-    }
+    whole_number_bounds(
+        "write_concurrency",
+        |job| job.write_concurrency,
+        [1, 4, 16],
+        [json!(0), json!(17), json!(-1), json!(1.5), json!("4")],
+        "expected a whole number of calls from 1 to 16",
+    );
 }
 
 #[test]
 fn full_scan_every_bounds() {
     assert_eq!(parse(base()).unwrap().full_scan_every, 24);
-    for n in [1, 24, 10_000] {
-        let job = parse(with("full_scan_every", json!(n))).unwrap();
-        assert_eq!(job.full_scan_every, n);
-    }
-    for bad in [json!(0), json!(10_001), json!(-3), json!(2.5), json!("24")] {
-        let e = err(with("full_scan_every", bad.clone()));
-        assert_eq!(e.field(), Some("full_scan_every"), "{bad}");
-        assert!(e
-            .to_string()
-            .ends_with("expected a whole number of runs from 1 to 10000"));
-    }
+    whole_number_bounds(
+        "full_scan_every",
+        |job| job.full_scan_every,
+        [1, 24, 10_000],
+        [json!(0), json!(10_001), json!(-3), json!(2.5), json!("24")],
+        "expected a whole number of runs from 1 to 10000",
+    );
 }
 
 #[test]
