@@ -36,6 +36,7 @@ pub mod config;
 mod convert;
 mod query;
 mod read;
+mod recent;
 mod refresh;
 mod schema;
 mod time;
@@ -43,7 +44,7 @@ pub mod webhook;
 mod write;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use synchost_sdk::prelude::*;
@@ -61,9 +62,10 @@ pub struct Airtable {
     tables: RefCell<HashMap<String, Rc<TableMeta>>>,
     /// the webhook of `webhook_id` was refreshed (or tried) in this run
     webhook_refreshed: Cell<bool>,
-    /// the records this run wrote or was asked to change: a record created
-    /// since a refused create batch that is not one of them may be its doing
-    ours: RefCell<HashSet<String>>,
+    /// the records this run wrote or was asked to change, the latest of
+    /// them: a record created since a refused create batch that is not one
+    /// of them may be its doing
+    ours: RefCell<recent::Recent>,
 }
 
 impl Airtable {
@@ -164,7 +166,7 @@ impl Connector for Airtable {
             config: Config::from_settings(&settings)?,
             tables: RefCell::new(HashMap::new()),
             webhook_refreshed: Cell::new(false),
-            ours: RefCell::new(HashSet::new()),
+            ours: RefCell::new(recent::Recent::default()),
         })
     }
 

@@ -30,14 +30,13 @@
 //!   modification time differs. That costs one request per such op, and is
 //!   not atomic: a change between the read and the write goes unnoticed.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedInfo, WriteOp};
 
 use crate::api::{self, Answer, Call};
 use crate::batch::{self, Kind, Prepared};
 use crate::convert::modified_time;
+use crate::recent::Recent;
 use crate::query;
 use crate::schema::TableMeta;
 use crate::time;
@@ -65,12 +64,12 @@ const LANDING_WINDOW_SECS: i64 = 60;
 const MAX_LANDING_PAGES: usize = 20;
 
 /// Applies `ops` in order; one outcome per op. `ours` holds the records this
-/// run wrote or was asked to change (none of them is a refused create's
-/// doing); the records of `ops` are added to it.
+/// run wrote or was asked to change, the latest of them (none is a refused
+/// create's doing); the records of `ops` are added to it.
 pub fn execute(
     target: &Target,
     ops: &[WriteOp],
-    ours: &mut HashSet<String>,
+    ours: &mut Recent,
     send: &mut Transport,
 ) -> Result<Vec<OpResult>, ConnectorError> {
     let prepared: Vec<Result<Prepared, ConnectorError>> = ops
@@ -181,7 +180,7 @@ pub fn execute(
 fn created_since(
     target: &Target,
     refused_at: Option<&str>,
-    known: &HashSet<String>,
+    known: &Recent,
     send: &mut Transport,
 ) -> Result<Option<String>, ConnectorError> {
     let since = refused_at
@@ -199,7 +198,7 @@ fn created_since(
         let unknown = records
             .iter()
             .filter_map(|r| r.get("id").and_then(Value::as_str))
-            .find(|id| !known.contains(*id));
+            .find(|id| !known.contains(id));
         if let Some(id) = unknown {
             return Ok(Some(id.to_string()));
         }

@@ -1,7 +1,7 @@
 use super::*;
 use crate::schema::tests::sample_table;
 use serde_json::json;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use synchost_sdk::{DeleteOp, Field, FieldValue, UpdateOp};
 
 fn create(name: &str) -> WriteOp {
@@ -38,7 +38,7 @@ struct Script {
     calls: Vec<Call>,
     date: Option<&'static str>,
     /// the run's records, kept across calls as the connector keeps them
-    ours: HashSet<String>,
+    ours: crate::recent::Recent,
 }
 
 impl Script {
@@ -47,7 +47,7 @@ impl Script {
             answers: answers.into(),
             calls: Vec::new(),
             date: Some(NOW),
-            ours: HashSet::new(),
+            ours: crate::recent::Recent::default(),
         }
     }
 
