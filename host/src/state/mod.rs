@@ -113,13 +113,17 @@ fn corrupt(key: &[u8], reason: String) -> StateError {
 
 /// The stores' caches, the part of a run's memory that grows with the
 /// state's size up to this bound: sled's page cache and fjall's block cache,
-/// each `SYNCHOST_STATE_CACHE_MIB`, 64 by default.
+/// each `SYNCHOST_STATE_CACHE_MIB`, 16 by default. With 64 each, the caches
+/// were a sixth of the peak of a pull of 1,000,000 records (290 MiB against
+/// 241), and the no-op re-sync of 100,000 was no faster (BENCHMARKS.md).
 fn cache_mib() -> u64 {
     let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
     set.and_then(|v| v.trim().parse().ok())
         .filter(|&m| m > 0)
-        .unwrap_or(64)
+        .unwrap_or(DEFAULT_CACHE_MIB)
 }
+
+const DEFAULT_CACHE_MIB: u64 = 16;
 
 /// How long [`State::open`] waits for a lock that may be on its way out.
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
