@@ -98,7 +98,10 @@ mod tests {
         // The first "a" went to make room for "c"; the second stays.
         assert!(r.contains("a") && r.contains("b") && r.contains("c"));
         r.insert("d".into());
-        assert!(r.contains("a") && !r.contains("b"), "b is older than the second a");
+        assert!(
+            r.contains("a") && !r.contains("b"),
+            "b is older than the second a"
+        );
         r.insert("e".into());
         assert!(!r.contains("a") && r.contains("c") && r.contains("d") && r.contains("e"));
     }

@@ -36,8 +36,8 @@ use synchost_sdk::{errors, ConflictInfo, ConnectorError, OpResult, RateLimitedIn
 use crate::api::{self, Answer, Call};
 use crate::batch::{self, Kind, Prepared};
 use crate::convert::modified_time;
-use crate::recent::Recent;
 use crate::query;
+use crate::recent::Recent;
 use crate::schema::TableMeta;
 use crate::time;
 

@@ -160,26 +160,50 @@ impl Records {
         from: Option<Position>,
         n: usize,
     ) -> Result<(Vec<Record>, Option<Position>), StateError> {
+        let (placed, next) = self.placed_after(from, n)?;
+        Ok((placed.into_iter().map(|(_, r)| r).collect(), next))
+    }
+
+    /// [`Records::batch_after`], each record with where it is kept (for
+    /// [`Records::at`]).
+    pub fn placed_after(
+        &self,
+        from: Option<Position>,
+        n: usize,
+    ) -> Result<(Vec<(Position, Record)>, Option<Position>), StateError> {
         let mut at = from.unwrap_or(0);
         let mut out = Vec::new();
         while at < self.len && out.len() < n {
             let (record, next) = self.read_at(at)?;
             if self.read.get(&id_hash(&record.id)) == Some(&at) {
-                out.push(record);
+                out.push((at, record));
             }
             at = next;
         }
         Ok((out, (at < self.len).then_some(at)))
     }
 
+    /// The record kept at `at` (a place [`Records::placed_after`] gave).
+    pub fn at(&self, at: Position) -> Result<Record, StateError> {
+        Ok(self.read_at(at)?.0)
+    }
+
     /// Every kept record, `n` at a time in memory.
     pub fn each(&self, n: usize) -> impl Iterator<Item = Result<Record, StateError>> + '_ {
+        self.each_placed(n).map(|r| r.map(|(_, record)| record))
+    }
+
+    /// Every kept record with where it is kept, `n` at a time in memory.
+    pub fn each_placed(
+        &self,
+        n: usize,
+    ) -> impl Iterator<Item = Result<(Position, Record), StateError>> + '_ {
         let mut from = Some(0);
         let mut buffer = std::collections::VecDeque::new();
         std::iter::from_fn(move || {
             while buffer.is_empty() {
                 let at = from?;
-                match self.batch_after(Some(at), n) {
+                match self.placed_after(Some(at), n) {
                     Ok((batch, next)) => {
                         from = next;
                         buffer.extend(batch);
@@ -256,5 +280,10 @@ mod tests {
         assert_eq!(ids, want);
         let r01 = records.iter().find(|r| r.id == "r01").unwrap();
         assert_eq!(r01.fields["Name"], Value::Text("again".into()));
+        // A place handed out reads back the record it was handed out with.
+        for placed in r.each_placed(4) {
+            let (at, record) = placed.unwrap();
+            assert_eq!(r.at(at).unwrap(), record);
+        }
     }
 }
