@@ -183,7 +183,7 @@ async fn a_record_deleted_after_a_crash_stays_deleted() {
     assert!(w.airtable_rows().is_empty(), "the delete reached Airtable");
 }
 
-/// Every confirmed write is audited once, in one entry per write call.
+/// Every confirmed write is audited once, in one entry per side and batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_is_audited_once() {
     let w = World::new("audit-once", "newest_wins").await;
@@ -197,7 +197,11 @@ async fn every_write_is_audited_once() {
         .into_iter()
         .filter(|e| e.kind == "write")
         .collect();
-    assert_eq!(entries.len(), 1, "one write call, one entry: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        1,
+        "one side, one batch, one entry: {entries:?}"
+    );
     let mut ids: Vec<String> = entries[0].detail["ops"]
         .as_array()
         .unwrap()

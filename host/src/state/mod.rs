@@ -113,9 +113,10 @@ fn corrupt(key: &[u8], reason: String) -> StateError {
 
 /// The stores' caches, the part of a run's memory that grows with the
 /// state's size up to this bound: sled's page cache and fjall's block cache,
-/// each `SYNCHOST_STATE_CACHE_MIB`, 16 by default. With 64 each, the caches
-/// were a sixth of the peak of a pull of 1,000,000 records (290 MiB against
-/// 241), and the no-op re-sync of 100,000 was no faster (BENCHMARKS.md).
+/// each `SYNCHOST_STATE_CACHE_MIB`, 32 by default. A pull of 1,000,000
+/// records peaked at 298 MiB with 64, 258 with 32 and 246 with 16, but took
+/// 116, 121 and 138 s (BENCHMARKS.md): 32 keeps it under 300 MB and about
+/// as fast.
 fn cache_mib() -> u64 {
     let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
     set.and_then(|v| v.trim().parse().ok())
@@ -123,7 +124,7 @@ fn cache_mib() -> u64 {
         .unwrap_or(DEFAULT_CACHE_MIB)
 }
 
-const DEFAULT_CACHE_MIB: u64 = 16;
+const DEFAULT_CACHE_MIB: u64 = 32;
 
 /// How long [`State::open`] waits for a lock that may be on its way out.
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
