@@ -74,6 +74,9 @@ pub struct Records {
 /// A place in a walk through the kept records (see [`Records::batch_after`]).
 pub type Position = u64;
 
+/// A kept record and where it is kept.
+pub type Placed = (Position, Record);
+
 fn io(e: std::io::Error) -> StateError {
     StateError::Scratch(e.to_string())
 }
@@ -170,7 +173,7 @@ impl Records {
         &self,
         from: Option<Position>,
         n: usize,
-    ) -> Result<(Vec<(Position, Record)>, Option<Position>), StateError> {
+    ) -> Result<(Vec<Placed>, Option<Position>), StateError> {
         let mut at = from.unwrap_or(0);
         let mut out = Vec::new();
         while at < self.len && out.len() < n {
@@ -194,10 +197,7 @@ impl Records {
     }
 
     /// Every kept record with where it is kept, `n` at a time in memory.
-    pub fn each_placed(
-        &self,
-        n: usize,
-    ) -> impl Iterator<Item = Result<(Position, Record), StateError>> + '_ {
+    pub fn each_placed(&self, n: usize) -> impl Iterator<Item = Result<Placed, StateError>> + '_ {
         let mut from = Some(0);
         let mut buffer = std::collections::VecDeque::new();
         std::iter::from_fn(move || {
