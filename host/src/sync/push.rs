@@ -365,8 +365,7 @@ impl Pusher<'_> {
         } = ledger;
         // One entry per side and batch, not per call: a call writes 10 to
         // 100 records, and an entry per call made a run of 1,000,000 records
-        // write 100,000 entries (half the audit log's bound) and grew the
-        // process by about 50 MiB (BENCHMARKS.md).
+        // write 100,000 entries, half the audit log's bound.
         for (side, ops) in [Side::Source, Side::Target].into_iter().zip(audited) {
             if !ops.is_empty() {
                 self.state.audit(&crate::state::AuditEntry {
@@ -404,9 +403,9 @@ impl Pusher<'_> {
         Ok(result)
     }
 
-    /// Takes one call's answers (noting the confirmed ones for the batch's
-    /// audit entry); gives the pairs whose
-    /// every write is now confirmed, and the outbox keys of their ops.
+    /// Takes one call's answers, noting the confirmed ones for the batch's
+    /// audit entry; gives the pairs whose every write is now confirmed, and
+    /// the outbox keys of their ops.
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
