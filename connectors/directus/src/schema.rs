@@ -23,6 +23,22 @@ pub struct FieldMeta {
     pub options: Vec<String>,
 }
 
+/// Where a new item's primary key comes from: what tells which item of a
+/// batch create's answer is which op's (Directus answers the items sorted
+/// like any read, by the collection's sort field, else the key: not in the
+/// order they were sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// an integer the database assigns (`has_auto_increment`), ascending in
+    /// the order the items of one batch are inserted
+    AutoIncrement,
+    /// a UUID (`type: uuid`, or `special: uuid`): the connector generates
+    /// it when the op does not carry one, so it knows every key it sends
+    Uuid,
+    /// any other key: entered by the client, so the op carries it
+    Manual,
+}
+
 /// What the connector needs to know of a collection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Collection {
@@ -31,6 +47,8 @@ pub struct Collection {
     pub pk: String,
     /// whether the primary key is a number (its values are sent unquoted)
     pub pk_numeric: bool,
+    /// where a new item's key comes from
+    pub pk_kind: KeyKind,
     /// the field Directus fills on create (`special: date-created`)
     pub created: Option<String>,
     /// the field Directus fills on every update (`special: date-updated`)
@@ -133,7 +151,14 @@ pub fn parse_fields(collection: &str, body: &Value) -> Result<Collection, String
         let is_pk = schema["is_primary_key"].as_bool() == Some(true);
         let auto = schema["has_auto_increment"].as_bool() == Some(true);
         if is_pk {
-            pk = Some((name.to_string(), is_numeric(directus_type)));
+            let kind = if auto && matches!(directus_type, "integer" | "bigInteger") {
+                KeyKind::AutoIncrement
+            } else if directus_type == "uuid" || specials.contains(&"uuid") {
+                KeyKind::Uuid
+            } else {
+                KeyKind::Manual
+            };
+            pk = Some((name.to_string(), is_numeric(directus_type), kind));
         }
         if specials.contains(&"date-created") {
             created = Some(name.to_string());
@@ -176,12 +201,13 @@ pub fn parse_fields(collection: &str, body: &Value) -> Result<Collection, String
             options,
         });
     }
-    let (pk, pk_numeric) =
+    let (pk, pk_numeric, pk_kind) =
         pk.ok_or_else(|| format!("collection `{collection}` has no primary key field"))?;
     Ok(Collection {
         name: collection.to_string(),
         pk,
         pk_numeric,
+        pk_kind,
         created,
         updated,
         fields,
@@ -227,6 +253,7 @@ mod tests {
     fn maps_types_and_finds_the_key_and_timestamps() {
         let c = parse_fields("tasks", &tasks_body()).unwrap();
         assert_eq!((c.pk.as_str(), c.pk_numeric), ("id", true));
+        assert_eq!(c.pk_kind, KeyKind::AutoIncrement);
         assert_eq!(c.created.as_deref(), Some("date_created"));
         assert_eq!(c.updated.as_deref(), Some("date_updated"));
         let kinds: Vec<(&str, FieldType, bool)> = c
@@ -264,8 +291,33 @@ mod tests {
         ]});
         let c = parse_fields("codes", &body).unwrap();
         assert_eq!((c.pk.as_str(), c.pk_numeric), ("code", false));
+        assert_eq!(c.pk_kind, KeyKind::Manual);
         assert!(!c.fields[0].read_only);
         assert_eq!(c.created, None);
+    }
+
+    #[test]
+    fn a_uuid_key_is_one_the_connector_may_generate() {
+        for (kind, special) in [
+            ("uuid", json!(["uuid"])),
+            ("uuid", json!(null)),
+            ("string", json!("uuid")),
+        ] {
+            let body = json!({"data": [
+                {"field": "id", "type": kind, "schema": {"is_primary_key": true, "has_auto_increment": false}, "meta": {"special": special}},
+            ]});
+            let c = parse_fields("docs", &body).unwrap();
+            assert_eq!(
+                (c.pk_kind, c.pk_numeric),
+                (KeyKind::Uuid, false),
+                "{kind} {special}"
+            );
+        }
+        // An integer key without auto-increment is entered by the client.
+        let body = json!({"data": [
+            {"field": "n", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": false}, "meta": null},
+        ]});
+        assert_eq!(parse_fields("n", &body).unwrap().pk_kind, KeyKind::Manual);
     }
 
     #[test]

@@ -2,10 +2,20 @@
 //! creates in batches (`POST /items/{c}` with an array), updates one by one
 //! (`PATCH /items/{c}/{id}`), deletes one by one (`DELETE /items/{c}/{id}`).
 //!
+//! A batch create's answer lists the items as Directus reads them back
+//! (`readMany`, sorted by the collection's sort field, else its key), not in
+//! the order sent: each item is paired with its op by identity, never by
+//! position. A UUID key is generated here and sent, so the item is found by
+//! it; a key the op carries likewise; auto-increment keys ascend in the
+//! order sent, so the answer sorted by key is in that order. What cannot be
+//! paired for sure is unknown, never another op's item.
+//!
 //! Directus has no conditional requests (no `If-Match`, no version
 //! precondition), so an op with `expected-version` first reads the item's
 //! `date_updated` (or `date_created`) and is a `conflict` when it differs.
 //! The check and the write are two requests: a change in between is not seen.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 use synchost_sdk::{
@@ -14,7 +24,7 @@ use synchost_sdk::{
 
 use crate::convert;
 use crate::query;
-use crate::schema::Collection;
+use crate::schema::{Collection, KeyKind};
 
 /// Items created per request. Directus creates a batch in one transaction:
 /// one invalid item fails the whole batch, which is then retried item by
@@ -139,46 +149,225 @@ fn delete(t: &Target, id: &str, expected: Option<&str>, send: Send) -> OpResult 
     })
 }
 
-/// Creates `bodies` in one request; one outcome per body.
-fn create_batch(t: &Target, bodies: Vec<Map<String, Value>>, send: Send) -> Vec<OpResult> {
-    let url = query::collection_url(t.base, &t.collection.name);
+/// An outcome that cannot be proven from the answer: reported as unknown
+/// (`transient`), which the host reconciles by reading, never by re-sending,
+/// and never confirmed with an id that may be another op's item.
+fn unknown(c: &Collection, n: usize, why: impl std::fmt::Display) -> ConnectorError {
+    errors::bad_body(&format!("a create of {n} items in `{}`", c.name), why)
+}
+
+/// A key as text to compare by: a UUID regardless of case (MSSQL answers
+/// them in upper case), a whole number without a fraction; `None` for none.
+fn key_text(c: &Collection, v: &Value) -> Option<String> {
+    let text = convert::id_text(v)?;
+    Some(match c.pk_kind {
+        KeyKind::Uuid => text.to_ascii_lowercase(),
+        _ if c.pk_numeric => match text.trim().parse::<f64>() {
+            Ok(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => format!("{}", n as i64),
+            _ => text,
+        },
+        _ => text,
+    })
+}
+
+/// The key a body to create carries, if any.
+fn body_key(c: &Collection, body: &Map<String, Value>) -> Option<String> {
+    body.get(&c.pk).and_then(|v| key_text(c, v))
+}
+
+/// A key of an auto-increment collection, whether the driver hands it back
+/// as a number or (a `bigInteger`) as a string.
+fn int_key(v: &Value) -> Option<i128> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A random (version 4) UUID, from WASI's random source; `None` if it fails.
+fn new_uuid() -> Option<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).ok()?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// A body to create with its key, where the connector can choose it: a
+/// UUID key the op does not set is generated here and sent (Directus keeps
+/// a UUID it is given, and generates one only when none is), so that the
+/// item in the answer is found by its key.
+fn with_key(c: &Collection, mut body: Map<String, Value>) -> Map<String, Value> {
+    let blank = body
+        .get(&c.pk)
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""));
+    if c.pk_kind == KeyKind::Uuid && blank {
+        if let Some(uuid) = new_uuid() {
+            body.insert(c.pk.clone(), Value::String(uuid));
+        }
+    }
+    body
+}
+
+/// Pairs the answer with the bodies sent, each by its own key: an op whose
+/// key is not in the answer exactly once (or was sent twice) is unknown.
+fn pair_by_key(c: &Collection, bodies: &[Map<String, Value>], items: &[Value]) -> Vec<OpResult> {
     let n = bodies.len();
+    let mut answered: HashMap<String, Vec<&Value>> = HashMap::new();
+    for item in items {
+        if let Some(k) = key_text(c, &item[c.pk.as_str()]) {
+            answered.entry(k).or_default().push(item);
+        }
+    }
+    let keys: Vec<Option<String>> = bodies.iter().map(|b| body_key(c, b)).collect();
+    let mut sent: HashMap<&str, usize> = HashMap::new();
+    for k in keys.iter().flatten() {
+        *sent.entry(k.as_str()).or_default() += 1;
+    }
+    keys.iter()
+        .map(|k| {
+            let Some(k) = k else {
+                return Err(unknown(c, n, "an item was sent without its key"));
+            };
+            match answered.get(k).map(Vec::as_slice) {
+                Some([item]) if sent[k.as_str()] == 1 => written(c, item),
+                Some(_) => Err(unknown(
+                    c,
+                    n,
+                    format!("key {k} was sent or answered more than once"),
+                )),
+                None => Err(unknown(
+                    c,
+                    n,
+                    format!("the answer does not list the item with key {k}"),
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Pairs the answer of an auto-increment collection with the bodies sent.
+/// Directus inserts a batch's items one after the other in one transaction
+/// (`ItemsService.createMany`), so their keys ascend in the order sent,
+/// whatever order the answer lists them in: sorted by key, the answer is in
+/// the order sent. Anything that does not add up makes every op unknown.
+fn pair_by_order_of_keys(c: &Collection, n: usize, items: &[Value]) -> Vec<OpResult> {
+    let all_unknown = |why: String| (0..n).map(|_| Err(unknown(c, n, &why))).collect();
+    if items.len() != n {
+        return all_unknown(format!("{} items answered for {n} sent", items.len()));
+    }
+    let keyed: Option<Vec<(i128, &Value)>> = items
+        .iter()
+        .map(|item| int_key(&item[c.pk.as_str()]).map(|k| (k, item)))
+        .collect();
+    let Some(mut keyed) = keyed else {
+        return all_unknown("an item without a whole-number key".into());
+    };
+    keyed.sort_by_key(|(k, _)| *k);
+    if keyed.windows(2).any(|w| w[0].0 == w[1].0) {
+        return all_unknown("the same key answered twice".into());
+    }
+    keyed
+        .into_iter()
+        .map(|(_, item)| written(c, item))
+        .collect()
+}
+
+/// Creates one body in a request of its own (`POST /items/{c}` with an
+/// object, answered with that item: it is the op's by construction).
+fn create_one(t: &Target, body: Map<String, Value>, send: Send) -> OpResult {
+    let c = t.collection;
+    let key = body_key(c, &body);
+    let answer = send(Call {
+        method: "POST",
+        url: query::collection_url(t.base, &c.name),
+        body: Some(Value::Object(body)),
+    })?;
+    let item = &answer["data"];
+    if let Some(key) = key {
+        if key_text(c, &item[c.pk.as_str()]).as_ref() != Some(&key) {
+            return Err(unknown(c, 1, format!("an item other than {key} answered")));
+        }
+    }
+    written(c, item)
+}
+
+/// Creates each body in a request of its own. A rate limit stops it: the
+/// rest are not tried.
+fn create_singly(t: &Target, bodies: Vec<Map<String, Value>>, send: Send) -> Vec<OpResult> {
+    let n = bodies.len();
+    let mut out = Vec::with_capacity(n);
+    for body in bodies {
+        let outcome = create_one(t, body, send);
+        if let Err(ConnectorError::RateLimited(info)) = &outcome {
+            let retry_after_ms = info.retry_after_ms;
+            out.push(outcome);
+            out.resize_with(n, || Err(not_attempted(retry_after_ms)));
+            break;
+        }
+        out.push(outcome);
+    }
+    out
+}
+
+/// Creates `bodies` in one request; one outcome per body, each paired with
+/// its body by identity, never by position (see [`KeyKind`]): by the key
+/// it was sent with, or, for an auto-increment key, by the order of keys.
+/// Bodies that have neither are sent one by one.
+fn create_batch(t: &Target, bodies: Vec<Map<String, Value>>, send: Send) -> Vec<OpResult> {
+    let c = t.collection;
+    let n = bodies.len();
+    let keyed = bodies.iter().all(|b| body_key(c, b).is_some());
+    if !keyed && c.pk_kind != KeyKind::AutoIncrement {
+        return create_singly(t, bodies, send);
+    }
     let batch = Value::Array(bodies.iter().cloned().map(Value::Object).collect());
     match send(Call {
         method: "POST",
-        url: url.clone(),
+        url: query::collection_url(t.base, &c.name),
         body: Some(batch),
     }) {
         Ok(answer) => match answer["data"].as_array() {
-            Some(items) if items.len() == n => items
-                .iter()
-                .map(|item| written(t.collection, item))
+            Some(items) if keyed => pair_by_key(c, &bodies, items),
+            Some(items) => pair_by_order_of_keys(c, n, items),
+            None => (0..n)
+                .map(|_| Err(unknown(c, n, "an answer without its items")))
                 .collect(),
-            _ => {
-                let err = errors::bad_body(
-                    &format!("a create of {n} items in `{}`", t.collection.name),
-                    format!("an answer without {n} items"),
-                );
-                (0..n).map(|_| Err(err.clone())).collect()
-            }
         },
         // Refused as invalid: nothing of the batch was written (Directus
         // validates a batch whole), so find which items are refused. Any
         // other failure may have written some: each op shares it, and an
         // unknown outcome (transient) is reconciled by the host, never re-sent.
-        Err(ConnectorError::InvalidInput(_)) if n > 1 => bodies
-            .into_iter()
-            .map(|body| {
-                let answer = send(Call {
-                    method: "POST",
-                    url: url.clone(),
-                    body: Some(Value::Object(body)),
-                })?;
-                written(t.collection, &answer["data"])
-            })
-            .collect(),
+        Err(ConnectorError::InvalidInput(_)) if n > 1 => create_singly(t, bodies, send),
         Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
     }
+}
+
+fn not_attempted(retry_after_ms: u64) -> ConnectorError {
+    ConnectorError::RateLimited(RateLimitedInfo {
+        retry_after_ms,
+        message: "not attempted: an earlier op of this batch was rate limited".into(),
+    })
+}
+
+/// Whether an op that failed so may have been written all the same.
+fn may_have_landed(outcome: &OpResult) -> bool {
+    matches!(
+        outcome,
+        Ok(_) | Err(ConnectorError::Transient(_) | ConnectorError::RateLimited(_))
+    )
 }
 
 /// Applies `ops` in order, one outcome each.
@@ -202,7 +391,7 @@ pub fn execute(t: &Target, ops: Vec<WriteOp>, send: Send) -> Result<Vec<OpResult
                 }
                 let prepared: Vec<_> = run
                     .iter()
-                    .map(|f| convert::to_body(t.collection, f))
+                    .map(|f| convert::to_body(t.collection, f).map(|b| with_key(t.collection, b)))
                     .collect();
                 let bodies: Vec<_> = prepared
                     .iter()
@@ -233,18 +422,17 @@ pub fn execute(t: &Target, ops: Vec<WriteOp>, send: Send) -> Result<Vec<OpResult
         };
         for outcome in outcomes {
             if let Err(ConnectorError::RateLimited(info)) = &outcome {
-                if !results.iter().any(|r| r.is_ok()) {
+                // The host re-sends a rate-limited call whole: only when
+                // nothing before may have been written (a create whose
+                // outcome is unknown must never be sent again).
+                if !results.iter().any(may_have_landed) {
                     return Err(ConnectorError::RateLimited(info.clone()));
                 }
                 let retry_after_ms = info.retry_after_ms;
                 results.push(outcome);
                 // The rest of this op's batch and every later op: not tried.
                 while results.len() < total {
-                    results.push(Err(ConnectorError::RateLimited(RateLimitedInfo {
-                        retry_after_ms,
-                        message: "not attempted: an earlier op of this batch was rate limited"
-                            .into(),
-                    })));
+                    results.push(Err(not_attempted(retry_after_ms)));
                 }
                 return Ok(results);
             }

@@ -8,6 +8,7 @@
 
 pub mod airtable;
 pub mod clock;
+pub mod directus;
 pub mod fault;
 pub mod hubspot;
 pub mod items;
