@@ -31,11 +31,29 @@ class FieldMeta:
         self.options = options
 
 
+# Where a new item's primary key comes from: what tells which item of a
+# batch create's answer is which op's (Directus answers the items sorted like
+# any read, by the collection's sort field, else the key: not in the order
+# they were sent).
+
+#: an integer the database assigns (`has_auto_increment`), ascending in the
+#: order the items of one batch are inserted
+AUTO_INCREMENT = "auto-increment"
+#: a UUID (`type: uuid`, or `special: uuid`): the connector generates it when
+#: the op does not carry one, so it knows every key it sends
+UUID = "uuid"
+#: any other key: entered by the client, so the op carries it
+MANUAL = "manual"
+
+
 class Collection:
-    def __init__(self, name, pk, pk_numeric, created, updated, fields):
+    def __init__(self, name, pk, pk_numeric, pk_kind, created, updated, fields):
         self.name = name
         self.pk = pk
+        #: whether the primary key is a number (its values are sent unquoted)
         self.pk_numeric = pk_numeric
+        #: where a new item's key comes from: AUTO_INCREMENT, UUID or MANUAL
+        self.pk_kind = pk_kind
         self.created = created
         self.updated = updated
         self.fields = fields
@@ -113,7 +131,13 @@ def parse_fields(collection, body):
         is_pk = schema.get("is_primary_key") is True
         auto = schema.get("has_auto_increment") is True
         if is_pk:
-            pk = (name, directus_type in NUMERIC)
+            if auto and directus_type in ("integer", "bigInteger"):
+                key_kind = AUTO_INCREMENT
+            elif directus_type == "uuid" or "uuid" in specials:
+                key_kind = UUID
+            else:
+                key_kind = MANUAL
+            pk = (name, directus_type in NUMERIC, key_kind)
         if "date-created" in specials:
             created = name
         if "date-updated" in specials:
@@ -137,7 +161,7 @@ def parse_fields(collection, body):
         fields.append(FieldMeta(name, directus_type, kind, (is_pk and auto) or system_filled, options))
     if pk is None:
         raise ValueError(f"collection `{collection}` has no primary key field")
-    return Collection(collection, pk[0], pk[1], created, updated, fields)
+    return Collection(collection, pk[0], pk[1], pk[2], created, updated, fields)
 
 
 def entities(body, collections):

@@ -6,6 +6,21 @@
 
 const NUMERIC = ['integer', 'bigInteger', 'float', 'decimal'];
 
+/**
+ * Where a new item's primary key comes from: what tells which item of a
+ * batch create's answer is which op's (Directus answers the items sorted
+ * like any read, by the collection's sort field, else the key: not in the
+ * order they were sent).
+ */
+export const KeyKind = Object.freeze({
+  /** an integer the database assigns (`has_auto_increment`), ascending in the order the items of one batch are inserted */
+  AUTO_INCREMENT: 'auto-increment',
+  /** a UUID (`type: uuid`, or `special: uuid`): the connector generates it when the op does not carry one, so it knows every key it sends */
+  UUID: 'uuid',
+  /** any other key: entered by the client, so the op carries it */
+  MANUAL: 'manual',
+});
+
 export function isNumeric(directusType) {
   return NUMERIC.includes(directusType);
 }
@@ -58,7 +73,12 @@ export function parseFields(collection, body) {
     const special = specials(meta);
     const isPk = schema.is_primary_key === true;
     const auto = schema.has_auto_increment === true;
-    if (isPk) pk = { name, numeric: isNumeric(directusType) };
+    if (isPk) {
+      let kind = KeyKind.MANUAL;
+      if (auto && (directusType === 'integer' || directusType === 'bigInteger')) kind = KeyKind.AUTO_INCREMENT;
+      else if (directusType === 'uuid' || special.includes('uuid')) kind = KeyKind.UUID;
+      pk = { name, numeric: isNumeric(directusType), kind };
+    }
     if (special.includes('date-created')) created = name;
     if (special.includes('date-updated')) updated = name;
     const iface = typeof meta.interface === 'string' ? meta.interface : '';
@@ -78,7 +98,7 @@ export function parseFields(collection, body) {
     });
   }
   if (!pk) throw `collection \`${collection}\` has no primary key field`;
-  return new Collection(collection, pk.name, pk.numeric, created, updated, fields);
+  return new Collection(collection, pk.name, pk.numeric, pk.kind, created, updated, fields);
 }
 
 /**
@@ -102,8 +122,12 @@ export function parseEntities(body, collections) {
 }
 
 export class Collection {
-  constructor(name, pk, pkNumeric, created, updated, fields) {
-    Object.assign(this, { name, pk, pkNumeric, created, updated, fields });
+  /**
+   * `pkNumeric`: whether the primary key is a number (its values are sent
+   * unquoted); `pkKind`: where a new item's key comes from (a `KeyKind`).
+   */
+  constructor(name, pk, pkNumeric, pkKind, created, updated, fields) {
+    Object.assign(this, { name, pk, pkNumeric, pkKind, created, updated, fields });
   }
 
   field(name) {

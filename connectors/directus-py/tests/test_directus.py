@@ -2,7 +2,9 @@
 with CPython against the generated bindings (tests/e2e/tests/python.rs runs
 them); the same cases as the Rust connector's unit tests."""
 
+import copy
 import json
+import re
 import unittest
 import urllib.parse
 
@@ -53,6 +55,7 @@ class Schema(unittest.TestCase):
     def test_maps_types_and_finds_the_key_and_timestamps(self):
         c = tasks()
         self.assertEqual((c.pk, c.pk_numeric), ("id", True))
+        self.assertEqual(c.pk_kind, schema.AUTO_INCREMENT)
         self.assertEqual(c.version_fields(), ["date_updated", "date_created"])
         self.assertEqual([(f.name, f.kind, f.read_only) for f in c.fields], [
             ("id", K.NUMBER, True), ("name", K.TEXT, False), ("status", K.SELECT, False),
@@ -61,6 +64,21 @@ class Schema(unittest.TestCase):
             ("due", K.DATE, False), ("extra", K.JSON, False),
             ("date_created", K.DATETIME, True), ("date_updated", K.DATETIME, True)])
         self.assertEqual(c.field("status").options, ["todo", "done"])
+
+    def test_a_uuid_key_is_one_the_connector_may_generate(self):
+        for directus_type, special in [("uuid", ["uuid"]), ("uuid", None), ("string", "uuid")]:
+            c = schema.parse_fields("docs", {"data": [
+                {"field": "id", "type": directus_type, "schema": {"is_primary_key": True, "has_auto_increment": False},
+                 "meta": {"special": special}}]})
+            self.assertEqual((c.pk_kind, c.pk_numeric), (schema.UUID, False), (directus_type, special))
+        # An integer key without auto-increment is entered by the client, and
+        # so is a string key.
+        c = schema.parse_fields("n", {"data": [
+            {"field": "n", "type": "integer", "schema": {"is_primary_key": True, "has_auto_increment": False}, "meta": None}]})
+        self.assertEqual(c.pk_kind, schema.MANUAL)
+        c = schema.parse_fields("codes", {"data": [
+            {"field": "code", "type": "string", "schema": {"is_primary_key": True, "has_auto_increment": False}, "meta": None}]})
+        self.assertEqual((c.pk, c.pk_numeric, c.pk_kind), ("code", False, schema.MANUAL))
 
     def test_a_collection_without_a_key_is_an_error(self):
         with self.assertRaisesRegex(ValueError, "primary key"):
@@ -289,6 +307,231 @@ class Writes(unittest.TestCase):
         out = write.execute(write.Target("http://h", tasks(), FakeDirectus(rate_limit_after=1)), ops)
         self.assertEqual([type(o).__name__ for o in out], ["Ok", "Err", "Err"])
         self.assertIn("not attempted", out[2].value.value.message)
+
+
+# Directus answers a batch create with its items read back by `readMany`
+# (api/src/controllers/items.ts), sorted as any read is: by the collection's
+# sort field, else its key; not in the order sent. Each item must be paired
+# with its op by identity.
+
+
+def run_on(c, ops, answer):
+    """Runs `ops` against `c`, answering each call with `answer(method, url,
+    body)`; (calls, outcomes)."""
+    calls = []
+
+    def send(method, url, body):
+        calls.append((method, url, copy.deepcopy(body)))
+        return answer(method, url, copy.deepcopy(body))
+
+    return calls, write.execute(write.Target("http://d", c, send), ops)
+
+
+def collection(name, key):
+    return schema.parse_fields(name, {"data": [
+        key,
+        {"field": "name", "type": "string", "schema": {}, "meta": None},
+        {"field": "sort", "type": "integer", "schema": {}, "meta": None},
+        {"field": "date_created", "type": "timestamp", "schema": {}, "meta": {"special": ["date-created"]}},
+    ]})
+
+
+def uuid_docs():
+    """A collection keyed by a UUID Directus generates (`special: uuid`)."""
+    return collection("docs", {"field": "id", "type": "uuid",
+                               "schema": {"is_primary_key": True, "has_auto_increment": False},
+                               "meta": {"special": ["uuid"], "readonly": True}})
+
+
+def is_uuid_v4(s):
+    return re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", s) is not None
+
+
+def read_back(body, by, extra=lambda i, item: None):
+    """The items of a batch create as `readMany` answers them: sorted by `by`."""
+    items = copy.deepcopy(body)
+    for i, item in enumerate(items):
+        item["date_created"] = "2024-01-02T00:00:00.000Z"
+        extra(i, item)
+    items.sort(key=lambda item: json.dumps(item.get(by)))
+    return {"data": items}
+
+
+def unknown(r):
+    return (isinstance(r, Err) and isinstance(r.value, t.ConnectorError_Transient)
+            and "outcome is unknown" in r.value.value)
+
+
+def names(ns):
+    return [create(n) for n in ns]
+
+
+def wr_item(id, updated):
+    return {"id": id, "name": "x", "date_created": "2024-01-01T00:00:00.000Z", "date_updated": updated}
+
+
+class Pairing(unittest.TestCase):
+    def test_creates_into_a_uuid_collection_send_their_key_and_are_paired_by_it(self):
+        c = uuid_docs()
+        mine = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+        ops = names(["a", "b", "c", "d"]) + [t.WriteOp_Create([
+            t.Field("id", t.FieldValue_Text(mine)), t.Field("name", t.FieldValue_Text("own key"))])]
+
+        def answer(method, url, body):
+            # Sorted by key (random UUIDs), and MSSQL hands UUIDs back upper case.
+            a = read_back(body, "id")
+            for item in a["data"]:
+                item["id"] = item["id"].upper()
+            a["data"].reverse()
+            return a
+
+        calls, out = run_on(c, ops, answer)
+        self.assertEqual(len(calls), 1, "one request")
+        keys = [b["id"] for b in calls[0][2]]
+        self.assertTrue(all(is_uuid_v4(k) for k in keys[:4]), keys)
+        self.assertEqual(len(set(keys)), 5)
+        self.assertEqual(keys[4], mine, "a key the op carries is sent as it is")
+        for i, r in enumerate(out):
+            self.assertIsInstance(r, Ok, (i, r))
+            self.assertEqual(r.value.id.lower(), keys[i].lower(), f"op {i}")
+            self.assertEqual(r.value.version, "2024-01-02T00:00:00.000Z")
+
+    def test_a_uuid_missing_from_the_answer_leaves_only_its_op_unknown(self):
+        c = uuid_docs()
+
+        def without_b(method, url, body):
+            a = read_back(body, "id")
+            a["data"] = [i for i in a["data"] if i["id"] != body[1]["id"]]
+            return a
+
+        calls, out = run_on(c, names(["a", "b", "c"]), without_b)
+        sent = calls[0][2]
+        self.assertEqual(out[0].value.id, sent[0]["id"])
+        self.assertTrue(unknown(out[1]), out[1])
+        self.assertEqual(out[2].value.id, sent[2]["id"])
+
+        # Answered twice: which one is the op's cannot be told.
+        def twice(method, url, body):
+            a = read_back(body, "id")
+            a["data"].append(copy.deepcopy(a["data"][0]))
+            return a
+
+        _, out = run_on(c, names(["a", "b"]), twice)
+        self.assertEqual(sum(1 for r in out if unknown(r)), 1, out)
+        self.assertEqual(sum(1 for r in out if isinstance(r, Ok)), 1, out)
+
+    def test_creates_into_an_auto_increment_collection_with_a_sort_field_are_paired_by_key_order(self):
+        c = collection("ranked", {"field": "id", "type": "integer",
+                                  "schema": {"is_primary_key": True, "has_auto_increment": True}, "meta": None})
+
+        def ranked(n, sort):
+            return t.WriteOp_Create([t.Field("name", t.FieldValue_Text(n)),
+                                     t.Field("sort", t.FieldValue_Number(sort))])
+
+        # Keys 11, 12, 13 in the order sent; the answer sorted by `sort`
+        # (3, 2, 1): the reverse.
+        calls, out = run_on(c, [ranked("a", 3.0), ranked("b", 2.0), ranked("c", 1.0)],
+                            lambda m, u, body: read_back(body, "sort", lambda i, item: item.update(id=11 + i)))
+        self.assertEqual(len(calls), 1)
+        self.assertNotIn("id", calls[0][2][0])
+        self.assertEqual([r.value.id for r in out], ["11", "12", "13"])
+
+        # A bigInteger key comes back as a string: sorted as a number (9 < 10).
+        _, out = run_on(c, names(["a", "b", "c"]),
+                        lambda m, u, body: read_back(body, "id", lambda i, item: item.update(id=str(9 + i))))
+        self.assertEqual([r.value.id for r in out], ["9", "10", "11"])
+
+    def test_an_answer_that_does_not_add_up_leaves_every_create_unknown(self):
+        # tasks: an auto-increment key.
+        answers = [
+            # one item short
+            {"data": [wr_item(2, "x"), wr_item(1, "x")]},
+            # one too many
+            {"data": [wr_item(2, "x"), wr_item(1, "x"), wr_item(3, "x"), wr_item(4, "x")]},
+            # the same key twice
+            {"data": [wr_item(2, "x"), wr_item(1, "x"), wr_item(1, "x")]},
+            # a key that is not a whole number
+            {"data": [wr_item(2, "x"), wr_item(1, "x"), {"id": None, "name": "x"}]},
+            # no items at all (Directus answers 204 when the token may not read them)
+            None,
+        ]
+        for a in answers:
+            _, out = run_on(tasks(), names(["a", "b", "c"]), lambda m, u, body, a=a: a)
+            self.assertEqual(len(out), 3)
+            self.assertTrue(all(unknown(r) for r in out), (a, out))
+
+    def test_creates_with_a_key_the_op_carries_are_paired_by_it(self):
+        c = collection("codes", {"field": "code", "type": "string",
+                                 "schema": {"is_primary_key": True, "has_auto_increment": False}, "meta": None})
+
+        def code(k):
+            return t.WriteOp_Create([t.Field("code", t.FieldValue_Text(k))])
+
+        calls, out = run_on(c, [code("zz"), code("aa"), code("mm")],
+                            lambda m, u, body: read_back(body, "code"))
+        self.assertEqual(len(calls), 1)
+        self.assertEqual([r.value.id for r in out], ["zz", "aa", "mm"])
+
+        # Without its key, an item cannot be told from the others in a batch
+        # (a database default may fill it): each is created on its own, and
+        # the one item answered is that op's.
+        n = [0]
+
+        def one(method, url, body):
+            n[0] += 1
+            return {"data": {**body, "code": f"k{n[0]}"}}
+
+        calls, out = run_on(c, names(["a", "b"]), one)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(calls[0][2], {"name": "a"})
+        self.assertEqual([r.value.id for r in out], ["k1", "k2"])
+
+    def test_a_create_of_unknown_outcome_is_never_sent_again_by_a_later_rate_limit(self):
+        # The create's answer proves nothing; the update is then rate limited.
+        # Failing the whole call would make the host send the create again.
+        script = [{"data": []}, sdk.errors.rate_limited(2000, "Directus HTTP 429")]
+
+        def answer(method, url, body):
+            a = script.pop(0)
+            if isinstance(a, Err):
+                raise a
+            return a
+
+        _, out = run_on(tasks(), [
+            create("a"),
+            t.WriteOp_Update(t.UpdateOp("3", None, [t.Field("name", t.FieldValue_Text("x"))])),
+        ], answer)
+        self.assertTrue(unknown(out[0]), out)
+        self.assertEqual(kind(out[1]), "RateLimited")
+
+    def test_creates_one_by_one_stop_at_a_rate_limit(self):
+        # No key of either kind: one request each; a 429 after the first
+        # write leaves the rest not attempted, never sent.
+        c = collection("codes", {"field": "code", "type": "string",
+                                 "schema": {"is_primary_key": True, "has_auto_increment": False}, "meta": None})
+        script = [{"data": {"code": "k1", "name": "a"}}, sdk.errors.rate_limited(2000, "Directus HTTP 429")]
+
+        def answer(method, url, body):
+            a = script.pop(0)
+            if isinstance(a, Err):
+                raise a
+            return a
+
+        calls, out = run_on(c, names(["a", "b", "c"]), answer)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(out[0].value.id, "k1")
+        self.assertEqual([kind(r) for r in out[1:]], ["RateLimited", "RateLimited"])
+        self.assertIn("not attempted", out[2].value.value.message)
+
+        # A refused batch is sent again item by item, and an item answered
+        # that is not the one sent is not that op's.
+        script = [sdk.errors.invalid_input("Directus HTTP 400: FAILED_VALIDATION"),
+                  {"data": {"code": "x1"}}, {"data": {"code": "x3"}}]
+        calls, out = run_on(c, [t.WriteOp_Create([t.Field("code", t.FieldValue_Text(k))]) for k in ("x1", "x2")],
+                            answer)
+        self.assertEqual([type(b).__name__ for _, _, b in calls], ["list", "dict", "dict"])
+        self.assertEqual(out[0].value.id, "x1")
+        self.assertTrue(unknown(out[1]), out)
 
 
 if __name__ == "__main__":
