@@ -1,7 +1,7 @@
 //! Pull benchmark (issue 10): prints figures, asserts only that the pull was
 //! complete.
 //!
-//! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON] [--write-concurrency C]`
+//! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON] [--write-concurrency C] [--sinks LIST]`
 //!
 //! `--write-concurrency C` sets the job's `write_concurrency` (default: the
 //! job's default). `BENCH_WRAPPER=heaptrack` runs `synchost run` under that
@@ -10,9 +10,12 @@
 //! For each N (default 10000 100000): a Notion simulator in this process,
 //! rate limits off, holds N pages; `synchost run` (this build's binary, a
 //! child process, as a user runs it) pulls them through the Notion connector
-//! into an empty Airtable simulator table. Figures: wall time of the child,
-//! records/s, and its peak resident memory (`VmHWM`; the simulators live in
-//! this process and are not counted).
+//! into each sink of `--sinks` (default `directus,airtable`): an empty
+//! collection of the Directus simulator (the issue's Directus-shaped sink:
+//! 100 records a create request) and an empty table of the Airtable
+//! simulator (10 records a request, Airtable's documented limit). Figures:
+//! wall time of the child, records/s, and its peak resident memory
+//! (`VmHWM`; the simulators live in this process and are not counted).
 //!
 //! With `--dlt PYTHON` (an interpreter with `dlt[duckdb,parquet]` 1.31), dlt's
 //! `rest_api` source pulls the same pages from the same server in the same
@@ -26,10 +29,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use synchost_sim::airtable::{AirtableOptions, AirtableSim};
+use synchost_sim::directus::{DirectusOptions, DirectusSim};
 use synchost_sim::notion::{NotionOptions, NotionSim};
 
 const NOTION_TOKEN: &str = "bench-notion";
 const AIRTABLE_TOKEN: &str = "bench-airtable";
+const DIRECTUS_TOKEN: &str = "bench-directus";
 
 const DLT_SCRIPT: &str = r#"
 import sys, time
@@ -78,8 +83,41 @@ fn waited(child: std::process::Child, started: Instant) -> (Duration, u64) {
 struct World {
     notion: NotionSim,
     airtable: AirtableSim,
+    directus: DirectusSim,
     db: String,
     base: String,
+}
+
+/// Where a pull writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Sink {
+    Directus,
+    Airtable,
+}
+
+impl Sink {
+    fn parse(name: &str) -> Sink {
+        match name {
+            "directus" => Sink::Directus,
+            "airtable" => Sink::Airtable,
+            other => panic!("unknown sink `{other}`: directus or airtable"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Sink::Directus => "Directus",
+            Sink::Airtable => "Airtable",
+        }
+    }
+
+    /// Records the sink holds.
+    fn count(self, w: &World) -> usize {
+        match self {
+            Sink::Directus => w.directus.count("tasks"),
+            Sink::Airtable => w.airtable.records(&w.base, "Tasks").len(),
+        }
+    }
 }
 
 async fn world(n: usize) -> World {
@@ -114,6 +152,23 @@ async fn world(n: usize) -> World {
     ];
     airtable.create_table(&base, "Tasks", &fields);
     airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+    let directus = DirectusSim::start(DirectusOptions {
+        token: DIRECTUS_TOKEN.into(),
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fields = [
+        ("Name", "string"),
+        ("Email", "string"),
+        ("Status", "string"),
+        ("Points", "float"),
+    ];
+    directus.create_collection("tasks", &fields).unwrap();
+    directus
+        .set_choices("tasks", "Status", &["Todo", "Doing", "Done"])
+        .unwrap();
     for i in 0..n {
         let page = json!({
             "Name": {"title": [{"text": {"content": format!("Task {i}")}}]},
@@ -126,6 +181,7 @@ async fn world(n: usize) -> World {
     World {
         notion,
         airtable,
+        directus,
         db,
         base,
     }
@@ -134,6 +190,7 @@ async fn world(n: usize) -> World {
 /// `synchost run` of a pull job; returns (wall time, peak RSS KiB).
 fn synchost_pull(
     w: &World,
+    sink: Sink,
     dir: &Path,
     connectors: &Path,
     cache: &Path,
@@ -146,12 +203,22 @@ fn synchost_pull(
             "settings": {"database.tasks": w.db}, "secrets": {"notion_token": "env:BENCH_NOTION_TOKEN"},
             "endpoint_overrides": {"https://api.notion.com": w.notion.base_url()},
             "allow_private_networks": true, "rate_limit": off}},
-        "target": {"platform": "Airtable", "connector": "airtable", "entity": "tasks", "connection": {
-            "settings": {"base_id": w.base, "table.tasks": "Tasks"}, "secrets": {"airtable_token": "env:BENCH_AIRTABLE_TOKEN"},
-            "endpoint_overrides": {"https://api.airtable.com": w.airtable.base_url()},
-            "allow_private_networks": true, "rate_limit": off}},
         "match_key": "Email", "conflict": "source_wins"
     });
+    job["target"] = match sink {
+        Sink::Airtable => {
+            json!({"platform": "Airtable", "connector": "airtable", "entity": "tasks", "connection": {
+            "settings": {"base_id": w.base, "table.tasks": "Tasks"}, "secrets": {"airtable_token": "env:BENCH_AIRTABLE_TOKEN"},
+            "endpoint_overrides": {"https://api.airtable.com": w.airtable.base_url()},
+            "allow_private_networks": true, "rate_limit": off}})
+        }
+        Sink::Directus => {
+            json!({"platform": "Directus", "connector": "directus", "entity": "tasks", "connection": {
+            "settings": {"url": w.directus.base_url(), "collection.tasks": "tasks"},
+            "secrets": {"directus_token": "env:BENCH_DIRECTUS_TOKEN"},
+            "allow_private_networks": true, "rate_limit": off}})
+        }
+    };
     if let Some(n) = in_flight {
         job["write_concurrency"] = json!(n);
     }
@@ -180,6 +247,7 @@ fn synchost_pull(
         .env("SYNCHOST_CACHE_DIR", cache)
         .env("BENCH_NOTION_TOKEN", NOTION_TOKEN)
         .env("BENCH_AIRTABLE_TOKEN", AIRTABLE_TOKEN)
+        .env("BENCH_DIRECTUS_TOKEN", DIRECTUS_TOKEN)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -232,10 +300,15 @@ async fn main() {
     };
     let dlt = flag("--dlt");
     let in_flight: Option<u32> = flag("--write-concurrency").map(|n| n.parse().expect("a number"));
+    let sinks: Vec<Sink> = flag("--sinks")
+        .unwrap_or_else(|| "directus,airtable".into())
+        .split(',')
+        .map(Sink::parse)
+        .collect();
     let mut sizes: Vec<usize> = args
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i == 0 || args[i - 1] != "--write-concurrency")
+        .filter(|(i, _)| *i == 0 || !args[i - 1].starts_with("--"))
         .filter_map(|(_, a)| a.parse().ok())
         .collect();
     if sizes.is_empty() {
@@ -245,7 +318,7 @@ async fn main() {
     let connectors = tmp.join("connectors");
     let cache = tmp.join("cache");
     std::fs::create_dir_all(&connectors).unwrap();
-    for name in ["notion", "airtable"] {
+    for name in ["notion", "airtable", "directus"] {
         let built = synchost::dev::build_connector(&format!("synchost-connector-{name}")).unwrap();
         std::fs::copy(built, connectors.join(format!("{name}.wasm"))).unwrap();
     }
@@ -256,20 +329,34 @@ async fn main() {
         // A pull of 10 first, so that no measured run compiles a connector.
         if n > 10 {
             let warm = world(10).await;
-            synchost_pull(&warm, &tmp.join("warm"), &connectors, &cache, in_flight);
+            for &sink in &sinks {
+                synchost_pull(
+                    &warm,
+                    sink,
+                    &tmp.join("warm"),
+                    &connectors,
+                    &cache,
+                    in_flight,
+                );
+            }
         }
-        let dir = tmp.join(format!("synchost-{n}"));
-        let (took, peak) =
-            tokio::task::block_in_place(|| synchost_pull(&w, &dir, &connectors, &cache, in_flight));
-        let written = w.airtable.records(&w.base, "Tasks").len();
-        assert_eq!(written, n, "every page pulled into the table");
-        let ours = n as f64 / took.as_secs_f64();
-        let mib = peak as f64 / 1024.0;
-        println!(
-            "| {n} | synchost run (pull) | {:.2} s | {ours:.0} | {mib:.0} MiB |",
-            took.as_secs_f64()
-        );
-        let _ = std::fs::remove_dir_all(&dir);
+        let mut ours = Vec::new();
+        for &sink in &sinks {
+            let dir = tmp.join(format!("synchost-{n}"));
+            let (took, peak) = tokio::task::block_in_place(|| {
+                synchost_pull(&w, sink, &dir, &connectors, &cache, in_flight)
+            });
+            assert_eq!(sink.count(&w), n, "every page pulled into {}", sink.name());
+            let rate = n as f64 / took.as_secs_f64();
+            let mib = peak as f64 / 1024.0;
+            println!(
+                "| {n} | synchost run (pull into {}) | {:.2} s | {rate:.0} | {mib:.0} MiB |",
+                sink.name(),
+                took.as_secs_f64()
+            );
+            ours.push((sink, rate));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         if let Some(python) = &dlt {
             let dir = tmp.join(format!("dlt-{n}"));
             let (took, run, peak) = tokio::task::block_in_place(|| dlt_pull(&w, python, &dir, n));
@@ -279,7 +366,13 @@ async fn main() {
                 "| {n} | dlt 1.31 rest_api → duckdb, parquet | {:.2} s ({run:.2} s in pipeline.run) | {theirs:.0} | {mib:.0} MiB |",
                 took.as_secs_f64()
             );
-            println!("| {n} | ratio synchost / dlt | | {:.2}x | |", ours / theirs);
+            for (sink, rate) in &ours {
+                println!(
+                    "| {n} | ratio synchost (into {}) / dlt | | {:.2}x | |",
+                    sink.name(),
+                    rate / theirs
+                );
+            }
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
