@@ -246,6 +246,29 @@ async fn directus_rate_limiter_is_waited_out() {
     );
 }
 
+/// Directus' limiter answers `Retry-After` as the seconds left in its window,
+/// rounded: in the last half second it says 0. Retrying at once then meets
+/// the same closed window, and a host that retried only as told spent its
+/// retries in a few milliseconds and left the run partial. One run must
+/// write everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_of_zero_does_not_spend_the_retries_at_once() {
+    let limited = DirectusOptions {
+        rate_limit: Some(3),
+        rate_window: Duration::from_millis(900),
+        ..Default::default()
+    };
+    let w = World::new("retry-zero", "pull", limited).await;
+    w.seed_notion(0..120);
+    let report = w.run(false).await;
+    assert!(
+        w.directus.rate_limited_count() > 0,
+        "the limiter never answered 429: the test proves nothing"
+    );
+    assert_eq!(report.status, Status::Success, "{report:#?}");
+    assert_eq!(w.directus.count("tasks"), 120);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_passes_the_acceptance_suite_against_the_simulator() {
     let directus = DirectusSim::start(DirectusOptions {

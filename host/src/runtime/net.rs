@@ -28,6 +28,11 @@ use types::AuthScheme;
 
 /// Times the host itself waits out a 429 before handing it to the connector.
 const MAX_429_RETRIES: u32 = 5;
+/// The least wait after a 429, doubled at each retry (250 ms, 500 ms, … 4 s).
+/// A platform whose `Retry-After` rounds the time left down (Directus says 0
+/// in the last half second of its window) would otherwise be asked again at
+/// once, and the retries spent in a few milliseconds.
+const MIN_429_WAIT: Duration = Duration::from_millis(250);
 /// Most calls a session's call log keeps; later ones are counted only.
 const MAX_CALL_RECORDS: usize = 10_000;
 /// Most headers one request may carry.
@@ -311,7 +316,10 @@ impl NetCtx {
             // 429, and 529 (an overloaded service, as Notion answers it): not
             // done, come back later. The host waits and retries as for 429.
             if raw.status == 429 || raw.status == 529 {
-                let wait = retry_after(&raw.headers).unwrap_or(Duration::from_secs(1));
+                let floor = MIN_429_WAIT * 2u32.pow(retries);
+                let wait = retry_after(&raw.headers)
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(floor);
                 let rate = self.rate.unwrap_or(Rate {
                     per_second: 1.0,
                     burst: 1,
