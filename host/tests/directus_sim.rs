@@ -6,7 +6,6 @@
 #[path = "directus_sim/world.rs"]
 mod world;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -304,9 +303,7 @@ async fn the_connector_passes_the_acceptance_suite_against_the_simulator() {
 /// check it makes itself (Directus has no conditional writes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_type_reads_and_writes_back_through_the_connector() {
-    use synchost::runtime::{
-        Connection, DeleteOp, FieldType, FieldValue, ReadRequest, UpdateOp, WriteOp,
-    };
+    use synchost::runtime::{DeleteOp, FieldType, FieldValue, ReadRequest, UpdateOp, WriteOp};
     // SAFETY: set before any thread reads it; the same value every time.
     unsafe { std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN) };
     let directus = DirectusSim::start(DirectusOptions {
@@ -339,20 +336,7 @@ async fn every_field_type_reads_and_writes_back_through_the_connector() {
     let id = directus.insert("kinds", first).unwrap();
 
     let runtime = runtime();
-    let connector = runtime
-        .load(&connectors().join("directus.wasm"))
-        .await
-        .unwrap();
-    let mut conn = Connection {
-        settings: BTreeMap::from([("url".to_string(), directus.base_url())]),
-        allow_private_networks: true,
-        ..Default::default()
-    };
-    conn.secrets.insert(
-        "directus_token".into(),
-        "env:DIRECTUS_SIM_DIRECTUS_TOKEN".into(),
-    );
-    let mut session = runtime.session(&connector, &conn).await.unwrap();
+    let mut session = world::directus_session(&runtime, &directus).await;
     let schema = session.schema("kinds").await.unwrap();
     for (field, _, kind) in &kinds {
         let f = schema.fields.iter().find(|f| f.name == *field).unwrap();
@@ -568,7 +552,7 @@ async fn creates_into_an_auto_increment_collection_with_a_sort_field_are_linked_
 /// reverse order, and each outcome still names its own item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_create_answered_in_sort_field_order_confirms_each_op_with_its_own_item() {
-    use synchost::runtime::{Connection, Field, FieldValue, UpdateOp, WriteOp};
+    use synchost::runtime::{Field, FieldValue, UpdateOp, WriteOp};
     // SAFETY: set before any thread reads it; the same value every time.
     unsafe { std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN) };
     let directus = DirectusSim::start(DirectusOptions {
@@ -585,20 +569,7 @@ async fn a_batch_create_answered_in_sort_field_order_confirms_each_op_with_its_o
         {"field": "date_created", "type": "timestamp", "schema": {}, "meta": {"special": ["date-created"]}}]});
     directus.create_collection_raw(&spec).unwrap();
     let runtime = runtime();
-    let connector = runtime
-        .load(&connectors().join("directus.wasm"))
-        .await
-        .unwrap();
-    let mut conn = Connection {
-        settings: BTreeMap::from([("url".to_string(), directus.base_url())]),
-        allow_private_networks: true,
-        ..Default::default()
-    };
-    conn.secrets.insert(
-        "directus_token".into(),
-        "env:DIRECTUS_SIM_DIRECTUS_TOKEN".into(),
-    );
-    let mut session = runtime.session(&connector, &conn).await.unwrap();
+    let mut session = world::directus_session(&runtime, &directus).await;
     let names = ["a", "b", "c", "d", "e"];
     let ops: Vec<WriteOp> = names
         .iter()

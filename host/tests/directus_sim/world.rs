@@ -40,6 +40,28 @@ pub fn runtime() -> Runtime {
     .unwrap()
 }
 
+/// A session of the Directus connector on `directus`, its token bound as
+/// the worlds' jobs bind it.
+pub async fn directus_session(
+    runtime: &Runtime,
+    directus: &DirectusSim,
+) -> synchost::runtime::Session {
+    let connector = runtime
+        .load(&connectors().join("directus.wasm"))
+        .await
+        .unwrap();
+    let mut conn = synchost::runtime::Connection {
+        settings: BTreeMap::from([("url".to_string(), directus.base_url())]),
+        allow_private_networks: true,
+        ..Default::default()
+    };
+    conn.secrets.insert(
+        "directus_token".into(),
+        "env:DIRECTUS_SIM_DIRECTUS_TOKEN".into(),
+    );
+    runtime.session(&connector, &conn).await.unwrap()
+}
+
 pub fn fresh_dir(tag: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("directus-sim-{tag}-{}", std::process::id()));
