@@ -270,12 +270,7 @@ async fn a_retry_after_of_zero_does_not_spend_the_retries_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connector_passes_the_acceptance_suite_against_the_simulator() {
-    let directus = DirectusSim::start(DirectusOptions {
-        token: DIRECTUS_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let directus = world::start_directus(DirectusOptions::default()).await;
     let runtime = runtime();
     let connector = runtime
         .load(&connectors().join("directus.wasm"))
@@ -304,14 +299,7 @@ async fn the_connector_passes_the_acceptance_suite_against_the_simulator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_field_type_reads_and_writes_back_through_the_connector() {
     use synchost::runtime::{DeleteOp, FieldType, FieldValue, ReadRequest, UpdateOp, WriteOp};
-    // SAFETY: set before any thread reads it; the same value every time.
-    unsafe { std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN) };
-    let directus = DirectusSim::start(DirectusOptions {
-        token: DIRECTUS_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let directus = world::start_directus(DirectusOptions::default()).await;
     let kinds = [
         ("title", "string", FieldType::Text),
         ("body", "text", FieldType::Text),
@@ -553,14 +541,7 @@ async fn creates_into_an_auto_increment_collection_with_a_sort_field_are_linked_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_create_answered_in_sort_field_order_confirms_each_op_with_its_own_item() {
     use synchost::runtime::{Field, FieldValue, UpdateOp, WriteOp};
-    // SAFETY: set before any thread reads it; the same value every time.
-    unsafe { std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN) };
-    let directus = DirectusSim::start(DirectusOptions {
-        token: DIRECTUS_TOKEN.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let directus = world::start_directus(DirectusOptions::default()).await;
     let spec = json!({"collection": "ranked", "schema": {},
         "meta": {"accountability": "all", "sort_field": "sort"}, "fields": [
         {"field": "id", "type": "integer", "schema": {"is_primary_key": true, "has_auto_increment": true}, "meta": {"readonly": true}},

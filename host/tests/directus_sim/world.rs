@@ -40,8 +40,21 @@ pub fn runtime() -> Runtime {
     .unwrap()
 }
 
-/// A session of the Directus connector on `directus`, its token bound as
-/// the worlds' jobs bind it.
+/// A Directus simulator that takes the worlds' token, bound (as the worlds'
+/// jobs and sessions name it) to `env:DIRECTUS_SIM_DIRECTUS_TOKEN`.
+pub async fn start_directus(options: DirectusOptions) -> DirectusSim {
+    // SAFETY: set before any thread reads it; the same value every time.
+    unsafe { std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN) };
+    DirectusSim::start(DirectusOptions {
+        token: DIRECTUS_TOKEN.into(),
+        ..options
+    })
+    .await
+    .unwrap()
+}
+
+/// A session of the Directus connector on `directus` (started by
+/// [`start_directus`]), its token bound as the worlds' jobs bind it.
 pub async fn directus_session(
     runtime: &Runtime,
     directus: &DirectusSim,
@@ -85,17 +98,9 @@ pub struct World {
 impl World {
     /// `mode`: pull (Notion to Directus) or bidirectional.
     pub async fn new(tag: &str, mode: &str, options: DirectusOptions) -> World {
-        // SAFETY: set before any thread reads them; the same values every time.
-        unsafe {
-            std::env::set_var("DIRECTUS_SIM_NOTION_TOKEN", NOTION_TOKEN);
-            std::env::set_var("DIRECTUS_SIM_DIRECTUS_TOKEN", DIRECTUS_TOKEN);
-        }
-        let directus = DirectusSim::start(DirectusOptions {
-            token: DIRECTUS_TOKEN.into(),
-            ..options
-        })
-        .await
-        .unwrap();
+        // SAFETY: set before any thread reads it; the same value every time.
+        unsafe { std::env::set_var("DIRECTUS_SIM_NOTION_TOKEN", NOTION_TOKEN) };
+        let directus = start_directus(options).await;
         let fields = [
             ("name", "string"),
             ("email", "string"),
