@@ -13,5 +13,6 @@ pub mod fault;
 pub mod hubspot;
 pub mod items;
 pub mod notion;
+mod parse;
 pub mod salesforce;
 pub mod server;

@@ -21,6 +21,7 @@ pub use endpoints::BatchFailure;
 pub use webhook::{content_mac as webhook_content_mac, MAC_HEADER};
 
 use crate::clock::Clock;
+use crate::parse::pct_decode;
 use crate::server::Served;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -357,27 +358,6 @@ fn fault(status: u16) -> Response {
         _ => ("SIMULATED_FAULT", "Injected by the simulator"),
     };
     reply(status, json!({"error": {"type": typ, "message": msg}}))
-}
-
-fn pct_decode(s: &str, plus_space: bool) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = s.as_bytes();
-    let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
-    while i < b.len() {
-        match b[i] {
-            b'+' if plus_space => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {

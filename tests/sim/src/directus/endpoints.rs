@@ -4,9 +4,10 @@
 use super::activity::Action;
 use super::error::ApiError;
 use super::model::{Field, Key};
-use super::query::{decode, Params};
+use super::query::Params;
 use super::select::{read_activity, read_items, read_keys};
 use super::store::{system_collection, Collection, Ctx, Store, SYSTEM_COLLECTIONS};
+use crate::parse::pct_decode;
 use axum::http::Method;
 use serde_json::{json, Value};
 
@@ -68,7 +69,7 @@ pub(crate) fn route(store: &mut Store, req: &Req, ctx: &Ctx) -> Result<Answer, A
         .path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(decode)
+        .map(|s| pct_decode(s, true))
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = || Params::parse(req.query);

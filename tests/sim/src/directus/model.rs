@@ -13,7 +13,7 @@
 //! (`cast-json`), `boolean` as true/false (`cast-boolean`).
 
 use super::error::ApiError;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,28 +287,7 @@ pub(crate) fn fmt_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// An ISO 8601 date or date-time; without an offset it is UTC (the
-/// instance's zone).
-pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(n.and_utc());
-        }
-    }
-    let d = NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok()?;
-    (s.len() == 10)
-        .then(|| d.and_hms_opt(0, 0, 0))?
-        .map(|n| n.and_utc())
-}
+pub(crate) use crate::parse::parse_datetime;
 
 /// Milliseconds since the epoch of a stored `timestamp` value.
 pub(crate) fn ts_millis(v: &Value) -> Option<i64> {

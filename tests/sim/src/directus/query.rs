@@ -10,6 +10,7 @@
 //! `total_count`/`filter_count` (or `*`).
 
 use super::error::ApiError;
+use crate::parse::pct_decode;
 use serde_json::{json, Map, Value};
 
 /// Items per page when `limit` is not given (`QUERY_LIMIT_DEFAULT`).
@@ -29,38 +30,13 @@ pub(crate) struct Params {
     pub filter_count: bool,
 }
 
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Percent-decoding, `+` as a space (`application/x-www-form-urlencoded`).
-pub(crate) fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let (mut out, mut i) = (Vec::with_capacity(b.len()), 0);
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The query string as `qs` parses it: bracketed keys nest, `[]` appends,
 /// objects keyed 0, 1, 2... are arrays.
 pub(crate) fn qs(query: &str) -> Map<String, Value> {
     let mut root = Value::Object(Map::new());
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (decode(k), decode(v));
+        let (k, v) = (pct_decode(k, true), pct_decode(v, true));
         let (head, rest) = match k.find('[') {
             Some(i) if k.ends_with(']') => (&k[..i], &k[i + 1..k.len() - 1]),
             _ => (k.as_str(), ""),
