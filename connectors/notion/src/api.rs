@@ -129,13 +129,15 @@ pub fn post(path: &str, body: &Value) -> Result<Value, ConnectorError> {
 }
 
 /// As [`post`], with Notion's time when it answered (its `Date` header).
-pub fn post_dated(path: &str, body: &Value) -> Result<(Value, Option<String>), ConnectorError> {
+/// A POST answered with success: its body, unparsed, and Notion's `Date`.
+pub fn post_dated(path: &str, body: &Value) -> Result<(Vec<u8>, Option<String>), ConnectorError> {
     let context = format!("POST {path}");
     let resp = request("POST", path).json(body).send_raw()?;
     if let Some(err) = notion_error(&context, &resp) {
         return Err(err);
     }
-    Ok((resp.json(&context)?, resp.date()))
+    let date = resp.date();
+    Ok((resp.body, date))
 }
 
 pub fn patch(path: &str, body: &Value) -> Result<Value, ConnectorError> {

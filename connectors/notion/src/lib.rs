@@ -20,6 +20,7 @@ use synchost_sdk::{log, UpdateOp};
 
 pub mod api;
 pub mod limits;
+pub mod page_objects;
 pub mod properties;
 pub mod query;
 pub mod schema;
@@ -230,11 +231,12 @@ impl Connector for Notion {
         let source = self.data_source(&req.entity)?;
         let mut state = CursorState::resume(req.cursor.as_deref(), req.since.as_deref())?;
         let body = query::query_body(query::page_size(req.page_size), &state);
-        let (response, date) = api::post_dated(&format!("/v1/data_sources/{source}/query"), &body)?;
+        let path = format!("/v1/data_sources/{source}/query");
+        let (response, date) = api::post_dated(&path, &body)?;
         if req.cursor.is_none() {
             state.started = date;
         }
-        let mut page = query::parse_query_response(&response)?;
+        let mut page = query::parse_query_bytes(&response, &format!("POST {path}"))?;
         for cut in std::mem::take(&mut page.truncated) {
             log::debug(&format!(
                 "page {}: {} `{}` may hold more than the page object shows; fetching all",

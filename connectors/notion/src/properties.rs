@@ -62,7 +62,12 @@ pub fn field_value(prop: &Value) -> Result<FieldValue, String> {
         .as_str()
         .filter(|t| !t.is_empty())
         .ok_or("has no `type`")?;
-    let inner = &prop[notion_type];
+    inner_value(notion_type, &prop[notion_type])
+}
+
+/// The field value of the value a property of type `notion_type` holds under
+/// its type's key (null when the key is missing), or why it is not one.
+pub fn inner_value(notion_type: &str, inner: &Value) -> Result<FieldValue, String> {
     let shape = |what: &str| {
         format!(
             "is a `{notion_type}` property whose value is not {what}: {}",

@@ -191,6 +191,18 @@ pub fn truncated_references(page: &Value) -> Vec<(String, String, RefKind)> {
     out
 }
 
+/// Translates a query response's body: straight into records where it has
+/// the documented shape (`page_objects`), through a `Value` otherwise, which
+/// judges what is wrong with it (`context` names the request in the error
+/// of a body that is not JSON).
+pub fn parse_query_bytes(body: &[u8], context: &str) -> Result<QueryPage, ConnectorError> {
+    if let Some(page) = crate::page_objects::parse_query_body(body) {
+        return Ok(page);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| errors::bad_body(context, e))?;
+    parse_query_response(&value)
+}
+
 /// Translates a query response. Results that are not pages (a wiki database
 /// may list databases) are skipped.
 pub fn parse_query_response(body: &Value) -> Result<QueryPage, ConnectorError> {

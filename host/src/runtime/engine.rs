@@ -18,7 +18,17 @@ pub fn new_engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // Connectors' functions named for `perf report` (in /tmp/perf-PID.map):
+    // how a connector author, or we, see where a connector spends its time.
+    if perf_map() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Ok(Engine::new(&config)?)
+}
+
+/// `SYNCHOST_PERFMAP=1`: see [`new_engine`].
+fn perf_map() -> bool {
+    std::env::var_os("SYNCHOST_PERFMAP").is_some_and(|v| v != "0")
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
@@ -81,7 +91,9 @@ impl ComponentCache {
         wasm: &[u8],
     ) -> anyhow::Result<(Component, String, Source)> {
         let hash = hex::encode(Sha256::digest(wasm));
-        let Some(dir) = &self.dir else {
+        // `perf` names code in anonymous memory only, not in a mapped file:
+        // a profiled run compiles afresh.
+        let Some(dir) = self.dir.as_ref().filter(|_| !perf_map()) else {
             return Ok((Component::new(engine, wasm)?, hash, Source::Compiled));
         };
         let path = dir.join(format!("{hash}-{}.cwasm", self.engine_key));

@@ -9,7 +9,7 @@
 //! - per-call overhead of `read` (a call that answers without HTTP);
 //! - records/s of the Notion connector reading RECORDS (default 100,000)
 //!   simulated pages with rate limiting off, beside the same parsing code
-//!   (`serde_json` + `page_to_record`) run natively on the same responses.
+//!   (`query::parse_query_bytes`) run natively on the same responses.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -273,8 +273,7 @@ async fn main() {
     let started = Instant::now();
     let mut parsed = 0;
     for bytes in &bodies {
-        let v: Value = serde_json::from_slice(bytes).unwrap();
-        parsed += synchost_connector_notion::query::parse_query_response(&v)
+        parsed += synchost_connector_notion::query::parse_query_bytes(bytes, "POST")
             .unwrap()
             .records
             .len();
