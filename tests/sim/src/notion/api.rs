@@ -60,6 +60,19 @@ pub(super) fn reply(r: Result<Value, ApiError>) -> Response {
     }
 }
 
+/// [`reply`] of a body already written out as JSON.
+fn reply_bytes(r: Result<Vec<u8>, ApiError>) -> Response {
+    match r {
+        Ok(body) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => api_error(&e),
+    }
+}
+
 /// Retrieve a database. Up to 2022-06-28, the database with its one data
 /// source's schema ("Retrieving a database with multiple data sources fails
 /// with a `validation_error` message"); from 2025-09-03, the container and its
@@ -94,7 +107,7 @@ pub(super) async fn query_database(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    reply((|| {
+    reply_bytes((|| {
         if v == ApiVersion::DataSources {
             return Err(ApiError::invalid_url());
         }
@@ -141,7 +154,7 @@ pub(super) async fn query_data_source(
     Path(raw): Path<String>,
     bytes: Bytes,
 ) -> Response {
-    reply((|| {
+    reply_bytes((|| {
         let id = data_source_id(v, &raw)?;
         let b = body(&bytes)?;
         let now = sh.clock.now();

@@ -7,12 +7,14 @@
 //! minute-rounded values the API shows. Filters see the minute-rounded values.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::cmp::Ordering;
 
 use super::model::{
     minute, normalize_id, parse_iso, plain_text, ApiError, ApiVersion, DataSource as Database,
-    Page, PropSchema,
+    Page, PageView, PropSchema,
 };
 use super::store::Store;
 
@@ -471,7 +473,7 @@ pub(crate) fn query(
     body: &Value,
     now: DateTime<Utc>,
     v: ApiVersion,
-) -> Result<Value, ApiError> {
+) -> Result<Vec<u8>, ApiError> {
     let db = store
         .sources
         .get(db_key)
@@ -583,10 +585,23 @@ pub(crate) fn query(
     }
     let has_more = ids.len() > page_size;
     let next = if has_more { ids.pop().cloned() } else { None };
-    let results: Vec<Value> = ids
+    let results: Vec<PageView> = ids
         .iter()
-        .map(|id| store.pages[*id].to_json(db, v, true))
+        .map(|id| store.pages[*id].view(db, v, true))
         .collect();
+    // From 2025-09-03 a query lists "page_or_data_source" (the notion-sdk-js
+    // QueryDataSourceResponse); before, "page_or_database".
+    let kind = match v {
+        ApiVersion::Legacy => "page_or_database",
+        ApiVersion::DataSources => "page_or_data_source",
+    };
+    let body = serde_json::to_vec(&List {
+        has_more,
+        next_cursor: next.as_deref(),
+        kind,
+        results,
+    })
+    .expect("a query's list serializes");
     let db_id = db.id.clone();
     if let Some(c) = &next {
         let p = &store.pages[c];
@@ -597,19 +612,35 @@ pub(crate) fn query(
         };
         store.cursors.insert(c.clone(), mark);
     }
-    // From 2025-09-03 a query lists "page_or_data_source" (the notion-sdk-js
-    // QueryDataSourceResponse); before, "page_or_database".
-    let kind = match v {
-        ApiVersion::Legacy => "page_or_database",
-        ApiVersion::DataSources => "page_or_data_source",
-    };
-    let mut out = json!({
-        "object": "list",
-        "results": results,
-        "next_cursor": next,
-        "has_more": has_more,
-        "type": kind,
-    });
-    out[kind] = json!({});
-    Ok(out)
+    Ok(body)
+}
+
+/// The list object a query answers (Pagination), written out with its keys
+/// sorted as a `Value` writes them.
+struct List<'a> {
+    has_more: bool,
+    next_cursor: Option<&'a str>,
+    kind: &'static str,
+    results: Vec<PageView<'a>>,
+}
+
+impl Serialize for List<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("has_more", &self.has_more)?;
+        m.serialize_entry("next_cursor", &self.next_cursor)?;
+        m.serialize_entry("object", "list")?;
+        m.serialize_entry(self.kind, &Empty)?;
+        m.serialize_entry("results", &self.results)?;
+        m.serialize_entry("type", self.kind)?;
+        m.end()
+    }
+}
+
+struct Empty;
+
+impl Serialize for Empty {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_map(Some(0))?.end()
+    }
 }
