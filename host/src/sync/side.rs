@@ -266,6 +266,7 @@ pub async fn read(
             }
             None => {
                 keep(&mut out)?;
+                out.records.seal();
                 out.complete = since.is_none();
                 out.checkpoint = page.checkpoint.clone().or(since);
                 return Ok(out);
