@@ -100,16 +100,10 @@ fn parse<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
 }
 
 /// The field value of one property, or `None` where the slow path must judge.
-fn field_value(prop: &PropertyKeys) -> Option<FieldValue> {
-    let notion_type: Cow<str> = parse(prop.get("type")?)?;
-    if notion_type.is_empty() {
-        return None;
-    }
-    let inner = prop.get(notion_type.as_ref()).copied();
+fn field_value(notion_type: &str, prop: &PropertyKeys) -> Option<FieldValue> {
     // A missing value reads as null, as `prop[type]` does on a `Value`.
-    let null = RawValue::NULL;
-    let inner = inner.unwrap_or(null);
-    Some(match PropKind::from_type(&notion_type) {
+    let inner = prop.get(notion_type).copied().unwrap_or(RawValue::NULL);
+    Some(match PropKind::from_type(notion_type) {
         PropKind::Title | PropKind::RichText => {
             let items: Vec<RichText> = parse(inner)?;
             let mut text = String::new();
@@ -156,18 +150,15 @@ fn field_value(prop: &PropertyKeys) -> Option<FieldValue> {
         },
         PropKind::People | PropKind::ReadOnlyJson(_) => {
             let value: Value = serde_json::from_str(inner.get()).ok()?;
-            inner_value(&notion_type, &value).ok()?
+            inner_value(notion_type, &value).ok()?
         }
     })
 }
 
 /// Whether a reference property may hold more than the page object shows
 /// (see `query::truncated_references`), or `None` where the slow path must judge.
-fn truncated(prop: &PropertyKeys) -> Option<Option<(String, RefKind)>> {
-    let Some(notion_type) = prop.get("type").and_then(|t| parse::<Cow<str>>(t)) else {
-        return Some(None);
-    };
-    let kind = match notion_type.as_ref() {
+fn truncated(notion_type: &str, prop: &PropertyKeys) -> Option<Option<(String, RefKind)>> {
+    let kind = match notion_type {
         "relation" => {
             let has_more = match prop.get("has_more") {
                 Some(raw) => parse::<Value>(raw)?.as_bool() == Some(true),
@@ -220,11 +211,17 @@ pub fn parse_query_body(body: &[u8]) -> Option<QueryPage> {
             let mut fields = Vec::with_capacity(props.len());
             let mut cut = Vec::new();
             for (name, prop) in &props {
+                // A property without a non-empty text `type` is the slow
+                // path's to judge (it says "has no `type`").
+                let notion_type: Cow<str> = parse(prop.get("type")?)?;
+                if notion_type.is_empty() {
+                    return None;
+                }
                 fields.push(Field {
                     name: name.to_string(),
-                    value: field_value(prop)?,
+                    value: field_value(&notion_type, prop)?,
                 });
-                if let Some((property_id, kind)) = truncated(prop)? {
+                if let Some((property_id, kind)) = truncated(&notion_type, prop)? {
                     cut.push(Truncated {
                         record: records.len(),
                         field: name.to_string(),
