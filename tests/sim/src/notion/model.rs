@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveDateTime, Utc};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(crate) use super::objects::{ApiVersion, Database};
 
@@ -384,39 +384,21 @@ impl Serialize for PropView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let p = self.schema;
         let value = self.page.value(p);
-        let (shown, more): (&[Value], bool) = match value.as_array() {
+        let (shown, more) = match value.as_array() {
             Some(list) if self.cut && is_reference_list(&p.kind) => (
-                &list[..list.len().min(PAGE_REFERENCES)],
+                Entry::List(&list[..list.len().min(PAGE_REFERENCES)]),
                 list.len() > PAGE_REFERENCES,
             ),
-            _ => (&[], false),
+            _ => (Entry::Value(&value), false),
         };
-        let cut_list = self.cut && value.is_array() && is_reference_list(&p.kind);
-        let mut entries: Vec<(&str, Entry)> = vec![
-            ("id", Entry::Text(&p.id)),
-            ("type", Entry::Text(&p.kind)),
-            (
-                p.kind.as_str(),
-                if cut_list {
-                    Entry::List(shown)
-                } else {
-                    Entry::Value(&value)
-                },
-            ),
-        ];
+        // as a `Value`'s map: sorted, and a later key of the same name wins
+        let mut entries =
+            BTreeMap::from([("id", Entry::Text(&p.id)), ("type", Entry::Text(&p.kind))]);
+        entries.insert(p.kind.as_str(), shown);
         if p.kind == "relation" {
-            entries.push(("has_more", Entry::Bool(more)));
+            entries.insert("has_more", Entry::Bool(more));
         }
-        // as a map: sorted, and a later key of the same name wins
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        entries.reverse();
-        entries.dedup_by(|a, b| a.0 == b.0);
-        entries.reverse();
-        let mut m = s.serialize_map(Some(entries.len()))?;
-        for (k, e) in entries {
-            m.serialize_entry(k, &e)?;
-        }
-        m.end()
+        s.collect_map(entries)
     }
 }
 
@@ -443,22 +425,17 @@ struct PropsView<'a>(&'a PageView<'a>);
 impl Serialize for PropsView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let view = self.0;
-        // by name, the last of a name winning, as a map keeps them
-        let mut props: Vec<&PropSchema> = view.db.props.iter().collect();
-        props.sort_by(|a, b| a.name.cmp(&b.name));
-        props.reverse();
-        props.dedup_by(|a, b| a.name == b.name);
-        props.reverse();
-        let mut m = s.serialize_map(Some(props.len()))?;
-        for schema in props {
+        // by name, the last of a name winning, as a `Value`'s map keeps them
+        let props: BTreeMap<&str, &PropSchema> =
+            view.db.props.iter().map(|p| (p.name.as_str(), p)).collect();
+        s.collect_map(props.into_iter().map(|(name, schema)| {
             let prop = PropView {
                 schema,
                 page: view.page,
                 cut: view.cut,
             };
-            m.serialize_entry(&schema.name, &prop)?;
-        }
-        m.end()
+            (name, prop)
+        }))
     }
 }
 
