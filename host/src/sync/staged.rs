@@ -72,8 +72,7 @@ pub struct Records {
     /// only the latest of each id. 24 bytes a record: a hash map took up to
     /// twice that (its table doubles), and both tables while it grew.
     read: Vec<(IdHash, u64)>,
-    sealed: bool,
-    /// after the seal, where in `read` each run of ids starting with the
+    /// after the seal (empty before it), where in `read` each run of ids starting with the
     /// same `bits` bits begins: a lookup reads one slot here and searches
     /// a few entries, not the whole vector (a binary search of a million
     /// ids made a first sync of a million records 30% slower)
@@ -113,7 +112,6 @@ impl Records {
             file,
             len: 0,
             read: Vec::new(),
-            sealed: false,
             starts: Vec::new(),
             bits: 0,
             late: IdMap::default(),
@@ -131,8 +129,13 @@ impl Records {
         Ok(())
     }
 
+    /// Whether the read is over ([`Records::seal`]).
+    fn sealed(&self) -> bool {
+        !self.starts.is_empty()
+    }
+
     fn note(&mut self, id: IdHash, at: u64) {
-        if self.sealed {
+        if self.sealed() {
             self.late.insert(id, at);
         } else {
             self.read.push((id, at));
@@ -143,24 +146,20 @@ impl Records {
     /// read twice, as pages shift under a read, is the copy read last).
     /// Lookups need it; puts after it are kept aside.
     pub fn seal(&mut self) {
-        if self.sealed {
+        if self.sealed() {
             return;
         }
-        // stable: among equal ids, the order read
+        // stable: among equal ids, the order read; of each run of one id,
+        // the slot kept takes the copy read last
         self.read.sort_by_key(|(id, _)| *id);
-        let mut kept = 0;
-        for i in 0..self.read.len() {
-            if self
-                .read
-                .get(i + 1)
-                .is_some_and(|next| next.0 == self.read[i].0)
-            {
-                continue;
+        self.read.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
             }
-            self.read[kept] = self.read[i];
-            kept += 1;
-        }
-        self.read.truncate(kept);
+            same
+        });
+        let kept = self.read.len();
         if self.read.capacity() > kept + kept / 4 {
             self.read.shrink_to_fit();
         }
@@ -176,7 +175,6 @@ impl Records {
             self.starts.push(at as u32);
         }
         self.starts.push(kept as u32);
-        self.sealed = true;
     }
 
     fn run_of(&self, id: &IdHash) -> usize {
@@ -199,7 +197,7 @@ impl Records {
     /// Where id `id` is kept ([`UNCHANGED`] if kept as seen), if it was read.
     fn lookup(&self, id: &IdHash) -> Option<u64> {
         assert!(
-            self.sealed,
+            self.sealed(),
             "a read's records are looked up after the read is sealed"
         );
         if let Some(&at) = self.late.get(id) {
