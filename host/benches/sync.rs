@@ -24,6 +24,10 @@ use synchost::sync::{self, ConnectorSource, Report, RunOptions};
 use synchost_sim::airtable::{AirtableOptions, AirtableSim};
 use synchost_sim::notion::{NotionOptions, NotionSim};
 
+// The allocator of the `synchost` binary, which this bench runs in process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn rss_kib() -> u64 {
     synchost::dev::status_kib("self", "VmRSS").unwrap_or(0)
 }

@@ -2,6 +2,9 @@
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = synchost::cli::Cli::parse();
     let daemon = matches!(cli.command, synchost::cli::Command::Daemon(_));
