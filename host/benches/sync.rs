@@ -146,6 +146,7 @@ impl Bench {
             },
             progress: false,
             details: true,
+            batch: None,
         };
         Bench {
             notion,

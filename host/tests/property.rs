@@ -53,8 +53,11 @@ fn check_decisions(report: &synchost::sync::Report, policy: &str) {
     }
 }
 
-async fn scenario(policy: &str, steps: Vec<Step>) {
-    let w = World::new("prop", policy).await;
+async fn scenario(policy: &str, batch: Option<usize>, steps: Vec<Step>) {
+    let mut w = World::new("prop", policy).await;
+    // A few records a batch: a run of a dozen records is then planned and
+    // written in several, each planned while the one before is written.
+    w.batch = batch;
     let mut next = 0;
     for i in 0..3 {
         w.add_notion(&format!("N{i}"), &format!("n{i}@x.test"), "Todo", 0.0);
@@ -133,8 +136,8 @@ async fn scenario(policy: &str, steps: Vec<Step>) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
     #[test]
-    fn random_edits_on_both_sides_converge(policy in policy(), steps in proptest::collection::vec(step(), 1..10)) {
+    fn random_edits_on_both_sides_converge(policy in policy(), batch in proptest::option::of(1..4usize), steps in proptest::collection::vec(step(), 1..10)) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(scenario(policy, steps));
+        rt.block_on(scenario(policy, batch, steps));
     }
 }

@@ -138,6 +138,7 @@ pub async fn run(args: DemoArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> 
         },
         progress: false,
         details: true,
+        batch: None,
     };
 
     eprintln!(

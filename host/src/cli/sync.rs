@@ -107,6 +107,7 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         },
         progress: std::io::stderr().is_terminal(),
         details: args.details,
+        batch: None,
     };
     let report = sync::run(&job, runtime, &state, &options).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

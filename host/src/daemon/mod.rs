@@ -162,6 +162,7 @@ impl Core {
             },
             progress: false,
             details: true,
+            batch: None,
         }
     }
 

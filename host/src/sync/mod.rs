@@ -43,6 +43,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// include per-side details in the report
     pub details: bool,
+    /// records planned and written at a time (default [`BATCH`]); tests set
+    /// a few, so that a run of a dozen records crosses batches
+    pub batch: Option<usize>,
 }
 
 /// Seconds subtracted from a checkpoint before an incremental read: platform
@@ -123,7 +126,7 @@ pub async fn run(
 const MAX_REPLANS: usize = 3;
 /// Records planned, written and committed at a time: a run's memory is a
 /// function of this, not of the table's size.
-const BATCH: usize = 1000;
+pub const BATCH: usize = 1000;
 
 async fn run_once(
     job: &Job,
@@ -275,14 +278,27 @@ async fn run_once(
     let mut totals = totals::Totals::default();
     // Planned, written and committed a batch at a time.
     let mut sweep = plan::sweep::Sweep::new(&planner, &source_read, &target_read)?;
-    while let Some(mut plan) = sweep.next(BATCH)? {
+    let batch = options.batch.unwrap_or(BATCH).max(1);
+    let mut next = sweep.next(batch)?;
+    while let Some(mut plan) = next {
         record_plan(job, state, &plan)?;
         totals.add_plan(&plan);
         progress.inc_length(plan.ops.len() as u64);
-        let result = pusher
-            .push(&mut plan, &mut source, &mut target, &progress, &[])
-            .await?;
-        totals.add_push(result);
+        let push = pusher.push(&mut plan, &mut source, &mut target, &progress, &[]);
+        // The next batch is planned while this one's calls are out (the
+        // push yields once they are sent): planning is most of what this
+        // task does, and otherwise every batch's calls waited for it.
+        let (result, upcoming) = if sweep.plans_ahead() {
+            let (result, upcoming) = tokio::join!(push, async { sweep.next(batch) });
+            (result, Some(upcoming))
+        } else {
+            (push.await, None)
+        };
+        totals.add_push(result?);
+        next = match upcoming {
+            Some(upcoming) => upcoming?,
+            None => sweep.next(batch)?,
+        };
     }
     drop(sweep);
     let mut given_up = Vec::new();

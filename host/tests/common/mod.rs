@@ -29,6 +29,8 @@ pub struct World {
     pub runtime: Runtime,
     pub state: Option<State>,
     pub job: Value,
+    /// records a run plans and writes at a time (`None`: the default)
+    pub batch: Option<usize>,
 }
 
 /// Runs the `synchost` binary with `args`: its exit code, stdout and stderr.
@@ -168,6 +170,7 @@ impl World {
             runtime,
             state,
             job,
+            batch: None,
         }
     }
 
@@ -192,6 +195,7 @@ impl World {
             },
             progress: false,
             details: true,
+            batch: self.batch,
         };
         sync::run(&self.job(), &self.runtime, self.state(), &options)
             .await

@@ -184,6 +184,7 @@ impl World {
             },
             progress: false,
             details: true,
+            batch: None,
         };
         let job = Job::from_value(self.job.clone()).unwrap();
         sync::run(&job, &self.runtime, &self.state, &options)

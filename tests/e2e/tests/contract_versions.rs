@@ -80,6 +80,7 @@ async fn run(job: &Value, state: &State) -> anyhow::Result<Report> {
         connectors: ConnectorSource::default(),
         progress: false,
         details: true,
+        batch: None,
     };
     sync::run(&job, &runtime(), state, &options).await
 }

@@ -245,6 +245,7 @@ impl World {
             connectors: ConnectorSource::default(),
             progress: false,
             details: true,
+            batch: None,
         };
         let report = sync::run(&job, &self.runtime, &self.state, &options)
             .await

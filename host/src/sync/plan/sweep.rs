@@ -110,6 +110,19 @@ impl<'p, 'a> Sweep<'p, 'a> {
         Ok(Some(plan))
     }
 
+    /// Whether the next batch may be planned while the last one is being
+    /// written. From pass 3 on it may: each record is planned once, and a
+    /// target record planned with a source record is taken (pass 4 skips
+    /// it), so no later plan reads a link or shadow that an earlier batch's
+    /// commit writes. A pair a person decided (pass 1) may be read again by
+    /// pass 3, which must then see the decision's commit.
+    pub fn plans_ahead(&self) -> bool {
+        matches!(
+            self.pass,
+            Pass::Source(Some(_)) | Pass::Target(_) | Pass::Done
+        )
+    }
+
     /// Pass 2. Returns the last source id looked at, `None` when done.
     fn deleted(
         &self,
