@@ -32,6 +32,11 @@ use synchost_sim::airtable::{AirtableOptions, AirtableSim};
 use synchost_sim::directus::{DirectusOptions, DirectusSim};
 use synchost_sim::notion::{NotionOptions, NotionSim};
 
+// The simulators, in this process, use the `synchost` binary's allocator; the
+// server is then faster for synchost and dlt alike (BENCHMARKS.md, 2026-12-06).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOTION_TOKEN: &str = "bench-notion";
 const AIRTABLE_TOKEN: &str = "bench-airtable";
 const DIRECTUS_TOKEN: &str = "bench-directus";
