@@ -341,3 +341,51 @@ async fn write_calls_are_in_flight_together_up_to_write_concurrency() {
         assert_eq!(w.sync().await.synced_items, 0, "nothing left to write");
     }
 }
+
+/// Airtable's list offsets expire ("Iteration may timeout due to client
+/// inactivity or server restarts. In that case, the client will receive a 422
+/// response with error message LIST_RECORDS_ITERATOR_NOT_AVAILABLE", List
+/// records, https://airtable.com/developers/web/api/list-records): the host
+/// reads again from the first page, so the records of the pages before are
+/// read twice. Each must still be planned, and written, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_restarted_when_its_cursor_expires_writes_each_record_once() {
+    use std::sync::Arc;
+    use synchost_sim::fault::{Fault, Rule};
+
+    let mut w = World::new("restart", "newest_wins").await;
+    let proxy = w.proxy("target").await;
+    for i in 0..250 {
+        w.add_airtable(
+            &format!("Air {i}"),
+            &format!("a{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    // Ten minutes pass before the second page is asked for: the simulator
+    // keeps an offset five minutes after its last use (`offset_ttl`).
+    let airtable = w.airtable.clone();
+    proxy.add(Rule::new(
+        Some("GET"),
+        "offset=",
+        Fault::Before(Arc::new(move || {
+            airtable.clock().advance(chrono::Duration::minutes(10));
+        })),
+    ));
+    let report = w.sync().await;
+    assert_eq!(proxy.fired().len(), 1, "the offset expired once");
+    assert_eq!(report.status, Status::Success, "{report:?}");
+    let details = report.details.as_ref().unwrap();
+    assert!(
+        details.target.pages >= 4,
+        "the first page was read again: {} pages",
+        details.target.pages
+    );
+    assert_eq!(details.target.records_read, 250, "each record counted once");
+    assert_eq!(report.synced_items, 250, "each record created once");
+    let notion = w.notion_rows();
+    assert_eq!(notion.len(), 250);
+    assert_eq!(notion, w.airtable_rows());
+    assert_eq!(w.sync_with(true).await.synced_items, 0);
+}
