@@ -14,6 +14,7 @@
 //! event delivery (headers and raw body) for the test to POST to the receiver.
 
 mod api;
+mod filter;
 mod items;
 mod model;
 mod objects;
