@@ -389,3 +389,158 @@ async fn a_scan_restarted_when_its_cursor_expires_writes_each_record_once() {
     assert_eq!(notion, w.airtable_rows());
     assert_eq!(w.sync_with(true).await.synced_items, 0);
 }
+
+/// A pull writes the target while the source is still being read. When the
+/// source's scan restarts (Airtable's offset expired, as above), the records
+/// of its first page come again while their first writes may be in flight:
+/// each must still be created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_writing_while_its_source_scan_restarts_creates_each_record_once() {
+    use serde_json::json;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use synchost_sim::fault::{Fault, Rule};
+
+    let mut w = World::new("restart-pull", "source_wins").await;
+    let proxy = w.proxy("target").await;
+    // Airtable is the source, Notion the target.
+    let (notion, airtable) = (w.job["source"].take(), w.job["target"].take());
+    w.job["source"] = airtable;
+    w.job["target"] = notion;
+    w.job["mode"] = json!("pull");
+    // A batch takes the first page and half of it read again: both copies
+    // of a record in one batch, or a copy planned while the first is written.
+    w.batch = Some(150);
+    for i in 0..250 {
+        w.add_airtable(
+            &format!("Air {i}"),
+            &format!("a{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    let clock = w.airtable.clone();
+    proxy.add(
+        Rule::new(
+            Some("GET"),
+            "offset=",
+            Fault::Before(Arc::new(move || {
+                clock.clock().advance(chrono::Duration::minutes(10));
+            })),
+        )
+        .times(1),
+    );
+    // Before the last page is read again, Notion holds records already:
+    // the writes did not wait for the end of the read.
+    let (notion, db) = (w.notion.clone(), w.db.clone());
+    let overlapped = Arc::new(AtomicBool::new(false));
+    let seen = overlapped.clone();
+    proxy.add(
+        Rule::new(
+            Some("GET"),
+            "offset=",
+            Fault::Before(Arc::new(move || {
+                let until = std::time::Instant::now() + Duration::from_secs(10);
+                while std::time::Instant::now() < until {
+                    if !notion.pages(&db).is_empty() {
+                        seen.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })),
+        )
+        .skip(1)
+        .times(1),
+    );
+    let report = w.sync().await;
+    assert_eq!(proxy.fired().len(), 2, "{:?}", proxy.fired());
+    assert_eq!(report.status, Status::Success, "{report:?}");
+    assert!(
+        overlapped.load(Ordering::SeqCst),
+        "Notion was written only after the read of Airtable ended"
+    );
+    let details = report.details.as_ref().unwrap();
+    assert!(details.source.pages >= 4, "{} pages", details.source.pages);
+    assert_eq!(details.source.records_read, 250, "each record counted once");
+    assert_eq!(report.synced_items, 250, "each record created once");
+    assert_eq!(w.notion.pages(&w.db).len(), 250, "no record created twice");
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+    assert_eq!(w.sync_with(true).await.synced_items, 0);
+}
+
+/// A pull that writes while it reads must end with each record as last
+/// read. Here a record's edit is undone while the scan restarts: its first
+/// copy carries the edit, its second holds again what the target has. The
+/// first may already be written; the second must then be written after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_whose_restarted_scan_reads_an_edit_undone_ends_as_last_read() {
+    use serde_json::json;
+    use std::sync::Arc;
+    use synchost_sim::fault::{Fault, Rule};
+
+    let mut w = World::new("undone-pull", "source_wins").await;
+    let proxy = w.proxy("target").await;
+    let (notion, airtable) = (w.job["source"].take(), w.job["target"].take());
+    w.job["source"] = airtable;
+    w.job["target"] = notion;
+    w.job["mode"] = json!("pull");
+    // Airtable stamps each edit: unmapped, an edit undone reads as before.
+    w.job["mapping"] = json!({"exclude": ["Last Modified"]});
+    for i in 0..250 {
+        w.add_airtable(
+            &format!("Air {i}"),
+            &format!("a{i}@example.com"),
+            "Todo",
+            i as f64,
+        );
+    }
+    assert_eq!(w.sync().await.synced_items, 250);
+    // The first record created is on the first page. Its edit is undone
+    // at the time it was last synced: the version (Airtable's "Last
+    // Modified") reads as before too, as a platform with coarse or no
+    // timestamps would show it.
+    let id = w.airtable_id("a0@example.com");
+    let synced_at = w
+        .airtable
+        .records(&w.base, "Tasks")
+        .into_iter()
+        .find(|r| r["id"] == id.as_str())
+        .and_then(|r| r["fields"]["Last Modified"].as_str().map(str::to_string))
+        .unwrap();
+    let synced_at = chrono::DateTime::parse_from_rfc3339(&synced_at).unwrap();
+    w.airtable
+        .update(&w.base, "Tasks", &id, json!({"Points": 1000.0}))
+        .unwrap();
+    let (airtable, base) = (w.airtable.clone(), w.base.clone());
+    proxy.add(Rule::new(
+        Some("GET"),
+        "offset=",
+        Fault::Before(Arc::new(move || {
+            let clock = airtable.clock();
+            let since = clock.now().signed_duration_since(synced_at);
+            clock.advance(-since);
+            airtable
+                .update(&base, "Tasks", &id, json!({"Points": 0.0}))
+                .unwrap();
+            clock.advance(since + chrono::Duration::minutes(10));
+        })),
+    ));
+    // Notion (the target) is read through before Airtable is: the run
+    // writes while it reads.
+    proxy.add(
+        Rule::new(
+            Some("GET"),
+            "offset=",
+            Fault::Delay(std::time::Duration::from_millis(500)),
+        )
+        .skip(1),
+    );
+    let report = w.sync_with(true).await;
+    assert_eq!(proxy.fired().len(), 2, "{:?}", proxy.fired());
+    assert_eq!(report.status, Status::Success, "{report:?}");
+    assert_eq!(w.notion_rows()["a0@example.com"].2, 0.0, "{report:?}");
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+    assert_eq!(w.sync_with(true).await.synced_items, 0);
+}

@@ -7,6 +7,7 @@
 //! store the plan in the outbox, push it, and record checkpoints, the run and
 //! its audit entries. Policy lives in `core`; this module only moves data.
 
+mod batches;
 mod convert;
 mod dirty;
 pub mod plan;
@@ -15,12 +16,14 @@ mod replan;
 pub mod report;
 pub mod side;
 mod staged;
+mod stream;
 mod totals;
 mod writers;
 
 use std::time::Instant;
 
 use anyhow::Context;
+use futures_util::future::Either;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::core::mapping::Mapper;
@@ -182,7 +185,7 @@ async fn run_once(
         to_target: job.mode.writes_target(),
         to_source: job.mode.writes_source(),
     };
-    let mut planner = plan::Planner {
+    let planner = plan::Planner {
         job: &job.sync_id,
         mapper: &mapper,
         flow,
@@ -224,6 +227,17 @@ async fn run_once(
         reads.pop().expect("two sides"),
         reads.pop().expect("two sides"),
     );
+    // A job that writes the target only may write while the source is still
+    // read (see `stream`), unless this run must first settle what an earlier
+    // one left: a crash, refused changes, or decisions of a person.
+    let streams = !recovering
+        && !flow.to_source
+        && state.dirty(&job.sync_id)?.is_empty()
+        && !planner
+            .parked_conflicts()?
+            .values()
+            .any(|p| p.resolution.is_some());
+    let tail = source_records.tail()?;
     // After a crash every record is kept whole: settling what landed
     // compares records with what was planned, not with their shadows.
     let unchanged_source = |r: &Record| Ok(!recovering && planner.unchanged(Side::Source, r)?);
@@ -232,37 +246,24 @@ async fn run_once(
         bar(&multi, options.progress, None),
         bar(&multi, options.progress, None),
     );
-    let (source_read, target_read) = tokio::join!(
-        side::read(
+    let (kept_tx, kept_rx) = tokio::sync::watch::channel::<stream::Kept>((0, false));
+    let kept = |end| {
+        kept_tx.send_replace((end, false));
+    };
+    let mut reading_source = Box::pin(async {
+        let read = side::read(
             &mut source,
             source_since,
             job.page_size,
             &source_bar,
             source_records,
             &unchanged_source,
-        ),
-        side::read(
-            &mut target,
-            target_since,
-            job.page_size,
-            &target_bar,
-            target_records,
-            &unchanged_target,
-        ),
-    );
-    source_bar.finish_and_clear();
-    target_bar.finish_and_clear();
-    let mut source_read = source_read.context("reading the source")?;
-    let mut target_read = target_read.context("reading the target")?;
-    // Pairs whose change a platform refused last time are planned again from
-    // what was read then (or fresher), whatever the checkpoints say.
-    planner.observed = dirty::restore(state, &job.sync_id, &mut source_read, &mut target_read)?;
-    let planner = planner;
-
-    if recovering {
-        planner.settle_landed(&leftover, &source_read, &target_read)?;
-        state.outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
-    }
+            &kept,
+        )
+        .await;
+        kept_tx.send_modify(|k| k.1 = true);
+        read.context("reading the source")
+    });
 
     let progress = bar(&multi, options.progress, Some(0));
     progress.set_message("writes");
@@ -276,30 +277,89 @@ async fn run_once(
         confirmed: 0,
     };
     let mut totals = totals::Totals::default();
+    let mut writes = batches::Writes {
+        job,
+        state,
+        pusher: &mut pusher,
+        progress: &progress,
+        totals: &mut totals,
+        batch: options.batch.unwrap_or(BATCH).max(1),
+    };
+
+    let target_read = side::read(
+        &mut target,
+        target_since,
+        job.page_size,
+        &target_bar,
+        target_records,
+        &unchanged_target,
+        &|_| {},
+    );
+    let first =
+        match futures_util::future::select(reading_source.as_mut(), Box::pin(target_read)).await {
+            Either::Left((source_read, target_read)) => (Some(source_read), target_read.await),
+            Either::Right((target_read, _)) => (None, target_read),
+        };
+    let (mut source_read, mut target_read, streamed) = match first {
+        (Some(source_read), target_read) => {
+            drop(reading_source);
+            (
+                source_read?,
+                target_read.context("reading the target")?,
+                None,
+            )
+        }
+        (None, target_read) if !streams => (
+            reading_source.await?,
+            target_read.context("reading the target")?,
+            None,
+        ),
+        // The target is read, the source not yet: its records are planned
+        // and written as they come.
+        (None, target_read) => {
+            let target_read = target_read.context("reading the target")?;
+            target_bar.finish_and_clear();
+            let mut sweep = plan::sweep::Sweep::streaming(&planner, &target_read)?;
+            let mut feed = stream::Feed::new(tail, kept_rx);
+            let mut streamed = stream::Streamed {
+                sweep: &mut sweep,
+                feed: &mut feed,
+            };
+            // Both run to their end: a read that fails lets the writes
+            // of what it kept settle (the run then fails on the read).
+            let (source_read, written) =
+                tokio::join!(reading_source, writes.all(&mut streamed, None, &mut target));
+            let source_read = source_read?;
+            written?;
+            let again = feed.again(state, &job.sync_id, &source_read, writes.totals)?;
+            let carry = sweep.into_carry();
+            (source_read, target_read, Some((carry, again)))
+        }
+    };
+    source_bar.finish_and_clear();
+    target_bar.finish_and_clear();
+    let mut sweep = match streamed {
+        Some((carry, again)) => {
+            plan::sweep::Sweep::resume(&planner, &source_read, &target_read, carry, again)?
+        }
+        None => {
+            // Pairs whose change a platform refused last time are planned
+            // again from what was read then (or fresher), whatever the
+            // checkpoints say.
+            let observed = dirty::restore(state, &job.sync_id, &mut source_read, &mut target_read)?;
+            planner.observed.set(observed).expect("set once");
+            if recovering {
+                planner.settle_landed(&leftover, &source_read, &target_read)?;
+                state
+                    .outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
+            }
+            plan::sweep::Sweep::new(&planner, &source_read, &target_read)?
+        }
+    };
     // Planned, written and committed a batch at a time.
-    let mut sweep = plan::sweep::Sweep::new(&planner, &source_read, &target_read)?;
-    let batch = options.batch.unwrap_or(BATCH).max(1);
-    let mut next = sweep.next(batch)?;
-    while let Some(mut plan) = next {
-        record_plan(job, state, &plan)?;
-        totals.add_plan(&plan);
-        progress.inc_length(plan.ops.len() as u64);
-        let push = pusher.push(&mut plan, &mut source, &mut target, &progress, &[]);
-        // The next batch is planned while this one's calls are out (the
-        // push yields once they are sent): planning is most of what this
-        // task does, and otherwise every batch's calls waited for it.
-        let (result, upcoming) = if sweep.plans_ahead() {
-            let (result, upcoming) = tokio::join!(push, async { sweep.next(batch) });
-            (result, Some(upcoming))
-        } else {
-            (push.await, None)
-        };
-        totals.add_push(result?);
-        next = match upcoming {
-            Some(upcoming) => upcoming?,
-            None => sweep.next(batch)?,
-        };
-    }
+    writes
+        .all(&mut sweep, Some(&mut source), &mut target)
+        .await?;
     drop(sweep);
     let mut given_up = Vec::new();
     // Records that changed between our read and our write: read again,
@@ -324,7 +384,13 @@ async fn run_once(
         totals.add_plan(&replan);
         progress.inc_length(replan.ops.len() as u64);
         let result = pusher
-            .push(&mut replan, &mut source, &mut target, &progress, &replaces)
+            .push(
+                &mut replan,
+                Some(&mut source),
+                &mut target,
+                &progress,
+                &replaces,
+            )
             .await?;
         totals.add_push(result);
     }

@@ -181,10 +181,12 @@ pub struct Pusher<'a> {
 impl Pusher<'_> {
     /// Pushes `plan` to both sides; `replaces` are outbox entries of an
     /// earlier plan of the same pairs, removed once this one is stored.
+    /// Without the source (it is still being read), the plan must write the
+    /// target only.
     pub async fn push(
         &mut self,
         plan: &mut Plan,
-        source: &mut OpenSide,
+        mut source: Option<&mut OpenSide>,
         target: &mut OpenSide,
         progress: &ProgressBar,
         replaces: &[Vec<u8>],
@@ -262,7 +264,17 @@ impl Pusher<'_> {
         // answered before an update is sent, and updates before deletes, so
         // that deletes of one run never race creates of another.
         let mut lanes = Vec::new();
-        for (side, open_side) in [(Side::Source, &mut *source), (Side::Target, &mut *target)] {
+        for (side, open_side) in [
+            (Side::Source, source.as_deref_mut()),
+            (Side::Target, Some(&mut *target)),
+        ] {
+            let Some(open_side) = open_side else {
+                debug_assert!(
+                    plan.ops.iter().all(|op| op.side != side),
+                    "a plan writes a side that is not open for writes"
+                );
+                continue;
+            };
             let per_call = ops_per_call(open_side.session.connector.descriptor.max_batch);
             let mut queue = VecDeque::new();
             for kind in [OpKind::Create, OpKind::Update, OpKind::Delete] {
@@ -336,20 +348,26 @@ impl Pusher<'_> {
             self.commit(plan, &ready, done).await?;
         }
         drop(calls);
-        let mut spares: Vec<Vec<Session>> = lanes
+        let spares: Vec<(Side, Vec<Session>)> = lanes
             .into_iter()
             .map(|lane| {
-                lane.idle
-                    .into_iter()
-                    .filter_map(|w| match w {
-                        Writer::Spare(session) => Some(*session),
-                        Writer::Own(_) => None,
-                    })
-                    .collect()
+                let spares = lane.idle.into_iter().filter_map(|w| match w {
+                    Writer::Spare(session) => Some(*session),
+                    Writer::Own(_) => None,
+                });
+                (lane.side, spares.collect())
             })
             .collect();
-        target.give_back(spares.pop().unwrap_or_default());
-        source.give_back(spares.pop().unwrap_or_default());
+        for (side, spares) in spares {
+            match side {
+                Side::Source => {
+                    if let Some(source) = source.as_deref_mut() {
+                        source.give_back(spares);
+                    }
+                }
+                Side::Target => target.give_back(spares),
+            }
+        }
         for side in [Side::Source, Side::Target] {
             result.sides.entry(side).or_default();
         }

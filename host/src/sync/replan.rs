@@ -127,6 +127,7 @@ async fn reread(
         &ProgressBar::hidden(),
         records,
         &unchanged,
+        &|_| {},
     )
     .await
 }

@@ -188,9 +188,13 @@ const MAX_RESTARTS: u32 = 3;
 /// Tells a record that holds what its shadow holds (kept only as seen).
 pub type Unchanged<'a> = &'a (dyn Fn(&Record) -> Result<bool, StateError> + Sync);
 
+/// Told where the kept records end after each page (see [`Records::tail`]).
+pub type Kept<'a> = &'a (dyn Fn(u64) + Sync);
+
 /// Reads every page into `records`, one page (and the next, in flight) in
 /// memory at a time; `since` makes it incremental. A record seen twice (a
 /// restart, or an edit moving it between pages) keeps its latest version.
+#[allow(clippy::too_many_arguments)]
 pub async fn read(
     side: &mut OpenSide,
     since: Option<String>,
@@ -198,6 +202,7 @@ pub async fn read(
     progress: &ProgressBar,
     records: Records,
     unchanged: Unchanged<'_>,
+    kept: Kept<'_>,
 ) -> anyhow::Result<ReadOutcome> {
     let mut out = ReadOutcome {
         records,
@@ -240,7 +245,7 @@ pub async fn read(
         let keep = |out: &mut ReadOutcome| -> Result<(), StateError> {
             for r in &page.records {
                 let record = convert::record_from_wire(r);
-                if unchanged(&record)? {
+                if !out.records.kept_before(&record.id) && unchanged(&record)? {
                     out.records.put_unchanged(&record.id);
                 } else {
                     out.records.put(&record)?;
@@ -252,6 +257,7 @@ pub async fn read(
                 out.records.len()
             ));
             progress.tick();
+            kept(out.records.end());
             Ok(())
         };
         match &page.next_cursor {

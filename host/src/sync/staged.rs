@@ -5,7 +5,9 @@
 //!
 //! A linked record that holds exactly what its shadow holds (fields and
 //! version) is kept only as seen: it needs no planning, and a complete scan
-//! that did not see a linked record says it was deleted.
+//! that did not see a linked record says it was deleted. A record whose
+//! copy was kept earlier in the read is kept again whole, whatever it holds:
+//! the earlier copy may be planned (and written) before the read is over.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -13,6 +15,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+
+use growable_bloom_filter::GrowableBloom;
 
 use crate::core::value::Record;
 use crate::state::StateError;
@@ -81,6 +85,9 @@ pub struct Records {
     /// what is put after the seal (records an earlier run could not
     /// deliver): few, and looked up first
     late: IdMap,
+    /// the ids kept so far: a filter, about 2 bytes a record, whose rare
+    /// false "yes" only keeps a record whole that needed no planning
+    kept_ids: GrowableBloom,
 }
 
 /// A place in a walk through the kept records (see [`Records::batch_after`]).
@@ -115,16 +122,21 @@ impl Records {
             starts: Vec::new(),
             bits: 0,
             late: IdMap::default(),
+            kept_ids: GrowableBloom::new(0.001, 10_000),
         })
     }
 
     /// Keeps `record`, replacing what an earlier page brought of it.
     pub fn put(&mut self, record: &Record) -> Result<(), StateError> {
         let mut bytes = crate::state::encode_record(record, vec![0u8; 4]);
-        let n = (bytes.len() - 4) as u32;
-        bytes[..4].copy_from_slice(&n.to_le_bytes());
+        let id = id_hash(&record.id);
+        let mut head = (bytes.len() - 4) as u32;
+        if !self.kept_ids.insert(id) {
+            head |= AGAIN;
+        }
+        bytes[..4].copy_from_slice(&head.to_le_bytes());
         self.file.write_all(&bytes).map_err(io)?;
-        self.note(id_hash(&record.id), self.len);
+        self.note(id, self.len);
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -206,6 +218,12 @@ impl Records {
         self.find(id).map(|i| self.read[i].1)
     }
 
+    /// Whether a copy of `id` may have been kept earlier in this read: then
+    /// another is kept whole, even one that holds what its shadow holds.
+    pub fn kept_before(&self, id: &str) -> bool {
+        self.kept_ids.contains(id_hash(id))
+    }
+
     /// Marks `id` as seen, holding what its shadow holds.
     pub fn put_unchanged(&mut self, id: &str) {
         self.note(id_hash(id), UNCHANGED);
@@ -241,16 +259,22 @@ impl Records {
 
     /// The record at `at`, and where the next one starts.
     fn read_at(&self, at: u64) -> Result<(Record, u64), StateError> {
-        let mut len = [0u8; 4];
-        self.file.read_exact_at(&mut len, at).map_err(io)?;
-        let n = u32::from_le_bytes(len) as usize;
-        let mut bytes = vec![0u8; n];
-        self.file.read_exact_at(&mut bytes, at + 4).map_err(io)?;
-        let record = crate::state::decode_record(&bytes).map_err(|reason| StateError::Corrupt {
-            key: format!("scratch record at {at}"),
-            reason,
-        })?;
-        Ok((record, at + 4 + n as u64))
+        read_at(&self.file, at).map(|(record, _, next)| (record, next))
+    }
+
+    /// Where the next record put will be kept: the records put so far end
+    /// here (what a [`Tail`] may read up to).
+    pub fn end(&self) -> u64 {
+        self.len
+    }
+
+    /// A reader of the records as they are put, from the first: a run that
+    /// writes while the source is still being read takes them from here.
+    pub fn tail(&self) -> Result<Tail, StateError> {
+        Ok(Tail {
+            file: self.file.try_clone().map_err(io)?,
+            at: 0,
+        })
     }
 
     /// Up to `n` kept records from `from` (the start when `None`), in the
@@ -314,6 +338,48 @@ impl Records {
             }
             buffer.pop_front().map(Ok)
         })
+    }
+}
+
+/// The bit of a kept record's length that says a copy of it may have been
+/// kept before it (records are far smaller than 2 GiB).
+const AGAIN: u32 = 1 << 31;
+
+/// The record at `at` of a scratch file, whether a copy of it may have been
+/// kept before, and where the next one starts.
+fn read_at(file: &File, at: u64) -> Result<(Record, bool, u64), StateError> {
+    let mut head = [0u8; 4];
+    file.read_exact_at(&mut head, at).map_err(io)?;
+    let head = u32::from_le_bytes(head);
+    let n = (head & !AGAIN) as usize;
+    let mut bytes = vec![0u8; n];
+    file.read_exact_at(&mut bytes, at + 4).map_err(io)?;
+    let record = crate::state::decode_record(&bytes).map_err(|reason| StateError::Corrupt {
+        key: format!("scratch record at {at}"),
+        reason,
+    })?;
+    Ok((record, head & AGAIN != 0, at + 4 + n as u64))
+}
+
+/// Reads a read's records in the order they were put, every copy, while
+/// the read goes on (see [`Records::tail`]).
+pub struct Tail {
+    file: File,
+    at: u64,
+}
+
+impl Tail {
+    /// Up to `n` records put after the last one taken and before `end` (a
+    /// [`Records::end`] seen after they were put), each with whether a copy
+    /// of it may have been put before it.
+    pub fn take(&mut self, end: u64, n: usize) -> Result<Vec<(Record, bool)>, StateError> {
+        let mut out = Vec::new();
+        while self.at < end && out.len() < n {
+            let (record, again, next) = read_at(&self.file, self.at)?;
+            out.push((record, again));
+            self.at = next;
+        }
+        Ok(out)
     }
 }
 
@@ -396,6 +462,29 @@ mod tests {
             Value::Text("restored".into())
         );
         assert!(r.contains("new") && !r.contains("x1000"));
+    }
+
+    /// A tail sees each copy put, in order, as far as the end it is given.
+    #[test]
+    fn a_tail_reads_every_copy_as_it_is_put() {
+        let mut r = Records::new(&dir()).unwrap();
+        let mut tail = r.tail().unwrap();
+        r.put(&record("a", "1")).unwrap();
+        r.put_unchanged("b");
+        let end = r.end();
+        r.put(&record("c", "3")).unwrap();
+        let ids = |v: Vec<(Record, bool)>| {
+            v.into_iter()
+                .map(|(r, again)| (r.id, again))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(tail.take(end, 10).unwrap()), [("a".into(), false)]);
+        assert!(tail.take(end, 10).unwrap().is_empty());
+        assert!(r.kept_before("a") && !r.kept_before("b"));
+        r.put(&record("a", "again")).unwrap();
+        assert_eq!(ids(tail.take(r.end(), 1).unwrap()), [("c".into(), false)]);
+        // The copy kept again says so.
+        assert_eq!(ids(tail.take(r.end(), 10).unwrap()), [("a".into(), true)]);
     }
 
     #[test]

@@ -103,8 +103,8 @@ pub struct Planner<'a> {
     pub now: String,
     /// when the host first saw a side's pending change, for changes it saw
     /// in an earlier run that did not reach the other side (dirty pairs);
-    /// any other change is first seen now
-    pub observed: BTreeMap<(Side, String), String>,
+    /// any other change is first seen now; set once the reads are over
+    pub observed: std::sync::OnceLock<BTreeMap<(Side, String), String>>,
 }
 
 /// A record new on one side: its id, canonical fields, version and
@@ -133,7 +133,8 @@ impl Planner<'_> {
     /// When the host first saw the change of `side`'s record `id`.
     pub fn observed_at(&self, side: Side, id: &str) -> String {
         self.observed
-            .get(&(side, id.to_string()))
+            .get()
+            .and_then(|observed| observed.get(&(side, id.to_string())))
             .cloned()
             .unwrap_or_else(|| self.now.clone())
     }

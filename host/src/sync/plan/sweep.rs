@@ -11,10 +11,16 @@
 //! 4. every target record kept by the read that pass 3 did not take.
 //!
 //! A pair is planned once: pass 3 marks the target records it takes.
+//!
+//! A job that writes only the target may run pass 3 while the source is
+//! still being read ([`Sweep::streaming`]): its records are fed in as they
+//! are read ([`Sweep::plan_sources`]), then [`Sweep::resume`] goes on
+//! with the records read twice and passes 2 and 4, which need the whole read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::merge::Side;
+use crate::core::value::Record;
 use crate::state::{ParkedConflict, StateError};
 
 use super::super::side::ReadOutcome;
@@ -23,15 +29,25 @@ use super::{New, Plan, Planner, Seen, Skipped};
 
 enum Pass {
     Resolved,
+    /// source records read again after they were planned, as they were
+    /// last read: planned against what their first plan committed
+    Again(Vec<Record>),
     Deleted(Option<String>),
     Source(Option<Position>),
     Target(Option<Position>),
     Done,
 }
 
+/// The state pass 3 keeps between its batches.
+pub struct Carry {
+    taken: IdSet,
+    by_key: Vec<(u64, Position)>,
+}
+
 pub struct Sweep<'p, 'a> {
     planner: &'p Planner<'a>,
-    source: &'p ReadOutcome,
+    /// `None` while it is still being read
+    source: Option<&'p ReadOutcome>,
     target: &'p ReadOutcome,
     parked: BTreeMap<String, ParkedConflict>,
     /// target records pass 3 planned, by id hash
@@ -41,12 +57,26 @@ pub struct Sweep<'p, 'a> {
     /// for the first sync of 1,000,000 records)
     by_key: Vec<(u64, Position)>,
     pass: Pass,
+    /// pass 3 was fed as the source was read ([`Sweep::streaming`])
+    streamed: bool,
 }
 
 impl<'p, 'a> Sweep<'p, 'a> {
     pub fn new(
         planner: &'p Planner<'a>,
         source: &'p ReadOutcome,
+        target: &'p ReadOutcome,
+    ) -> Result<Self, StateError> {
+        let mut sweep = Self::streaming(planner, target)?;
+        sweep.source = Some(source);
+        Ok(sweep)
+    }
+
+    /// A sweep whose source is still being read: pass 3 takes its records
+    /// through [`Sweep::plan_sources`], then [`Sweep::resume`]. Only
+    /// for a run with no pair a person decided (pass 1 comes first).
+    pub fn streaming(
+        planner: &'p Planner<'a>,
         target: &'p ReadOutcome,
     ) -> Result<Self, StateError> {
         let mut by_key: Vec<(u64, Position)> = Vec::new();
@@ -69,12 +99,13 @@ impl<'p, 'a> Sweep<'p, 'a> {
         }
         Ok(Sweep {
             planner,
-            source,
+            source: None,
             target,
             parked: planner.parked_conflicts()?,
             taken: IdSet::default(),
             by_key,
             pass: Pass::Resolved,
+            streamed: false,
         })
     }
 
@@ -87,9 +118,20 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 self.planner.settle_resolved(&mut plan, &self.parked)?;
                 self.pass = Pass::Deleted(None);
             }
+            Pass::Again(mut records) => {
+                let rest = records.split_off(n.min(records.len()));
+                self.plan_sources(&mut plan, &records)?;
+                self.pass = if rest.is_empty() {
+                    Pass::Deleted(None)
+                } else {
+                    Pass::Again(rest)
+                };
+            }
             Pass::Deleted(after) => {
                 self.pass = match self.deleted(&mut plan, after.as_deref(), n)? {
                     Some(last) => Pass::Deleted(Some(last)),
+                    // A streaming pass 3 is over.
+                    None if self.streamed => Pass::Target(None),
                     None => Pass::Source(None),
                 }
             }
@@ -123,6 +165,44 @@ impl<'p, 'a> Sweep<'p, 'a> {
         )
     }
 
+    /// The source, once read through: passes 2 and 4 need the whole read.
+    fn source(&self) -> &'p ReadOutcome {
+        self.source
+            .expect("passes 2 and 4 come after the source is read through")
+    }
+
+    /// What a streaming pass 3 leaves for the rest of the sweep.
+    pub fn into_carry(self) -> Carry {
+        Carry {
+            taken: self.taken,
+            by_key: self.by_key,
+        }
+    }
+
+    /// Goes on after a streaming pass 3 ([`Sweep::into_carry`]): `source`
+    /// is the whole read, `again` the records it brought again after their
+    /// first copy was planned (each as last read), planned next against
+    /// what that plan committed; then passes 2 and 4. Conflicts are loaded
+    /// again, so that a pair the first plan parked is seen parked.
+    pub fn resume(
+        planner: &'p Planner<'a>,
+        source: &'p ReadOutcome,
+        target: &'p ReadOutcome,
+        carry: Carry,
+        again: Vec<Record>,
+    ) -> Result<Self, StateError> {
+        Ok(Sweep {
+            planner,
+            source: Some(source),
+            target,
+            parked: planner.parked_conflicts()?,
+            taken: carry.taken,
+            by_key: carry.by_key,
+            pass: Pass::Again(again),
+            streamed: true,
+        })
+    }
+
     /// Pass 2. Returns the last source id looked at, `None` when done.
     fn deleted(
         &self,
@@ -130,17 +210,18 @@ impl<'p, 'a> Sweep<'p, 'a> {
         after: Option<&str>,
         n: usize,
     ) -> Result<Option<String>, StateError> {
-        if !self.source.complete && !self.target.complete {
+        let source = self.source();
+        if !source.complete && !self.target.complete {
             return Ok(None);
         }
         let pairs = self.planner.state.pairs_after(self.planner.job, after, n)?;
         for (sid, tid) in &pairs {
-            let source_gone = self.source.complete && !self.source.records.contains(sid);
+            let source_gone = source.complete && !source.records.contains(sid);
             let target_gone = self.target.complete && !self.target.records.contains(tid);
             // A kept record on the other side is planned with this one in
             // pass 3 or 4, which see the deletion too.
             let planned_later = (source_gone && self.target.records.get(tid)?.is_some())
-                || (target_gone && self.source.records.get(sid)?.is_some());
+                || (target_gone && source.records.get(sid)?.is_some());
             if (source_gone || target_gone) && !planned_later {
                 self.planner.plan_pair(
                     plan,
@@ -162,9 +243,16 @@ impl<'p, 'a> Sweep<'p, 'a> {
         after: Option<Position>,
         n: usize,
     ) -> Result<Option<Position>, StateError> {
-        let (batch, next) = self.source.records.batch_after(after, n)?;
+        let (batch, next) = self.source().records.batch_after(after, n)?;
+        self.plan_sources(plan, &batch)?;
+        Ok(next)
+    }
+
+    /// Pass 3 for `batch`, source records each planned for the first time
+    /// in this sweep (or again, see [`Sweep::resume`]).
+    pub fn plan_sources(&mut self, plan: &mut Plan, batch: &[Record]) -> Result<(), StateError> {
         let mut new_source: Vec<New> = Vec::new();
-        for record in &batch {
+        for record in batch {
             let seen = self.planner.seen_source(record);
             match self
                 .planner
@@ -194,7 +282,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
         for tid in self.planner.plan_new(plan, new_source, candidates, false) {
             self.taken.insert(id_hash(&tid));
         }
-        Ok(next)
+        Ok(())
     }
 
     /// The target record linked to a source record being planned: as read,
@@ -263,6 +351,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
         n: usize,
     ) -> Result<Option<Position>, StateError> {
         let (batch, next) = self.target.records.batch_after(after, n)?;
+        let source = self.source();
         let mut new_target: Vec<New> = Vec::new();
         for record in &batch {
             if self.taken.contains(&id_hash(&record.id)) {
@@ -285,7 +374,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
                 .linked(self.planner.job, Side::Target, &record.id)?
             {
                 Some(sid) => {
-                    let s = if self.source.complete && !self.source.records.contains(&sid) {
+                    let s = if source.complete && !source.records.contains(&sid) {
                         Some(Seen::Deleted(None))
                     } else {
                         None
