@@ -164,8 +164,10 @@ async fn run_once(
             open.entity
         );
     }
-    let mapper = Mapper::new(&job.mapping, &source.schema, &target.schema)
-        .context("the job's mapping does not fit the schemas")?;
+    let mapper = std::sync::Arc::new(
+        Mapper::new(&job.mapping, &source.schema, &target.schema)
+            .context("the job's mapping does not fit the schemas")?,
+    );
     if let Some(key) = &job.match_key {
         if let Some(problem) = mapper.match_key_problem(&key.source, &source.schema, &target.schema)
         {
@@ -240,30 +242,42 @@ async fn run_once(
     let tail = source_records.tail()?;
     // After a crash every record is kept whole: settling what landed
     // compares records with what was planned, not with their shadows.
-    let unchanged_source = |r: &Record| Ok(!recovering && planner.unchanged(Side::Source, r)?);
     let unchanged_target = |r: &Record| Ok(!recovering && planner.unchanged(Side::Target, r)?);
     let (source_bar, target_bar) = (
         bar(&multi, options.progress, None),
         bar(&multi, options.progress, None),
     );
     let (kept_tx, kept_rx) = tokio::sync::watch::channel::<stream::Kept>((0, false));
-    let kept = |end| {
-        kept_tx.send_replace((end, false));
+    // The source is read in a task of its own, on another core than the
+    // target's read and, for a pull, the writes: the connector's work on
+    // each page (parsing its JSON) is a good part of a run.
+    let mut reading_source = {
+        let (state, job_id, mapper) = (state.clone(), job.sync_id.clone(), mapper.clone());
+        let (bar, page_size, mut open) = (source_bar.clone(), job.page_size, source);
+        tokio::spawn(async move {
+            let unchanged = |r: &Record| {
+                Ok(!recovering && plan::unchanged(&state, &job_id, &mapper, Side::Source, r)?)
+            };
+            let kept = |end| {
+                kept_tx.send_replace((end, false));
+            };
+            let read = side::read(
+                &mut open,
+                source_since,
+                page_size,
+                &bar,
+                source_records,
+                &unchanged,
+                &kept,
+            )
+            .await;
+            kept_tx.send_modify(|k| k.1 = true);
+            tracing::debug!(job = %job_id, "the source is read");
+            (open, read.context("reading the source"))
+        })
     };
-    let mut reading_source = Box::pin(async {
-        let read = side::read(
-            &mut source,
-            source_since,
-            job.page_size,
-            &source_bar,
-            source_records,
-            &unchanged_source,
-            &kept,
-        )
-        .await;
-        kept_tx.send_modify(|k| k.1 = true);
-        read.context("reading the source")
-    });
+    // A run that ends early (an error) does not leave the read going on.
+    let _stop_reading = AbortOnDrop(reading_source.abort_handle());
 
     let progress = bar(&multi, options.progress, Some(0));
     progress.set_message("writes");
@@ -295,30 +309,28 @@ async fn run_once(
         &unchanged_target,
         &|_| {},
     );
-    let first =
-        match futures_util::future::select(reading_source.as_mut(), Box::pin(target_read)).await {
-            Either::Left((source_read, target_read)) => (Some(source_read), target_read.await),
-            Either::Right((target_read, _)) => (None, target_read),
-        };
+    let first = match futures_util::future::select(&mut reading_source, Box::pin(target_read)).await
+    {
+        Either::Left((source_read, target_read)) => (Some(source_read), target_read.await),
+        Either::Right((target_read, _)) => (None, target_read),
+    };
     let (mut source_read, mut target_read, streamed) = match first {
-        (Some(source_read), target_read) => {
-            drop(reading_source);
-            (
-                source_read?,
-                target_read.context("reading the target")?,
-                None,
-            )
+        (Some(task), target_read) => {
+            let read;
+            (source, read) = joined(task)?;
+            (read, target_read.context("reading the target")?, None)
         }
-        (None, target_read) if !streams => (
-            reading_source.await?,
-            target_read.context("reading the target")?,
-            None,
-        ),
+        (None, target_read) if !streams => {
+            let read;
+            (source, read) = joined(reading_source.await)?;
+            (read, target_read.context("reading the target")?, None)
+        }
         // The target is read, the source not yet: its records are planned
         // and written as they come.
         (None, target_read) => {
             let target_read = target_read.context("reading the target")?;
             target_bar.finish_and_clear();
+            tracing::info!(job = %job.sync_id, "the target is read: the source's records are written as they are read");
             let mut sweep = plan::sweep::Sweep::streaming(&planner, &target_read)?;
             let mut feed = stream::Feed::new(tail, kept_rx);
             let mut streamed = stream::Streamed {
@@ -327,13 +339,14 @@ async fn run_once(
             };
             // Both run to their end: a read that fails lets the writes
             // of what it kept settle (the run then fails on the read).
-            let (source_read, written) =
+            let (task, written) =
                 tokio::join!(reading_source, writes.all(&mut streamed, None, &mut target));
-            let source_read = source_read?;
+            let read;
+            (source, read) = joined(task)?;
             written?;
-            let again = feed.again(state, &job.sync_id, &source_read, writes.totals)?;
+            let again = feed.again(state, &job.sync_id, &read, writes.totals)?;
             let carry = sweep.into_carry();
-            (source_read, target_read, Some((carry, again)))
+            (read, target_read, Some((carry, again)))
         }
     };
     source_bar.finish_and_clear();
@@ -492,6 +505,23 @@ async fn run_once(
             ..report
         }
     })
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A side read in a task of its own: the side back, and what was read.
+fn joined(
+    task: Result<(side::OpenSide, anyhow::Result<side::ReadOutcome>), tokio::task::JoinError>,
+) -> anyhow::Result<(side::OpenSide, side::ReadOutcome)> {
+    let (open, read) = task.context("reading the source: the task stopped")?;
+    Ok((open, read?))
 }
 
 #[allow(clippy::too_many_arguments)]
