@@ -53,7 +53,7 @@ impl Writes<'_, '_> {
     ) -> anyhow::Result<()> {
         let mut next = batches.plan_next(self.batch).await?;
         while let Some(mut plan) = next {
-            super::record_plan(self.job, self.state, &plan)?;
+            super::recorded::record_plan(self.job, self.state, &plan)?;
             self.totals.add_plan(&plan);
             self.progress.inc_length(plan.ops.len() as u64);
             let push =

@@ -12,6 +12,7 @@ mod convert;
 mod dirty;
 pub mod plan;
 pub mod push;
+mod recorded;
 mod replan;
 pub mod report;
 pub mod side;
@@ -31,7 +32,7 @@ use crate::core::merge::{Flow, Policies, Policy, Side};
 use crate::core::value::Record;
 use crate::job::{self, Job};
 use crate::runtime::{Capabilities, CheckpointKind, Runtime};
-use crate::state::{AuditEntry, Checkpoint, RunRecord, State};
+use crate::state::{Checkpoint, State};
 
 pub use report::{Report, Status};
 pub use side::{ConnectorLookup, ConnectorSource};
@@ -111,7 +112,7 @@ pub async fn run(
                 .chain()
                 .filter_map(|c| c.downcast_ref::<crate::runtime::RuntimeError>())
                 .any(|e| e.is_retryable());
-            failed(
+            recorded::failed(
                 job,
                 state,
                 &started_at,
@@ -393,7 +394,7 @@ async fn run_once(
         )
         .await?;
         given_up.extend(unknown);
-        record_plan(job, state, &replan)?;
+        recorded::record_plan(job, state, &replan)?;
         totals.add_plan(&replan);
         progress.inc_length(replan.ops.len() as u64);
         let result = pusher
@@ -495,7 +496,7 @@ async fn run_once(
         last_sync: now(),
         details: Some(details),
     };
-    record(job, state, started_at, &report)?;
+    recorded::record(job, state, started_at, &report)?;
     state.flush()?;
     Ok(if options.details {
         report
@@ -522,102 +523,6 @@ fn joined(
 ) -> anyhow::Result<(side::OpenSide, side::ReadOutcome)> {
     let (open, read) = task.context("reading the source: the task stopped")?;
     Ok((open, read?))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn failed(
-    job: &Job,
-    state: &State,
-    started_at: &str,
-    started: Instant,
-    options: &RunOptions,
-    (source, target): (&str, &str),
-    error: String,
-    retry: bool,
-) -> anyhow::Result<Report> {
-    tracing::error!(job = %job.sync_id, "run failed: {error}");
-    let empty = |platform: &str, entity: &Option<String>| report::SideDetails {
-        platform: platform.into(),
-        connector: String::new(),
-        connector_sha256: String::new(),
-        entity: entity.clone().unwrap_or_default(),
-        read: "failed".into(),
-        pages: 0,
-        records_read: 0,
-        changes: Default::default(),
-        written: Default::default(),
-    };
-    // A platform that is down or throttling: the run waits for a retry.
-    let report = Report {
-        status: if retry {
-            Status::Queued
-        } else {
-            Status::Failed
-        },
-        synced_items: 0,
-        conflicts_detected: 0,
-        conflict_resolution: "none".into(),
-        last_sync: now(),
-        details: Some(report::Details {
-            job: job.sync_id.clone(),
-            started_at: started_at.into(),
-            seconds: started.elapsed().as_secs_f64(),
-            source: empty(source, &job.source.entity),
-            target: empty(target, &job.target.entity),
-            conflicts: Vec::new(),
-            parked: Vec::new(),
-            skipped: Vec::new(),
-            error: Some(error),
-        }),
-    };
-    record(job, state, started_at, &report)?;
-    state.flush()?;
-    Ok(if options.details {
-        report
-    } else {
-        Report {
-            details: None,
-            ..report
-        }
-    })
-}
-
-/// Stores what a batch's plan parks for a person, audits its conflict
-/// decisions, and logs what it skips.
-fn record_plan(job: &Job, state: &State, plan: &plan::Plan) -> anyhow::Result<()> {
-    for parked in &plan.parked {
-        state.put_conflict(parked)?;
-    }
-    for conflict in &plan.conflicts {
-        state.audit(&AuditEntry {
-            at: now(),
-            job: job.sync_id.clone(),
-            kind: "conflict".into(),
-            detail: serde_json::to_value(conflict)?,
-        })?;
-    }
-    for skipped in &plan.skipped {
-        tracing::warn!(job = %job.sync_id, side = skipped.side.as_str(), id = %skipped.id, "record skipped: {}", skipped.reason);
-    }
-    Ok(())
-}
-
-fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
-    let value = serde_json::to_value(report)?;
-    state.put_run(&RunRecord {
-        id: state.next_run_id()?,
-        job: job.sync_id.clone(),
-        started_at: started_at.into(),
-        report: value.clone(),
-    })?;
-    state.audit(&AuditEntry {
-        at: now(),
-        job: job.sync_id.clone(),
-        kind: "run".into(),
-        detail: value,
-    })?;
-    tracing::info!(job = %job.sync_id, status = ?report.status, synced = report.synced_items, conflicts = report.conflicts_detected, "run finished");
-    Ok(())
 }
 
 pub fn now() -> String {
