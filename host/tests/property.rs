@@ -53,6 +53,15 @@ fn check_decisions(report: &synchost::sync::Report, policy: &str) {
     }
 }
 
+fn edit_notion(w: &World, email: &str, points: u8, name: bool) {
+    let mut props = serde_json::json!({"Points": {"number": points}});
+    if name {
+        props["Name"] =
+            serde_json::json!({"title": [{"text": {"content": format!("n-{points}")}}]});
+    }
+    w.notion.update_page(&w.notion_id(email), props).unwrap();
+}
+
 async fn scenario(policy: &str, batch: Option<usize>, steps: Vec<Step>) {
     let mut w = World::new("prop", policy).await;
     // A few records a batch: a run of a dozen records is then planned and
@@ -69,12 +78,7 @@ async fn scenario(policy: &str, batch: Option<usize>, steps: Vec<Step>) {
         let airtable: Vec<String> = w.airtable_rows().into_keys().collect();
         match step {
             Step::EditNotion { row, points, name } if !notion.is_empty() => {
-                let email = &notion[row % notion.len()];
-                let mut props = serde_json::json!({"Points": {"number": points}});
-                if name {
-                    props["Name"] = serde_json::json!({"title": [{"text": {"content": format!("n-{points}")}}]});
-                }
-                w.notion.update_page(&w.notion_id(email), props).unwrap();
+                edit_notion(&w, &notion[row % notion.len()], points, name);
             }
             Step::EditAirtable { row, points, name } if !airtable.is_empty() => {
                 let email = &airtable[row % airtable.len()];
@@ -168,12 +172,7 @@ async fn pull_scenario(batch: Option<usize>, steps: Vec<Step>) {
         let notion: Vec<String> = w.notion_rows().into_keys().collect();
         match step {
             Step::EditNotion { row, points, name } if !notion.is_empty() => {
-                let email = &notion[row % notion.len()];
-                let mut props = serde_json::json!({"Points": {"number": points}});
-                if name {
-                    props["Name"] = serde_json::json!({"title": [{"text": {"content": format!("n-{points}")}}]});
-                }
-                w.notion.update_page(&w.notion_id(email), props).unwrap();
+                edit_notion(&w, &notion[row % notion.len()], points, name);
             }
             Step::AddNotion => {
                 next += 1;

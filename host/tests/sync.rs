@@ -355,14 +355,7 @@ async fn a_scan_restarted_when_its_cursor_expires_writes_each_record_once() {
 
     let mut w = World::new("restart", "newest_wins").await;
     let proxy = w.proxy("target").await;
-    for i in 0..250 {
-        w.add_airtable(
-            &format!("Air {i}"),
-            &format!("a{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
+    seed_airtable(&w);
     // Ten minutes pass before the second page is asked for: the simulator
     // keeps an offset five minutes after its last use (`offset_ttl`).
     let airtable = w.airtable.clone();
@@ -390,28 +383,8 @@ async fn a_scan_restarted_when_its_cursor_expires_writes_each_record_once() {
     assert_eq!(w.sync_with(true).await.synced_items, 0);
 }
 
-/// A pull writes the target while the source is still being read. When the
-/// source's scan restarts (Airtable's offset expired, as above), the records
-/// of its first page come again while their first writes may be in flight:
-/// each must still be created once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pull_writing_while_its_source_scan_restarts_creates_each_record_once() {
-    use serde_json::json;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-    use std::time::Duration;
-    use synchost_sim::fault::{Fault, Rule};
-
-    let mut w = World::new("restart-pull", "source_wins").await;
-    let proxy = w.proxy("target").await;
-    // Airtable is the source, Notion the target.
-    let (notion, airtable) = (w.job["source"].take(), w.job["target"].take());
-    w.job["source"] = airtable;
-    w.job["target"] = notion;
-    w.job["mode"] = json!("pull");
-    // A batch takes the first page and half of it read again: both copies
-    // of a record in one batch, or a copy planned while the first is written.
-    w.batch = Some(150);
+/// 250 records in Airtable.
+fn seed_airtable(w: &World) {
     for i in 0..250 {
         w.add_airtable(
             &format!("Air {i}"),
@@ -420,6 +393,36 @@ async fn a_pull_writing_while_its_source_scan_restarts_creates_each_record_once(
             i as f64,
         );
     }
+}
+
+/// A pull from Airtable, behind a fault proxy, into Notion, with 250
+/// records in Airtable.
+async fn airtable_pull(tag: &str) -> (World, synchost_sim::fault::FaultProxy) {
+    let mut w = World::new(tag, "source_wins").await;
+    let proxy = w.proxy("target").await;
+    let (notion, airtable) = (w.job["source"].take(), w.job["target"].take());
+    w.job["source"] = airtable;
+    w.job["target"] = notion;
+    w.job["mode"] = serde_json::json!("pull");
+    seed_airtable(&w);
+    (w, proxy)
+}
+
+/// A pull writes the target while the source is still being read. When the
+/// source's scan restarts (Airtable's offset expired, as above), the records
+/// of its first page come again while their first writes may be in flight:
+/// each must still be created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_writing_while_its_source_scan_restarts_creates_each_record_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use synchost_sim::fault::{Fault, Rule};
+
+    let (mut w, proxy) = airtable_pull("restart-pull").await;
+    // A batch takes the first page and half of it read again: both copies
+    // of a record in one batch, or a copy planned while the first is written.
+    w.batch = Some(150);
     let clock = w.airtable.clone();
     proxy.add(
         Rule::new(
@@ -480,22 +483,9 @@ async fn a_pull_whose_restarted_scan_reads_an_edit_undone_ends_as_last_read() {
     use std::sync::Arc;
     use synchost_sim::fault::{Fault, Rule};
 
-    let mut w = World::new("undone-pull", "source_wins").await;
-    let proxy = w.proxy("target").await;
-    let (notion, airtable) = (w.job["source"].take(), w.job["target"].take());
-    w.job["source"] = airtable;
-    w.job["target"] = notion;
-    w.job["mode"] = json!("pull");
+    let (mut w, proxy) = airtable_pull("undone-pull").await;
     // Airtable stamps each edit: unmapped, an edit undone reads as before.
     w.job["mapping"] = json!({"exclude": ["Last Modified"]});
-    for i in 0..250 {
-        w.add_airtable(
-            &format!("Air {i}"),
-            &format!("a{i}@example.com"),
-            "Todo",
-            i as f64,
-        );
-    }
     assert_eq!(w.sync().await.synced_items, 250);
     // The first record created is on the first page. Its edit is undone
     // at the time it was last synced: the version (Airtable's "Last

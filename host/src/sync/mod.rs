@@ -496,16 +496,7 @@ async fn run_once(
         last_sync: now(),
         details: Some(details),
     };
-    recorded::record(job, state, started_at, &report)?;
-    state.flush()?;
-    Ok(if options.details {
-        report
-    } else {
-        Report {
-            details: None,
-            ..report
-        }
-    })
+    recorded::finish(job, state, started_at, report, options)
 }
 
 /// Aborts a task when dropped.

@@ -55,6 +55,18 @@ pub fn failed(
             error: Some(error),
         }),
     };
+    finish(job, state, started_at, report, options)
+}
+
+/// Records `report` and makes it durable; gives it back, with its details
+/// if they were asked for.
+pub fn finish(
+    job: &Job,
+    state: &State,
+    started_at: &str,
+    report: Report,
+    options: &RunOptions,
+) -> anyhow::Result<Report> {
     record(job, state, started_at, &report)?;
     state.flush()?;
     Ok(if options.details {
@@ -87,7 +99,7 @@ pub fn record_plan(job: &Job, state: &State, plan: &plan::Plan) -> anyhow::Resul
     Ok(())
 }
 
-pub fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
+fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
     let value = serde_json::to_value(report)?;
     state.put_run(&RunRecord {
         id: state.next_run_id()?,
