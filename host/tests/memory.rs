@@ -38,6 +38,9 @@ async fn pull(n: usize) -> u64 {
             std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sync-cache"),
         )
         .env("MALLOC_ARENA_MAX", "1")
+        // mimalloc gives freed pages back at once: its retention otherwise
+        // moved the peak by several MiB from run to run.
+        .env("MIMALLOC_PURGE_DELAY", "0")
         // The smallest page cache, so that what is left is what grows.
         .env("SYNCHOST_STATE_CACHE_MIB", "1")
         .stdout(std::process::Stdio::null())
@@ -51,8 +54,9 @@ async fn pull(n: usize) -> u64 {
 
 // Passes since the pairs' store keeps 1 MiB memtables (1,000 records 77 MiB,
 // 10,000 records 84 MiB in a debug build); with 8 MiB ones it failed (96 MiB).
-// On a later machine 1,000 and 10,000 gave 1.14x to 1.19x, so it pulls 2,000
-// and 20,000 (1.15x): the stores' bounded buffers are full in both.
+// On a later machine 1,000 and 10,000 gave 1.14x to 1.19x, and 2,000 and
+// 20,000 1.15x to 1.20x (once over) with mimalloc's default purge delay; with
+// it at 0, 2,000 and 20,000 give 1.13x to 1.14x (80 and 91 MiB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_of_ten_times_the_records_peaks_at_much_the_same_memory() {
     // Warm the compiled-connector cache first, so that neither run compiles.
