@@ -233,13 +233,11 @@ async fn run_once(
     // A job that writes the target only may write while the source is still
     // read (see `stream`), unless this run must first settle what an earlier
     // one left: a crash, refused changes, or decisions of a person.
+    let mut parked = planner.parked_conflicts()?;
     let streams = !recovering
         && !flow.to_source
         && state.dirty(&job.sync_id)?.is_empty()
-        && !planner
-            .parked_conflicts()?
-            .values()
-            .any(|p| p.resolution.is_some());
+        && !parked.values().any(|p| p.resolution.is_some());
     let tail = source_records.tail()?;
     // After a crash every record is kept whole: settling what landed
     // compares records with what was planned, not with their shadows.
@@ -248,7 +246,7 @@ async fn run_once(
         bar(&multi, options.progress, None),
         bar(&multi, options.progress, None),
     );
-    let (kept_tx, kept_rx) = tokio::sync::watch::channel::<stream::Kept>((0, false));
+    let (kept_tx, kept_rx) = tokio::sync::watch::channel(stream::ReadSoFar::default());
     // The source is read in a task of its own, on another core than the
     // target's read and, for a pull, the writes: the connector's work on
     // each page (parsing its JSON) is a good part of a run.
@@ -260,7 +258,7 @@ async fn run_once(
                 Ok(!recovering && plan::unchanged(&state, &job_id, &mapper, Side::Source, r)?)
             };
             let kept = |end| {
-                kept_tx.send_replace((end, false));
+                kept_tx.send_modify(|k| k.end = end);
             };
             let read = side::read(
                 &mut open,
@@ -272,7 +270,7 @@ async fn run_once(
                 &kept,
             )
             .await;
-            kept_tx.send_modify(|k| k.1 = true);
+            kept_tx.send_modify(|k| k.over = true);
             tracing::debug!(job = %job_id, "the source is read");
             (open, read.context("reading the source"))
         })
@@ -332,7 +330,8 @@ async fn run_once(
             let target_read = target_read.context("reading the target")?;
             target_bar.finish_and_clear();
             tracing::info!(job = %job.sync_id, "the target is read: the source's records are written as they are read");
-            let mut sweep = plan::sweep::Sweep::streaming(&planner, &target_read)?;
+            let mut sweep =
+                plan::sweep::Sweep::streaming(&planner, &target_read, std::mem::take(&mut parked))?;
             let mut feed = stream::Feed::new(tail, kept_rx);
             let mut streamed = stream::Streamed {
                 sweep: &mut sweep,
@@ -367,7 +366,7 @@ async fn run_once(
                 state
                     .outbox_remove(&leftover.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())?;
             }
-            plan::sweep::Sweep::new(&planner, &source_read, &target_read)?
+            plan::sweep::Sweep::new(&planner, &source_read, &target_read, parked)?
         }
     };
     // Planned, written and committed a batch at a time.

@@ -29,18 +29,22 @@ use super::totals::Totals;
 
 /// Where the source's kept records end, and whether its read is over
 /// (sent by the read, after each page and when it returns).
-pub type Kept = (u64, bool);
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadSoFar {
+    pub end: u64,
+    pub over: bool,
+}
 
 /// The source's records as the read keeps them, each id once.
 pub struct Feed {
     tail: Tail,
-    kept: watch::Receiver<Kept>,
+    kept: watch::Receiver<ReadSoFar>,
     /// ids whose record was kept again after a first copy
     again: Vec<String>,
 }
 
 impl Feed {
-    pub fn new(tail: Tail, kept: watch::Receiver<Kept>) -> Feed {
+    pub fn new(tail: Tail, kept: watch::Receiver<ReadSoFar>) -> Feed {
         Feed {
             tail,
             kept,
@@ -54,7 +58,7 @@ impl Feed {
     async fn next(&mut self, n: usize) -> Result<Option<Vec<Record>>, StateError> {
         let mut out = Vec::new();
         loop {
-            let (end, over) = *self.kept.borrow_and_update();
+            let ReadSoFar { end, over } = *self.kept.borrow_and_update();
             let want = n - out.len();
             let records = self.tail.take(end, want)?;
             let caught_up = records.len() < want;
@@ -113,8 +117,8 @@ impl Feed {
                 tracing::info!(job, side = Side::Source.as_str(), %id, "a record read twice whose first write did not settle is left to its recovery");
                 continue;
             }
-            // Kept as seen the second time (it holds what the first plan
-            // committed): nothing to plan.
+            // The read keeps every copy after the first whole, so the last
+            // one read is kept.
             if let Some(record) = source.records.get(&id)? {
                 out.push(record);
             }

@@ -62,12 +62,14 @@ pub struct Sweep<'p, 'a> {
 }
 
 impl<'p, 'a> Sweep<'p, 'a> {
+    /// `parked`: the job's parked conflicts ([`Planner::parked_conflicts`]).
     pub fn new(
         planner: &'p Planner<'a>,
         source: &'p ReadOutcome,
         target: &'p ReadOutcome,
+        parked: BTreeMap<String, ParkedConflict>,
     ) -> Result<Self, StateError> {
-        let mut sweep = Self::streaming(planner, target)?;
+        let mut sweep = Self::streaming(planner, target, parked)?;
         sweep.source = Some(source);
         Ok(sweep)
     }
@@ -78,6 +80,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
     pub fn streaming(
         planner: &'p Planner<'a>,
         target: &'p ReadOutcome,
+        parked: BTreeMap<String, ParkedConflict>,
     ) -> Result<Self, StateError> {
         let mut by_key: Vec<(u64, Position)> = Vec::new();
         if planner.match_key.is_some() || planner.recovering {
@@ -101,7 +104,7 @@ impl<'p, 'a> Sweep<'p, 'a> {
             planner,
             source: None,
             target,
-            parked: planner.parked_conflicts()?,
+            parked,
             taken: IdSet::default(),
             by_key,
             pass: Pass::Resolved,
