@@ -12,6 +12,7 @@ use crate::core::value::Fields;
 use crate::job::Job;
 use crate::runtime::Runtime;
 use crate::state::Resolution;
+use crate::sync::preview::{preview, Preview};
 use crate::sync::{self, ConnectorSource, RunOptions, Status};
 
 pub use super::data::DataArgs;
@@ -32,6 +33,13 @@ pub struct RunArgs {
     /// Add per-side counts, conflicts and skipped records to the report
     #[arg(long)]
     pub details: bool,
+    /// Read both sides and print every write the run would make and how each
+    /// conflict would be decided; write nothing (no platform, outbox or checkpoint)
+    #[arg(long)]
+    pub plan: bool,
+    /// With --plan: the plan as JSON
+    #[arg(long, requires = "plan")]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -94,12 +102,21 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         Ok(job) => job,
         Err(code) => return Ok(code),
     };
+    if args.plan {
+        return plan(&args, &job, runtime).await;
+    }
     let state = match args.data.open(true)? {
         Opened::Local(state) => state,
         Opened::Daemon(daemon) => return run_on_daemon(&daemon, &job, &args).await,
         Opened::Empty(_) => unreachable!("opened to create"),
     };
-    let options = RunOptions {
+    let report = sync::run(&job, runtime, &state, &run_options(&args)).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(exit_code(report.status))
+}
+
+fn run_options(args: &RunArgs) -> RunOptions {
+    RunOptions {
         full: args.full,
         connectors: ConnectorSource {
             dir: args.connectors.clone(),
@@ -108,10 +125,41 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         progress: std::io::stderr().is_terminal(),
         details: args.details,
         batch: None,
+    }
+}
+
+/// `run --plan`: the preview, from the state here, the daemon's, or (no run
+/// yet) an empty one made for it and thrown away.
+async fn plan(args: &RunArgs, job: &Job, runtime: &Runtime) -> anyhow::Result<ExitCode> {
+    let preview: Preview = match args.data.open(false)? {
+        Opened::Local(state) => preview(job, runtime, &state, &run_options(args)).await?,
+        Opened::Daemon(daemon) => {
+            let full = if args.full { "?full=true" } else { "" };
+            let path = format!("/jobs/{}/plan{full}", job.sync_id);
+            serde_json::from_value(daemon.post(&path, &serde_json::json!({})).await?)
+                .context("the daemon's plan")?
+        }
+        Opened::Empty(_) => {
+            let dir = std::env::temp_dir().join(format!(
+                "synchost-plan-{}-{}",
+                std::process::id(),
+                job.sync_id
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let state = crate::state::State::open(&dir.join("state"))?;
+            let preview = preview(job, runtime, &state, &run_options(args)).await;
+            drop(state);
+            let _ = std::fs::remove_dir_all(&dir);
+            preview?
+        }
     };
-    let report = sync::run(&job, runtime, &state, &options).await?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(exit_code(report.status))
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&preview)?);
+    } else {
+        print!("{}", preview.text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exit_code(status: Status) -> ExitCode {

@@ -46,6 +46,18 @@ pub enum Policy {
     Manual,
 }
 
+impl Policy {
+    /// As a job names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::SourceWins => "source_wins",
+            Policy::TargetWins => "target_wins",
+            Policy::NewestWins => "newest_wins",
+            Policy::Manual => "manual",
+        }
+    }
+}
+
 /// What one side holds now, relative to the base.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Now {

@@ -26,7 +26,7 @@ use crate::core::merge::Side;
 use crate::job::Job;
 use crate::state::{Resolution, StoredJob};
 
-type Shared = Arc<Core>;
+pub type Shared = Arc<Core>;
 
 /// Bodies of the API's own routes (jobs, decisions); uploads and webhooks
 /// have limits of their own.
@@ -49,6 +49,7 @@ pub fn router(core: Shared) -> Router {
         .route("/jobs", post(create_job).get(list_jobs))
         .route("/jobs/{sync_id}", get(get_job).delete(delete_job))
         .route("/jobs/{sync_id}/trigger", post(trigger))
+        .route("/jobs/{sync_id}/plan", post(super::plans::plan))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/conflicts", get(list_conflicts))
@@ -147,7 +148,7 @@ fn sees_job(core: &Core, scope: &Scope, sync_id: &str) -> bool {
 }
 
 /// The refusal for a job that exists but is not the caller's to see.
-fn out_of_scope(core: &Core, scope: &Scope, sync_id: &str) -> Option<Response> {
+pub fn out_of_scope(core: &Core, scope: &Scope, sync_id: &str) -> Option<Response> {
     (project_of(core, sync_id).is_some() && !sees_job(core, scope, sync_id))
         .then(|| hidden(core, scope, &format!("job {sync_id}")))
 }
@@ -362,9 +363,9 @@ async fn delete_job(
 }
 
 #[derive(Deserialize)]
-struct TriggerQuery {
+pub struct TriggerQuery {
     #[serde(default)]
-    full: bool,
+    pub full: bool,
 }
 
 async fn trigger(

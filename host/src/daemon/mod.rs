@@ -24,6 +24,7 @@ mod history;
 pub mod hooks;
 pub mod metrics;
 pub mod openapi;
+mod plans;
 pub mod registry;
 pub mod scheduler;
 pub mod timer;
@@ -153,7 +154,7 @@ impl Core {
         }
     }
 
-    fn options(&self, full: bool) -> RunOptions {
+    pub fn options(&self, full: bool) -> RunOptions {
         RunOptions {
             full,
             connectors: ConnectorSource {

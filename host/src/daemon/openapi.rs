@@ -15,6 +15,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     ("get", "/jobs/{sync_id}", "One job", "200"),
     ("delete", "/jobs/{sync_id}", "Delete a job (its sync state stays)", "204"),
     ("post", "/jobs/{sync_id}/trigger", "Queue a run now (`?full=true` for a full read)", "202"),
+    ("post", "/jobs/{sync_id}/plan", "Preview the next run: every write it would make and how each conflict would be decided; writes nothing (`?full=true` for a full read)", "200"),
     ("get", "/runs", "Past runs, newest first (`?job=`, `?limit=`)", "200"),
     ("get", "/runs/{id}", "One run and its report", "200"),
     ("get", "/conflicts", "Conflicts parked for a person", "200"),

@@ -83,7 +83,7 @@ impl Lsm {
     }
 
     /// Each keyspace with its name (sled's tree of the same name held it).
-    fn named(&self) -> [(&'static str, &Keyspace); 5] {
+    pub(super) fn named(&self) -> [(&'static str, &Keyspace); 5] {
         [
             (NAMES[0], &self.links),
             (NAMES[1], &self.shadows),

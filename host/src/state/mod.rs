@@ -63,6 +63,9 @@ impl From<TransactionError<StateError>> for StateError {
 
 pub type Result<T> = std::result::Result<T, StateError>;
 
+/// One entry as stored: its store and tree, key and value.
+pub type StoredEntry = (String, Vec<u8>, Vec<u8>);
+
 /// The host's state.
 #[derive(Clone)]
 pub struct State {
@@ -184,6 +187,27 @@ impl State {
         self.lsm.db.persist(fjall::PersistMode::SyncAll)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Every entry of every tree and keyspace, by store and name, in key
+    /// order: what the state holds, to compare two moments byte for byte.
+    pub fn contents(&self) -> Result<Vec<StoredEntry>> {
+        let mut out = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            let name = format!("sled/{}", String::from_utf8_lossy(&name));
+            for item in tree.iter() {
+                let (k, v) = item?;
+                out.push((name.clone(), k.to_vec(), v.to_vec()));
+            }
+        }
+        for (name, ks) in self.lsm.named() {
+            for item in lsm::Lsm::scan(ks, Vec::new()) {
+                let (k, v) = item?;
+                out.push((format!("fjall/{name}"), k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// Where runs keep what they read while they plan (beside the state,

@@ -11,6 +11,7 @@ mod batches;
 mod convert;
 mod dirty;
 pub mod plan;
+pub mod preview;
 pub mod push;
 mod recorded;
 mod replan;
@@ -146,35 +147,7 @@ async fn run_once(
         ProgressDrawTarget::hidden()
     });
 
-    let mut opened = Vec::new();
-    for (side, spec) in [(Side::Source, &job.source), (Side::Target, &job.target)] {
-        let open = side::open(side, spec, runtime, &options.connectors)
-            .await
-            .with_context(|| format!("opening the {}", side.as_str()))?;
-        opened.push(open);
-    }
-    let mut target = opened.pop().expect("two sides");
-    let mut source = opened.pop().expect("two sides");
-    for open in [&source, &target] {
-        anyhow::ensure!(
-            !open.schema.fields.is_empty(),
-            "the {}'s schema has no field: {} `{}` is empty or not shared with the connection's \
-             credential; fields are mapped and matched by name, so nothing can sync until it has some",
-            open.side.as_str(),
-            open.platform,
-            open.entity
-        );
-    }
-    let mapper = std::sync::Arc::new(
-        Mapper::new(&job.mapping, &source.schema, &target.schema)
-            .context("the job's mapping does not fit the schemas")?,
-    );
-    if let Some(key) = &job.match_key {
-        if let Some(problem) = mapper.match_key_problem(&key.source, &source.schema, &target.schema)
-        {
-            anyhow::bail!(problem);
-        }
-    }
+    let (mut source, mut target, mapper) = open_sides(job, runtime, options).await?;
 
     // Left-over ops from a run that died, or whose outcome was unknown:
     // re-plan from a full read, which first settles the writes that landed.
@@ -198,6 +171,7 @@ async fn run_once(
         recovering,
         now: started_at.to_string(),
         observed: Default::default(),
+        preview: false,
     };
 
     // Both sides are read at once, each into the run's scratch database.
@@ -206,21 +180,7 @@ async fn run_once(
     let mut reads = Vec::new();
     for open in [&source, &target] {
         let checkpoint = state.checkpoint(&job.sync_id, open.side)?;
-        let full = options.full
-            || recovering
-            || !open.capable(Capabilities::INCREMENTAL)
-            || checkpoint.as_ref().is_none_or(|c| {
-                c.since.is_none() || c.runs_since_full_scan + 1 >= job.full_scan_every
-            });
-        let kind = open.session.connector.descriptor.checkpoint;
-        let since = if full {
-            None
-        } else {
-            checkpoint
-                .as_ref()
-                .and_then(|c| c.since.as_deref())
-                .map(|since| overlap(kind, since))
-        };
+        let since = read_since(job, open, checkpoint.as_ref(), options.full || recovering);
         reads.push((since, staged::Records::new(scratch)?));
         checkpoints.push(checkpoint);
     }
@@ -496,6 +456,67 @@ async fn run_once(
         details: Some(details),
     };
     recorded::finish(job, state, started_at, report, options)
+}
+
+/// Opens both sides of `job` and checks that its mapping fits their schemas.
+async fn open_sides(
+    job: &Job,
+    runtime: &Runtime,
+    options: &RunOptions,
+) -> anyhow::Result<(side::OpenSide, side::OpenSide, std::sync::Arc<Mapper>)> {
+    let mut opened = Vec::new();
+    for (side, spec) in [(Side::Source, &job.source), (Side::Target, &job.target)] {
+        let open = side::open(side, spec, runtime, &options.connectors)
+            .await
+            .with_context(|| format!("opening the {}", side.as_str()))?;
+        opened.push(open);
+    }
+    let target = opened.pop().expect("two sides");
+    let source = opened.pop().expect("two sides");
+    for open in [&source, &target] {
+        anyhow::ensure!(
+            !open.schema.fields.is_empty(),
+            "the {}'s schema has no field: {} `{}` is empty or not shared with the connection's \
+             credential; fields are mapped and matched by name, so nothing can sync until it has some",
+            open.side.as_str(),
+            open.platform,
+            open.entity
+        );
+    }
+    let mapper = std::sync::Arc::new(
+        Mapper::new(&job.mapping, &source.schema, &target.schema)
+            .context("the job's mapping does not fit the schemas")?,
+    );
+    if let Some(key) = &job.match_key {
+        if let Some(problem) = mapper.match_key_problem(&key.source, &source.schema, &target.schema)
+        {
+            anyhow::bail!(problem);
+        }
+    }
+
+    Ok((source, target, mapper))
+}
+
+/// Where `open`'s read starts: `None` for a full scan (asked for, needed
+/// after a crash, not offered by the connector, or due by `full_scan_every`),
+/// else its checkpoint less the overlap window.
+fn read_since(
+    job: &Job,
+    open: &side::OpenSide,
+    checkpoint: Option<&Checkpoint>,
+    full: bool,
+) -> Option<String> {
+    let full = full
+        || !open.capable(Capabilities::INCREMENTAL)
+        || checkpoint
+            .is_none_or(|c| c.since.is_none() || c.runs_since_full_scan + 1 >= job.full_scan_every);
+    let kind = open.session.connector.descriptor.checkpoint;
+    if full {
+        return None;
+    }
+    checkpoint
+        .and_then(|c| c.since.as_deref())
+        .map(|since| overlap(kind, since))
 }
 
 /// Aborts a task when dropped.

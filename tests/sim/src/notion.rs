@@ -313,6 +313,11 @@ impl NotionSim {
         webhook::delivery(&json!({ "verification_token": verification_token }), None)
     }
 
+    /// Every request received, as `METHOD /path`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.served.requests()
+    }
+
     /// Every API request received, whatever its answer.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)

@@ -6,6 +6,8 @@ use tokio::sync::oneshot;
 /// A simulator listening on 127.0.0.1; it stops when dropped.
 pub struct Served {
     pub addr: SocketAddr,
+    /// every request received, as `METHOD /path`, in order
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -20,6 +22,17 @@ impl Served {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let logged = log.clone();
+        let router = router.layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                logged
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {}", req.method(), req.uri().path()));
+                next.run(req)
+            },
+        ));
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -29,8 +42,14 @@ impl Served {
         });
         Ok(Self {
             addr,
+            log,
             stop: Some(stop),
         })
+    }
+
+    /// Every request received so far, as `METHOD /path`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 
     /// `http://127.0.0.1:PORT`

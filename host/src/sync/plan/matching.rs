@@ -77,7 +77,7 @@ impl Planner<'_> {
                         self.flow,
                         self.policies,
                     );
-                    plan.conflicts.extend(outcome.conflicts.iter().cloned());
+                    plan.add_conflicts(&sid, &tid, &outcome.conflicts);
                     let (on_s, on_t) = if outcome.parked {
                         (Action::None, Action::None)
                     } else {

@@ -69,7 +69,7 @@ impl PairPlan {
 }
 
 /// A record that could not be synced this run, and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Skipped {
     pub side: Side,
     pub id: String,
@@ -88,10 +88,20 @@ pub struct Plan {
     pub pairs: Vec<PairPlan>,
     pub ops: Vec<PlannedOp>,
     pub conflicts: Vec<FieldConflict>,
+    /// the pair (source id, target id) of each of `conflicts`, in order
+    pub conflict_pairs: Vec<(String, String)>,
     pub parked: Vec<ParkedConflict>,
     pub skipped: Vec<Skipped>,
     pub source_changes: Changes,
     pub target_changes: Changes,
+}
+
+impl Plan {
+    fn add_conflicts(&mut self, sid: &str, tid: &str, conflicts: &[FieldConflict]) {
+        self.conflicts.extend(conflicts.iter().cloned());
+        self.conflict_pairs
+            .extend(conflicts.iter().map(|_| (sid.to_string(), tid.to_string())));
+    }
 }
 
 pub struct Planner<'a> {
@@ -109,6 +119,8 @@ pub struct Planner<'a> {
     /// in an earlier run that did not reach the other side (dirty pairs);
     /// any other change is first seen now; set once the reads are over
     pub observed: std::sync::OnceLock<BTreeMap<(Side, String), String>>,
+    /// a preview (`run --plan`): nothing is stored, not even a conflict's id
+    pub preview: bool,
 }
 
 /// A record new on one side: its id, canonical fields, version and
@@ -235,10 +247,14 @@ impl Planner<'_> {
             self.flow,
             self.policies,
         );
-        plan.conflicts.extend(outcome.conflicts.iter().cloned());
+        plan.add_conflicts(&sid, &tid, &outcome.conflicts);
         if outcome.parked {
             plan.parked.push(ParkedConflict {
-                id: format!("c{}", self.state.next_id()?),
+                id: if self.preview {
+                    "(new)".into()
+                } else {
+                    format!("c{}", self.state.next_id()?)
+                },
                 job: self.job.into(),
                 source_id: sid,
                 target_id: tid,
@@ -380,6 +396,14 @@ impl Planner<'_> {
         }
         plan.ops.extend(ops);
         plan.pairs.push(pair);
+    }
+
+    /// Canonical values in `side`'s own field names (empty where they do
+    /// not convert): what a side holds, for a person to read.
+    pub fn wire_fields(&self, side: Side, canonical: &Fields) -> Fields {
+        self.write_fields(side, canonical, false)
+            .map(|(wire, _)| wire)
+            .unwrap_or_default()
     }
 
     /// Canonical values to a side's own fields, and what the side will hold

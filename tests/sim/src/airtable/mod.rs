@@ -278,6 +278,11 @@ impl AirtableSim {
         Some(webhook::notification(&hook.base, id, now, &hook.mac_secret))
     }
 
+    /// Every request received, as `METHOD /path`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.served.requests()
+    }
+
     /// HTTP requests received (including rejected ones).
     pub fn request_count(&self) -> u64 {
         self.state().requests

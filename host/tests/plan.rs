@@ -1,0 +1,264 @@
+//! `synchost run --plan`: a preview reads both sides and plans, and writes
+//! nothing anywhere: no request that writes reaches a simulator (their
+//! request logs), and the state holds the same bytes before and after. What
+//! it shows is then checked against what the run it previews does.
+
+mod common;
+
+use common::{connectors, World};
+use serde_json::json;
+use synchost::sync::preview::{preview, Preview};
+use synchost::sync::{ConnectorSource, RunOptions};
+
+/// Requests that may write: anything but a read (Notion and Airtable read
+/// with GET, and with POST on their query endpoints: Notion's "Query a data
+/// source" and "Search", Airtable's "List records" by POST).
+fn writes(requests: &[String]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| {
+            !(r.starts_with("GET ")
+                || (r.starts_with("POST ")
+                    && (r.ends_with("/query")
+                        || r.ends_with("/v1/search")
+                        || r.ends_with("/listRecords"))))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Previews the world's job, asserting that nothing was written.
+async fn previewed(w: &World) -> Preview {
+    previewed_with(w, false).await
+}
+
+async fn previewed_with(w: &World, full: bool) -> Preview {
+    let before = w.state().contents().unwrap();
+    let (notion_before, airtable_before) = (w.notion.requests().len(), w.airtable.requests().len());
+    let options = RunOptions {
+        full,
+        connectors: ConnectorSource {
+            dir: Some(connectors()),
+            loaded: None,
+        },
+        ..Default::default()
+    };
+    let plan = preview(&w.job(), &w.runtime, w.state(), &options)
+        .await
+        .unwrap();
+    let notion = w.notion.requests();
+    let airtable = w.airtable.requests();
+    assert!(notion.len() > notion_before, "the preview read Notion");
+    assert!(
+        airtable.len() > airtable_before,
+        "the preview read Airtable"
+    );
+    assert_eq!(writes(&notion[notion_before..]), Vec::<String>::new());
+    assert_eq!(writes(&airtable[airtable_before..]), Vec::<String>::new());
+    assert!(
+        before == w.state().contents().unwrap(),
+        "the preview changed the state"
+    );
+    plan
+}
+
+fn count(p: &Preview) -> [usize; 6] {
+    [
+        p.source.creates.len(),
+        p.source.updates.len(),
+        p.source.deletes.len(),
+        p.target.creates.len(),
+        p.target.updates.len(),
+        p.target.deletes.len(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_is_previewed_and_the_run_does_what_it_showed() {
+    let w = World::new("plan-first", "source_wins").await;
+    w.seed_notion("n", 0..5);
+    w.add_airtable("Only in Airtable", "a@example.com", "Doing", 7.0);
+    // In both, by key: matched, and its differences decided by the policy.
+    w.add_notion("Shared", "both@example.com", "Todo", 1.0);
+    w.add_airtable("Shared, renamed", "both@example.com", "Todo", 1.0);
+
+    let plan = previewed(&w).await;
+    assert_eq!(count(&plan), [1, 0, 0, 5, 1, 0], "{}", plan.text());
+    assert_eq!(plan.target.read, "full");
+    let update = &plan.target.updates[0];
+    assert_eq!(update.id, w.airtable_id("both@example.com"));
+    assert_eq!(update.changes.len(), 1, "{update:?}");
+    let change = &update.changes[0];
+    assert_eq!(change.field, "Name");
+    assert_eq!(
+        serde_json::to_value(&change.old).unwrap(),
+        json!({"type": "text", "value": "Shared, renamed"})
+    );
+    assert_eq!(
+        serde_json::to_value(&change.new).unwrap(),
+        json!({"type": "text", "value": "Shared"})
+    );
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].decision, "source wins");
+    let text = plan.text();
+    assert!(
+        text.contains("Name: \"Shared, renamed\" -> \"Shared\""),
+        "{text}"
+    );
+    // Previewed twice: the same plan (nothing moved).
+    let again = previewed(&w).await;
+    assert_eq!(count(&again), count(&plan));
+
+    let report = w.sync().await;
+    assert_eq!(report.synced_items as usize, plan.writes(), "{report:?}");
+    assert_eq!(w.notion_rows(), w.airtable_rows());
+    // In step: the preview of the next run is empty.
+    let after = previewed(&w).await;
+    assert_eq!(after.writes(), 0, "{}", after.text());
+}
+
+/// Both sides change `Name` after a sync; the target's edit is the later.
+async fn same_field_conflict(policy: &str) -> World {
+    let w = World::new(&format!("plan-{policy}"), policy).await;
+    w.add_notion("Original", "bob@example.com", "Todo", 1.0);
+    w.add_notion("Deleted soon", "gone@example.com", "Todo", 2.0);
+    w.sync().await;
+    w.tick();
+    w.notion
+        .update_page(
+            &w.notion_id("bob@example.com"),
+            json!({"Name": {"title": [{"text": {"content": "From Notion"}}]}}),
+        )
+        .unwrap();
+    w.notion
+        .trash_page(&w.notion_id("gone@example.com"))
+        .unwrap();
+    w.tick();
+    w.airtable
+        .update(
+            &w.base,
+            "Tasks",
+            &w.airtable_id("bob@example.com"),
+            json!({"Name": "From Airtable", "Points": 5}),
+        )
+        .unwrap();
+    w.add_airtable("New in Airtable", "new@example.com", "Done", 3.0);
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_policy_is_previewed_as_its_run_decides_it() {
+    for (policy, decision) in [
+        ("source_wins", "source wins"),
+        ("target_wins", "target wins"),
+        ("newest_wins", "target wins"),
+        ("manual", "parked for a person"),
+    ] {
+        let w = same_field_conflict(policy).await;
+        // Full reads: a page in Notion's trash is not in an incremental read.
+        let plan = previewed_with(&w, true).await;
+        let text = plan.text();
+        assert_eq!(plan.conflicts.len(), 1, "{policy}: {text}");
+        let conflict = &plan.conflicts[0];
+        assert_eq!(conflict.decision, decision, "{policy}: {text}");
+        assert_eq!(conflict.conflict.field, "Name");
+        assert_eq!(conflict.source_id, w.notion_id("bob@example.com"));
+        // The Notion page trashed: its Airtable record is deleted.
+        assert_eq!(plan.target.deletes.len(), 1, "{policy}: {text}");
+        // The new Airtable record is created in Notion.
+        assert_eq!(plan.source.creates.len(), 1, "{policy}: {text}");
+        if policy == "manual" {
+            // Parked: neither side of the pair is written.
+            assert!(plan.source.updates.is_empty() && plan.target.updates.is_empty());
+        } else {
+            // Points changed on Airtable only: it reaches Notion whatever the policy.
+            let points = plan
+                .source
+                .updates
+                .iter()
+                .flat_map(|u| &u.changes)
+                .find(|c| c.field == "Points");
+            assert!(points.is_some(), "{policy}: {text}");
+        }
+        let report = w.sync_with(true).await;
+        assert_eq!(
+            report.synced_items as usize,
+            plan.writes(),
+            "{policy}: {report:?}\n{text}"
+        );
+        assert_eq!(report.conflicts_detected as usize, plan.conflicts.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_refuses_a_job_with_writes_left_by_a_crash_and_writes_nothing() {
+    let mut w = World::new("plan-crash", "source_wins").await;
+    w.seed_notion("c", 0..6);
+    w.state.take();
+    assert_eq!(w.run_binary(Some(2)), 99, "the fault switch stops the run");
+    w.state = Some(synchost::state::State::open(&w.dir.join("state")).unwrap());
+    let before = w.state().contents().unwrap();
+    let requests = w.airtable.requests().len();
+    let options = RunOptions {
+        connectors: ConnectorSource {
+            dir: Some(connectors()),
+            loaded: None,
+        },
+        ..Default::default()
+    };
+    let refused = preview(&w.job(), &w.runtime, w.state(), &options)
+        .await
+        .unwrap_err();
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("left by a run that did not finish") && message.contains("synchost run"),
+        "{message}"
+    );
+    assert!(before == w.state().contents().unwrap());
+    assert_eq!(w.airtable.requests().len(), requests, "not even read");
+}
+
+/// The command: text and JSON, from a data folder with no state yet (which
+/// it does not create), and from one a run left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_plan_prints_the_plan_and_creates_no_state() {
+    let mut w = World::new("plan-cli", "newest_wins").await;
+    w.seed_notion("p", 0..3);
+    w.state.take();
+    let _ = std::fs::remove_dir_all(w.dir.join("state"));
+    let job = w.job_file();
+    let (job, data, dir) = (job.to_str().unwrap(), w.dir.to_str().unwrap(), connectors());
+    let base = [
+        "run",
+        job,
+        "--data",
+        data,
+        "--connectors",
+        dir.to_str().unwrap(),
+    ];
+    let (code, out, err) = common::synchost(&[&base[..], &["--plan"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("3 write(s), 0 conflict(s); nothing was written")
+            && out.contains("target: Airtable")
+            && out.contains("3 create(s)"),
+        "{out}"
+    );
+    assert!(!w.dir.join("state").exists(), "a preview made a state");
+    assert!(writes(&w.airtable.requests()).is_empty());
+
+    let (code, out, err) = common::synchost(&[&base[..], &["--plan", "--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(plan["target"]["creates"].as_array().unwrap().len(), 3);
+    assert_eq!(plan["job"], "sync-plan-cli");
+
+    let (code, _, err) = common::synchost(&base);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = common::synchost(&[&base[..], &["--plan"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 write(s)"), "{out}");
+    let (code, _, err) = common::synchost(&[&base[..], &["--json"]].concat());
+    assert_ne!(code, 0);
+    assert!(err.contains("--plan"), "{err}");
+}
