@@ -262,3 +262,115 @@ async fn run_plan_prints_the_plan_and_creates_no_state() {
     assert_ne!(code, 0);
     assert!(err.contains("--plan"), "{err}");
 }
+
+/// `"first_sync": "plan"` on the daemon: the first run is previewed and
+/// parked, writes nothing, and goes ahead once the plan is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_parks_a_first_sync_until_its_plan_is_accepted() {
+    use common::daemon::{blocking, Daemon};
+    use std::time::{Duration, Instant};
+    let w = World::new("plan-daemon", "newest_wins").await;
+    w.seed_notion("d", 0..3);
+    let mut job = w.job.clone();
+    job["first_sync"] = json!("plan");
+    let data = w.dir.join("daemon");
+    let airtable = w.airtable.clone();
+    blocking(move || {
+        let d = Daemon::start(&data, 2);
+        assert_eq!(d.post("/jobs", &job).0, 201);
+        let id = "sync-plan-daemon";
+        assert_eq!(d.post(&format!("/jobs/{id}/trigger"), &json!({})).0, 202);
+        let started = Instant::now();
+        while d.get(&format!("/jobs/{id}"))["last_status"] != "awaiting_plan" {
+            assert!(started.elapsed() < Duration::from_secs(20), "not parked");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let waiting = d.get(&format!("/jobs/{id}/plan"));
+        assert_eq!(waiting["target"]["creates"].as_array().unwrap().len(), 3);
+        assert!(d.runs(id).is_empty(), "a parked first run is not a run");
+        assert!(writes(&airtable.requests()).is_empty());
+        // Asked again, the run parks again: still nothing written.
+        assert_eq!(d.post(&format!("/jobs/{id}/trigger"), &json!({})).0, 202);
+        // A preview on demand, once that run is over (409 while it runs).
+        let started = Instant::now();
+        let (status, fresh) = loop {
+            let (status, body) = d.post(&format!("/jobs/{id}/plan"), &json!({}));
+            if status != 409 || started.elapsed() > Duration::from_secs(20) {
+                break (status, body);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(status, 200, "{fresh}");
+        assert_eq!(fresh["target"]["creates"].as_array().unwrap().len(), 3);
+        let data_arg = data.to_str().unwrap();
+        let (code, out, err) = common::synchost(&["plan", "show", id, "--data", data_arg]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("3 create(s)"), "{out}");
+        // Another project's token does not see it.
+        let (code, other, err) =
+            common::synchost(&["token", "create", "--project", "other", "--data", data_arg]);
+        assert_eq!(code, 0, "{err}");
+        let (status, _) = d.get_as(other.trim(), &format!("/jobs/{id}/plan"));
+        assert_eq!(status, 404);
+        let (status, _) = d.send_as(
+            other.trim(),
+            "POST",
+            &format!("/jobs/{id}/plan/accept"),
+            &json!({}),
+        );
+        assert_eq!(status, 404);
+        assert!(writes(&airtable.requests()).is_empty());
+
+        let (code, out, err) = common::synchost(&["plan", "accept", id, "--data", data_arg]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("queued on the daemon"), "{out}");
+        let run = d.wait_for_run(id, &["success"], Duration::from_secs(20));
+        assert_eq!(run["report"]["synced_items"], 3);
+        let audit = d.get("/audit?limit=1000");
+        let kinds: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["job"] == id)
+            .filter_map(|e| e["kind"].as_str())
+            .collect();
+        assert!(
+            kinds.contains(&"plan_waiting") && kinds.contains(&"plan_accepted"),
+            "{kinds:?}"
+        );
+    })
+    .await;
+    assert_eq!(w.airtable_rows().len(), 3);
+}
+
+/// `synchost run` honours it too: the first run waits, then goes once accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchost_run_waits_for_an_accepted_first_plan() {
+    let mut w = World::new("plan-cli-first", "newest_wins").await;
+    w.seed_notion("f", 0..2);
+    w.job["first_sync"] = json!("plan");
+    w.state.take();
+    let job = w.job_file();
+    let (job, data, dir) = (job.to_str().unwrap(), w.dir.to_str().unwrap(), connectors());
+    let base = [
+        "run",
+        job,
+        "--data",
+        data,
+        "--connectors",
+        dir.to_str().unwrap(),
+    ];
+    let (code, _, err) = common::synchost(&base);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("synchost plan accept sync-plan-cli-first"),
+        "{err}"
+    );
+    assert!(writes(&w.airtable.requests()).is_empty());
+    let (code, _, err) =
+        common::synchost(&["plan", "accept", "sync-plan-cli-first", "--data", data]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = common::synchost(&base);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"synced_items\": 2"), "{out}");
+}

@@ -70,6 +70,9 @@ pub enum Command {
     /// Job files: their schema, and checking one
     #[command(subcommand)]
     Job(sync::JobCommand),
+    /// Plans a first run waits on (jobs with `"first_sync": "plan"`)
+    #[command(subcommand)]
+    Plan(sync::PlanCommand),
     /// Run jobs on their schedules, on webhooks and on request, with an HTTP API
     Daemon(DaemonArgs),
     /// API tokens scoped to one project (the admin token is DATA/api-token)
@@ -176,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => sync::runs(args).await,
         Command::Conflicts(cmd) => sync::conflicts(cmd).await,
         Command::Job(cmd) => sync::job(cmd),
+        Command::Plan(cmd) => sync::plans(cmd).await,
         Command::Token(cmd) => token(cmd),
         Command::Daemon(args) => {
             let config = crate::daemon::Config {

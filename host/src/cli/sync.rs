@@ -77,6 +77,24 @@ pub enum ConflictsCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Show the plan a job's first run waits on
+    Show {
+        sync_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept it: the first run goes ahead (now, on a daemon)
+    Accept {
+        sync_id: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum JobCommand {
     /// Print the JSON Schema of a job
     Schema,
@@ -86,6 +104,8 @@ pub enum JobCommand {
 
 /// Exit code of a job that does not validate: nothing was read or written.
 const INVALID_JOB: u8 = 2;
+/// Exit code of a first run that waits for its plan to be accepted.
+const WAITS_FOR_PLAN: u8 = 3;
 
 fn load_job(path: &Path) -> Result<Job, ExitCode> {
     match Job::from_file(path).and_then(|job| job.ensure_runnable().map(|_| job)) {
@@ -106,6 +126,15 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         return plan(&args, &job, runtime).await;
     }
     let state = match args.data.open(true)? {
+        Opened::Local(state) if sync::preview::waits_for_plan(&job, &state)? => {
+            eprintln!(
+                "job `{id}` waits for its first plan to be accepted (\"first_sync\": \"plan\"): \
+                 `synchost run {file} --plan` shows it, `synchost plan accept {id}` accepts it",
+                id = job.sync_id,
+                file = args.job.display()
+            );
+            return Ok(ExitCode::from(WAITS_FOR_PLAN));
+        }
         Opened::Local(state) => state,
         Opened::Daemon(daemon) => return run_on_daemon(&daemon, &job, &args).await,
         Opened::Empty(_) => unreachable!("opened to create"),
@@ -347,6 +376,61 @@ pub async fn conflicts(cmd: ConflictsCommand) -> anyhow::Result<ExitCode> {
             println!(
                 "conflict {id} resolved; the decision is applied on the next run of job {job}"
             );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub async fn plans(cmd: PlanCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlanCommand::Show {
+            sync_id,
+            data,
+            json,
+        } => {
+            let plan = match data.open(false)? {
+                Opened::Local(state) => state.waiting_plan(&sync_id)?,
+                Opened::Daemon(daemon) => daemon.get(&format!("/jobs/{sync_id}/plan")).await.ok(),
+                Opened::Empty(_) => None,
+            };
+            let Some(plan) = plan else {
+                eprintln!("job `{sync_id}` has no plan waiting");
+                return Ok(ExitCode::from(INVALID_JOB));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                let plan: Preview = serde_json::from_value(plan).context("the stored plan")?;
+                print!("{}", plan.text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PlanCommand::Accept { sync_id, data } => {
+            match data.open(true)? {
+                Opened::Local(state) => {
+                    state.accept_plan(&sync_id, &sync::now())?;
+                    state.audit(&crate::state::AuditEntry {
+                        at: sync::now(),
+                        job: sync_id.clone(),
+                        kind: "plan_accepted".into(),
+                        detail: serde_json::json!({"by": "cli"}),
+                    })?;
+                    state.flush()?;
+                    println!("plan of job {sync_id} accepted: its first run may go ahead");
+                }
+                Opened::Daemon(daemon) => {
+                    daemon
+                        .post(
+                            &format!("/jobs/{sync_id}/plan/accept"),
+                            &serde_json::json!({}),
+                        )
+                        .await?;
+                    println!(
+                        "plan of job {sync_id} accepted: its first run is queued on the daemon"
+                    );
+                }
+                Opened::Empty(_) => unreachable!("opened to create"),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

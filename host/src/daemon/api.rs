@@ -49,7 +49,11 @@ pub fn router(core: Shared) -> Router {
         .route("/jobs", post(create_job).get(list_jobs))
         .route("/jobs/{sync_id}", get(get_job).delete(delete_job))
         .route("/jobs/{sync_id}/trigger", post(trigger))
-        .route("/jobs/{sync_id}/plan", post(super::plans::plan))
+        .route(
+            "/jobs/{sync_id}/plan",
+            post(super::plans::plan).get(super::plans::waiting),
+        )
+        .route("/jobs/{sync_id}/plan/accept", post(super::plans::accept))
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run))
         .route("/conflicts", get(list_conflicts))

@@ -201,8 +201,23 @@ impl Core {
                 return;
             }
         };
-        tracing::info!(job = %sync_id, reason = ?queued.reason, "run starting");
-        let outcome = sync::run(&job, &self.runtime, &self.state, &self.options(queued.full)).await;
+        let outcome = match sync::preview::waits_for_plan(&job, &self.state) {
+            Ok(true) => match self.park_first_run(&job).await {
+                Ok(()) => {
+                    self.booked(&sync_id, "awaiting_plan", queued.asked, false);
+                    self.scheduler
+                        .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
+                    self.wake();
+                    return;
+                }
+                Err(e) => Err(e.context("previewing the first run")),
+            },
+            Ok(false) => {
+                tracing::info!(job = %sync_id, reason = ?queued.reason, "run starting");
+                sync::run(&job, &self.runtime, &self.state, &self.options(queued.full)).await
+            }
+            Err(e) => Err(e.into()),
+        };
         let (status, report) = match outcome {
             Ok(report) => (
                 report.status,
@@ -237,11 +252,36 @@ impl Core {
             tracing::error!(job = %sync_id, "run history not pruned: {e}");
         }
         let failed = matches!(status, Status::Queued | Status::Failed);
+        self.booked(
+            &sync_id,
+            &format!("{status:?}").to_lowercase(),
+            queued.asked,
+            failed,
+        );
+        if let Some(url) = &self.config.monitor_url {
+            if let Err(e) = self
+                .http
+                .post(url)
+                .json(&json!({"job": sync_id, "report": report}))
+                .send()
+                .await
+            {
+                tracing::warn!("monitoring URL {url}: {e}");
+            }
+        }
+        self.scheduler
+            .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
+        self.wake();
+    }
+
+    /// Books a run's outcome in its job: its status, the asks it answered,
+    /// and a retry with backoff when it `failed`.
+    fn booked(&self, sync_id: &str, status: &str, asked: u64, failed: bool) {
         let mut wait = None;
-        let booked = self.state.update_job(&sync_id, |stored| {
-            stored.last_status = Some(format!("{status:?}").to_lowercase());
+        let booked = self.state.update_job(sync_id, |stored| {
+            stored.last_status = Some(status.to_string());
             // Every ask up to the one this run answered is answered.
-            stored.done = stored.done.max(queued.asked);
+            stored.done = stored.done.max(asked);
             if failed {
                 let w = *wait.get_or_insert_with(|| scheduler::backoff(stored.retries));
                 stored.retries += 1;
@@ -258,22 +298,8 @@ impl Core {
             tracing::error!(job = %sync_id, "the run's outcome is not saved in the job: {e}");
         }
         if let Some(w) = wait {
-            tracing::warn!(job = %sync_id, retry_in_s = w.as_secs_f64(), "run {status:?}; retrying with backoff");
+            tracing::warn!(job = %sync_id, retry_in_s = w.as_secs_f64(), "run {status}; retrying with backoff");
         }
-        if let Some(url) = &self.config.monitor_url {
-            if let Err(e) = self
-                .http
-                .post(url)
-                .json(&json!({"job": sync_id, "report": report}))
-                .send()
-                .await
-            {
-                tracing::warn!("monitoring URL {url}: {e}");
-            }
-        }
-        self.scheduler
-            .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
-        self.wake();
     }
 
     /// Queues what is due: schedules, retries, and at start what was owed.

@@ -6,6 +6,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::json;
 
 use super::access::Scope;
 use super::api::{error, out_of_scope, Shared, TriggerQuery};
@@ -47,4 +48,80 @@ pub async fn plan(
             format!("the preview stopped: {e}"),
         ),
     }
+}
+
+impl super::Core {
+    /// A first run that waits for a person: its plan is kept for them to see
+    /// (`GET /jobs/{id}/plan`, the console), and nothing is written.
+    pub(super) async fn park_first_run(&self, job: &crate::job::Job) -> anyhow::Result<()> {
+        let preview =
+            crate::sync::preview::preview(job, &self.runtime, &self.state, &self.options(false))
+                .await?;
+        let plan = serde_json::to_value(&preview)?;
+        self.state.put_waiting_plan(&job.sync_id, &plan)?;
+        self.audit(
+            "plan_waiting",
+            &job.sync_id,
+            json!({"writes": preview.writes(), "conflicts": preview.conflicts.len()}),
+        );
+        tracing::warn!(job = %job.sync_id, writes = preview.writes(), "the first run waits until its plan is accepted (`synchost plan accept`)");
+        Ok(())
+    }
+}
+
+/// `GET /jobs/{id}/plan`: the plan a first run waits on.
+pub async fn waiting(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Path(sync_id): Path<String>,
+) -> Response {
+    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
+        return refused;
+    }
+    match core.state.waiting_plan(&sync_id) {
+        Ok(Some(plan)) => Json(plan).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("job {sync_id} has no plan waiting: POST /jobs/{sync_id}/plan previews a run"),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `POST /jobs/{id}/plan/accept`: the first run may go ahead; it is queued.
+pub async fn accept(
+    State(core): State<Shared>,
+    Extension(scope): Extension<Scope>,
+    Path(sync_id): Path<String>,
+) -> Response {
+    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
+        return refused;
+    }
+    let job = match core.load_job(&sync_id) {
+        Ok(Some(job)) => job,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    };
+    if job.first_sync != crate::job::FirstSync::Plan {
+        return error(
+            StatusCode::CONFLICT,
+            format!("job {sync_id} does not wait for a plan (its first_sync is \"run\")"),
+        );
+    }
+    let shown = core.state.waiting_plan(&sync_id).ok().flatten();
+    if let Err(e) = core.state.accept_plan(&sync_id, &crate::sync::now()) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    core.audit(
+        "plan_accepted",
+        &sync_id,
+        json!({"by": scope.label(), "plan": shown}),
+    );
+    let queued = core.ask(&job, super::scheduler::Reason::Manual, false);
+    core.wake();
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"sync_id": sync_id, "accepted": true, "queued": queued})),
+    )
+        .into_response()
 }

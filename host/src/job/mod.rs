@@ -71,6 +71,7 @@ pub struct Job {
     /// Write calls in flight at once on one side, each through its own
     /// instance of the connector.
     pub write_concurrency: u32,
+    pub first_sync: FirstSync,
 }
 
 /// One side of a job.
@@ -99,6 +100,20 @@ pub enum Mode {
     Push,
     /// both ways
     Bidirectional,
+}
+
+/// What the daemon does with a job's first run.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstSync {
+    /// runs it as any other
+    #[default]
+    Run,
+    /// previews it and waits until a person accepts the plan (`synchost
+    /// plan accept`, or the console)
+    Plan,
 }
 
 /// Where a job waits in the scheduler's queue when several are due.
@@ -211,6 +226,7 @@ named!(Mode, Mode::Pull => "pull", Mode::Push => "push", Mode::Bidirectional => 
 named!(Priority, Priority::Low => "low", Priority::Normal => "normal", Priority::High => "high", Priority::Critical => "critical");
 named!(Policy, Policy::SourceWins => "source_wins", Policy::TargetWins => "target_wins",
        Policy::NewestWins => "newest_wins", Policy::Manual => "manual");
+named!(FirstSync, FirstSync::Run => "run", FirstSync::Plan => "plan");
 
 impl Mode {
     /// Records flow from source to target.

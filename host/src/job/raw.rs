@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::schedule::ScheduleText;
-use super::{JobError, MappingSpec, Mode, Policy, Priority};
+use super::{FirstSync, JobError, MappingSpec, Mode, Policy, Priority};
 use crate::runtime::Connection;
 
 /// The product spec's two job shapes, accepted verbatim.
@@ -93,6 +93,11 @@ pub struct RawJob {
     /// of the connector; the platform's rate limit is shared by all of them.
     #[schemars(with = "Option<u32>", range(min = 1, max = 16))]
     pub write_concurrency: Option<Value>,
+    /// "run" (default), or "plan": the daemon does not make a job's first
+    /// run until a person has seen its plan and accepted it (`synchost plan
+    /// accept SYNC_ID`, or the console).
+    #[schemars(with = "Option<FirstSync>")]
+    pub first_sync: Option<Value>,
 }
 
 /// One side in full.

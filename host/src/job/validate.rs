@@ -8,9 +8,9 @@ use serde_json::Value;
 use super::raw::{join, read_object, MatchKeyPair, RawConflict, RawJob, RawSide};
 use super::schedule::{self, Schedule};
 use super::{
-    ConflictSpec, Job, JobError, MappingSpec, MatchKey, Mode, Named, Policy, Priority, SideSpec,
-    DEFAULT_FULL_SCAN_EVERY, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_CONCURRENCY, MAX_FULL_SCAN_EVERY,
-    MAX_PAGE_SIZE, MAX_WRITE_CONCURRENCY,
+    ConflictSpec, FirstSync, Job, JobError, MappingSpec, MatchKey, Mode, Named, Policy, Priority,
+    SideSpec, DEFAULT_FULL_SCAN_EVERY, DEFAULT_PAGE_SIZE, DEFAULT_WRITE_CONCURRENCY,
+    MAX_FULL_SCAN_EVERY, MAX_PAGE_SIZE, MAX_WRITE_CONCURRENCY,
 };
 use crate::runtime::{Connection, Limits, Rate};
 
@@ -126,6 +126,10 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         None => Some(Priority::default()),
         Some(ref v) => one_of::<Priority>("priority", Some(v), errors),
     };
+    let first_sync = match raw.first_sync {
+        None => Some(FirstSync::default()),
+        Some(ref v) => one_of::<FirstSync>("first_sync", Some(v), errors),
+    };
     let mapping = match raw.mapping {
         None => Some(MappingSpec::default()),
         Some(v) => read_object::<MappingSpec>(
@@ -202,6 +206,7 @@ pub(super) fn validate(raw: RawJob, errors: &mut Errors) -> Option<Job> {
         page_size: page_size?,
         full_scan_every: full_scan_every?,
         write_concurrency: write_concurrency?,
+        first_sync: first_sync?,
     })
 }
 

@@ -15,6 +15,7 @@
 mod compact;
 mod lsm;
 mod pairs;
+mod plans;
 mod records;
 mod runs;
 #[cfg(test)]

@@ -85,6 +85,14 @@ pub struct ConflictPlan {
     pub decision: String,
 }
 
+/// Whether `job`'s next run must wait for a person to accept its plan: its
+/// first run, under `first_sync: "plan"`, not accepted yet.
+pub fn waits_for_plan(job: &Job, state: &State) -> Result<bool, crate::state::StateError> {
+    Ok(job.first_sync == crate::job::FirstSync::Plan
+        && state.plan_accepted(&job.sync_id)?.is_none()
+        && state.never_synced(&job.sync_id)?)
+}
+
 /// Reads both sides of `job` and plans its run without writing anything.
 pub async fn preview(
     job: &Job,
