@@ -127,6 +127,14 @@ pub struct DaemonArgs {
     /// POST each run's report to this URL
     #[arg(long)]
     pub monitor_url: Option<String>,
+    /// POST a signed notice here when a run parks a conflict, ends failed or
+    /// partial, or a first run waits for its plan (secret: DATA/notify-secret)
+    #[arg(long, env = "SYNCHOST_NOTIFY_URL")]
+    pub notify_url: Option<String>,
+    /// The console's address as people reach it, for links in notices
+    /// (default http://LISTEN)
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Seconds between scans of the connectors folder
     #[arg(long, default_value_t = 1.0)]
     pub watch_every: f64,
@@ -189,6 +197,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 jobs_dir: args.jobs,
                 per_platform: args.per_platform,
                 monitor_url: args.monitor_url,
+                notify_url: args.notify_url,
+                public_url: args.public_url,
                 watch_every: std::time::Duration::try_from_secs_f64(args.watch_every.max(0.05))
                     .unwrap_or(std::time::Duration::from_secs(1)),
                 webhook_max_bytes: args.webhook_max_bytes,

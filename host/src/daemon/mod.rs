@@ -23,6 +23,7 @@ pub mod files;
 mod history;
 pub mod hooks;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 mod plans;
 pub mod registry;
@@ -59,6 +60,12 @@ pub struct Config {
     pub per_platform: usize,
     /// each run report is POSTed here
     pub monitor_url: Option<String>,
+    /// parked conflicts, failed and partial runs and waiting plans are
+    /// notified here, signed ([`notify`])
+    pub notify_url: Option<String>,
+    /// where people reach this daemon's console, for links in notices
+    /// (default `http://LISTEN`)
+    pub public_url: Option<String>,
     /// how often the connectors folder is rescanned
     pub watch_every: Duration,
     /// largest webhook body read
@@ -85,6 +92,8 @@ pub struct Core {
     /// the runtime connector calls run on
     pub work: tokio::runtime::Handle,
     config: Config,
+    /// `--notify-url`, when given
+    notifier: Option<notify::Notifier>,
     wake: Notify,
     stopping: AtomicBool,
     http: reqwest::Client,
@@ -201,6 +210,13 @@ impl Core {
                 return;
             }
         };
+        let parked_before = self.parked_ids(&sync_id);
+        let previous = self
+            .state
+            .job(&sync_id)
+            .ok()
+            .flatten()
+            .and_then(|j| j.last_status);
         let outcome = match sync::preview::waits_for_plan(&job, &self.state) {
             Ok(true) => match self.park_first_run(&job).await {
                 Ok(()) => {
@@ -251,6 +267,13 @@ impl Core {
         {
             tracing::error!(job = %sync_id, "run history not pruned: {e}");
         }
+        self.notify_run(
+            &sync_id,
+            &parked_before,
+            previous.as_deref(),
+            status,
+            &report,
+        );
         let failed = matches!(status, Status::Queued | Status::Failed);
         self.booked(
             &sync_id,
@@ -471,6 +494,16 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.connectors)?;
     let state = State::open(&crate::cli::data::state_dir(&config.data))?;
     let token = token(&config.data)?;
+    let notifier = match &config.notify_url {
+        Some(url) => {
+            let public = config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.listen));
+            Some(notify::Notifier::new(url, &config.data, &public)?)
+        }
+        None => None,
+    };
     let registry = Registry::new(config.connectors.clone(), runtime.clone());
     // Connector calls get threads of their own (see the module docs).
     let work = tokio::runtime::Builder::new_multi_thread()
@@ -500,6 +533,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         stopping: AtomicBool::new(false),
         http: reqwest::Client::new(),
         config: config.clone(),
+        notifier,
         throttled: Default::default(),
         audit_writes: AtomicUsize::new(0),
         reported: Default::default(),
@@ -545,6 +579,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
             }
         });
     }
+    tokio::spawn(notify::deliver(core.clone(), stop_rx.clone()));
     // The dispatcher: starts what may start.
     {
         let core = core.clone();

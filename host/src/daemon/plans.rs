@@ -65,6 +65,12 @@ impl super::Core {
             json!({"writes": preview.writes(), "conflicts": preview.conflicts.len()}),
         );
         tracing::warn!(job = %job.sync_id, writes = preview.writes(), "the first run waits until its plan is accepted (`synchost plan accept`)");
+        self.notify(
+            "plan_waiting",
+            &job.sync_id,
+            "/ui/",
+            json!({"plan": {"writes": preview.writes(), "conflicts": preview.conflicts.len()}}),
+        );
         Ok(())
     }
 }

@@ -14,6 +14,7 @@
 
 mod compact;
 mod lsm;
+mod notices;
 mod pairs;
 mod plans;
 mod records;
