@@ -303,6 +303,21 @@ async fn a_daemon_parks_a_first_sync_until_its_plan_is_accepted() {
         assert_eq!(status, 200, "{fresh}");
         assert_eq!(fresh["target"]["creates"].as_array().unwrap().len(), 3);
         let data_arg = data.to_str().unwrap();
+        // `run --plan` on a folder the daemon holds asks the daemon.
+        let job_file = data.join("job.json");
+        std::fs::write(&job_file, job.to_string()).unwrap();
+        let (code, out, err) = common::synchost(&[
+            "run",
+            job_file.to_str().unwrap(),
+            "--plan",
+            "--data",
+            data_arg,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("target: Airtable") && out.contains("3 create(s)"),
+            "{out}"
+        );
         let (code, out, err) = common::synchost(&["plan", "show", id, "--data", data_arg]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("3 create(s)"), "{out}");
