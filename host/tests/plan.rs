@@ -27,6 +27,17 @@ fn writes(requests: &[String]) -> Vec<String> {
         .collect()
 }
 
+fn options(full: bool) -> RunOptions {
+    RunOptions {
+        full,
+        connectors: ConnectorSource {
+            dir: Some(connectors()),
+            loaded: None,
+        },
+        ..Default::default()
+    }
+}
+
 /// Previews the world's job, asserting that nothing was written.
 async fn previewed(w: &World) -> Preview {
     previewed_with(w, false).await
@@ -35,14 +46,7 @@ async fn previewed(w: &World) -> Preview {
 async fn previewed_with(w: &World, full: bool) -> Preview {
     let before = w.state().contents().unwrap();
     let (notion_before, airtable_before) = (w.notion.requests().len(), w.airtable.requests().len());
-    let options = RunOptions {
-        full,
-        connectors: ConnectorSource {
-            dir: Some(connectors()),
-            loaded: None,
-        },
-        ..Default::default()
-    };
+    let options = options(full);
     let plan = preview(&w.job(), &w.runtime, w.state(), &options)
         .await
         .unwrap();
@@ -199,13 +203,7 @@ async fn a_preview_refuses_a_job_with_writes_left_by_a_crash_and_writes_nothing(
     w.state = Some(synchost::state::State::open(&w.dir.join("state")).unwrap());
     let before = w.state().contents().unwrap();
     let requests = w.airtable.requests().len();
-    let options = RunOptions {
-        connectors: ConnectorSource {
-            dir: Some(connectors()),
-            loaded: None,
-        },
-        ..Default::default()
-    };
+    let options = options(false);
     let refused = preview(&w.job(), &w.runtime, w.state(), &options)
         .await
         .unwrap_err();

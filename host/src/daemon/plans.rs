@@ -11,19 +11,31 @@ use serde_json::json;
 use super::access::Scope;
 use super::api::{error, out_of_scope, Shared, TriggerQuery};
 
+/// The job `sync_id`, if the caller may see it; else the answer to give.
+fn visible_job(
+    core: &super::Core,
+    scope: &Scope,
+    sync_id: &str,
+) -> Result<crate::job::Job, Response> {
+    if let Some(refused) = out_of_scope(core, scope, sync_id) {
+        return Err(refused);
+    }
+    match core.load_job(sync_id) {
+        Ok(Some(job)) => Ok(job),
+        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no job {sync_id}"))),
+        Err(e) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+    }
+}
+
 pub async fn plan(
     State(core): State<Shared>,
     Extension(scope): Extension<Scope>,
     Path(sync_id): Path<String>,
     Query(q): Query<TriggerQuery>,
 ) -> Response {
-    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
-        return refused;
-    }
-    let job = match core.load_job(&sync_id) {
-        Ok(Some(job)) => job,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    let job = match visible_job(&core, &scope, &sync_id) {
+        Ok(job) => job,
+        Err(refused) => return refused,
     };
     // A run's writes in flight sit in the outbox: a preview beside them
     // would read them as left by a crash.
@@ -100,13 +112,9 @@ pub async fn accept(
     Extension(scope): Extension<Scope>,
     Path(sync_id): Path<String>,
 ) -> Response {
-    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
-        return refused;
-    }
-    let job = match core.load_job(&sync_id) {
-        Ok(Some(job)) => job,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    let job = match visible_job(&core, &scope, &sync_id) {
+        Ok(job) => job,
+        Err(refused) => return refused,
     };
     if job.first_sync != crate::job::FirstSync::Plan {
         return error(
