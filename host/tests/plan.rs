@@ -47,7 +47,7 @@ async fn previewed_with(w: &World, full: bool) -> Preview {
     let before = w.state().contents().unwrap();
     let (notion_before, airtable_before) = (w.notion.requests().len(), w.airtable.requests().len());
     let options = options(full);
-    let plan = preview(&w.job(), &w.runtime, w.state(), &options)
+    let plan = preview(&w.job(), &w.runtime, w.state(), &options, None)
         .await
         .unwrap();
     let notion = w.notion.requests();
@@ -109,6 +109,14 @@ async fn a_first_sync_is_previewed_and_the_run_does_what_it_showed() {
         text.contains("Name: \"Shared, renamed\" -> \"Shared\""),
         "{text}"
     );
+    // Lists bounded, counts whole.
+    let short = preview(&w.job(), &w.runtime, w.state(), &options(false), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(short.target.creates.len(), 2);
+    assert_eq!(short.target.counts.creates, 5);
+    assert_eq!(short.writes(), plan.writes());
+    assert!(short.text().contains("… and 3 more"), "{}", short.text());
     // Previewed twice: the same plan (nothing moved).
     let again = previewed(&w).await;
     assert_eq!(count(&again), count(&plan));
@@ -204,7 +212,7 @@ async fn a_preview_refuses_a_job_with_writes_left_by_a_crash_and_writes_nothing(
     let before = w.state().contents().unwrap();
     let requests = w.airtable.requests().len();
     let options = options(false);
-    let refused = preview(&w.job(), &w.runtime, w.state(), &options)
+    let refused = preview(&w.job(), &w.runtime, w.state(), &options, None)
         .await
         .unwrap_err();
     let message = format!("{refused:#}");

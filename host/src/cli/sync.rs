@@ -161,7 +161,7 @@ fn run_options(args: &RunArgs) -> RunOptions {
 /// yet) an empty one made for it and thrown away.
 async fn plan(args: &RunArgs, job: &Job, runtime: &Runtime) -> anyhow::Result<ExitCode> {
     let preview: Preview = match args.data.open(false)? {
-        Opened::Local(state) => preview(job, runtime, &state, &run_options(args)).await?,
+        Opened::Local(state) => preview(job, runtime, &state, &run_options(args), None).await?,
         Opened::Daemon(daemon) => {
             let full = if args.full { "?full=true" } else { "" };
             let path = format!("/jobs/{}/plan{full}", job.sync_id);
@@ -177,7 +177,7 @@ async fn plan(args: &RunArgs, job: &Job, runtime: &Runtime) -> anyhow::Result<Ex
             ));
             let _ = std::fs::remove_dir_all(&dir);
             let state = crate::state::State::open(&dir.join("state"))?;
-            let preview = preview(job, runtime, &state, &run_options(args)).await;
+            let preview = preview(job, runtime, &state, &run_options(args), None).await;
             drop(state);
             let _ = std::fs::remove_dir_all(&dir);
             preview?

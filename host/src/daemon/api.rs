@@ -367,9 +367,9 @@ async fn delete_job(
 }
 
 #[derive(Deserialize)]
-pub struct TriggerQuery {
+struct TriggerQuery {
     #[serde(default)]
-    pub full: bool,
+    full: bool,
 }
 
 async fn trigger(

@@ -9,7 +9,24 @@ use axum::Json;
 use serde_json::json;
 
 use super::access::Scope;
-use super::api::{error, out_of_scope, Shared, TriggerQuery};
+use super::api::{error, out_of_scope, Shared};
+
+/// Items listed per kind of write in a plan the daemon answers or keeps
+/// (the counts are always whole): a first sync of a million records is a
+/// million creates.
+const LISTED: usize = 1000;
+
+#[derive(serde::Deserialize)]
+pub struct PlanQuery {
+    #[serde(default)]
+    full: bool,
+    #[serde(default = "listed")]
+    limit: usize,
+}
+
+fn listed() -> usize {
+    LISTED
+}
 
 /// The job `sync_id`, if the caller may see it; else the answer to give.
 fn visible_job(
@@ -31,7 +48,7 @@ pub async fn plan(
     State(core): State<Shared>,
     Extension(scope): Extension<Scope>,
     Path(sync_id): Path<String>,
-    Query(q): Query<TriggerQuery>,
+    Query(q): Query<PlanQuery>,
 ) -> Response {
     let job = match visible_job(&core, &scope, &sync_id) {
         Ok(job) => job,
@@ -49,7 +66,9 @@ pub async fn plan(
     let previewed = core
         .work
         .spawn(async move {
-            crate::sync::preview::preview(&job, &on.runtime, &on.state, &on.options(q.full)).await
+            let options = on.options(q.full);
+            crate::sync::preview::preview(&job, &on.runtime, &on.state, &options, Some(q.limit))
+                .await
         })
         .await;
     match previewed {
@@ -66,9 +85,14 @@ impl super::Core {
     /// A first run that waits for a person: its plan is kept for them to see
     /// (`GET /jobs/{id}/plan`, the console), and nothing is written.
     pub(super) async fn park_first_run(&self, job: &crate::job::Job) -> anyhow::Result<()> {
-        let preview =
-            crate::sync::preview::preview(job, &self.runtime, &self.state, &self.options(false))
-                .await?;
+        let preview = crate::sync::preview::preview(
+            job,
+            &self.runtime,
+            &self.state,
+            &self.options(false),
+            Some(LISTED),
+        )
+        .await?;
         let plan = serde_json::to_value(&preview)?;
         self.state.put_waiting_plan(&job.sync_id, &plan)?;
         self.audit(

@@ -27,6 +27,10 @@ pub struct Preview {
     pub target: SidePlan,
     /// every conflict the run would meet, and how its policy decides it
     pub conflicts: Vec<ConflictPlan>,
+    /// how many conflicts (`conflicts` may list fewer, see [`Preview::limit`])
+    pub conflict_count: usize,
+    /// the most items each list holds; the counts are always whole
+    pub limit: Option<usize>,
     /// conflicts parked earlier, still waiting for a person (left as they are)
     pub waiting: usize,
     /// records the run could not sync, and why
@@ -41,9 +45,18 @@ pub struct SidePlan {
     /// `full` or `incremental`
     pub read: String,
     pub records_read: usize,
+    /// how many of each write (the lists may hold fewer, see [`Preview::limit`])
+    pub counts: Counts,
     pub creates: Vec<Create>,
     pub updates: Vec<Update>,
     pub deletes: Vec<Delete>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub creates: usize,
+    pub updates: usize,
+    pub deletes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -94,11 +107,14 @@ pub fn waits_for_plan(job: &Job, state: &State) -> Result<bool, crate::state::St
 }
 
 /// Reads both sides of `job` and plans its run without writing anything.
+/// `limit` bounds each list of the preview (the counts stay whole): a first
+/// sync of a million records is a million creates.
 pub async fn preview(
     job: &Job,
     runtime: &Runtime,
     state: &State,
     options: &RunOptions,
+    limit: Option<usize>,
 ) -> anyhow::Result<Preview> {
     job.ensure_runnable()?;
     let leftover = state.outbox(&job.sync_id)?;
@@ -171,6 +187,8 @@ pub async fn preview(
         source: side_plan(&source, &source_read),
         target: side_plan(&target, &target_read),
         conflicts: Vec::new(),
+        conflict_count: 0,
+        limit,
         waiting,
         skipped: Vec::new(),
     };
@@ -192,6 +210,7 @@ fn side_plan(open: &OpenSide, read: &ReadOutcome) -> SidePlan {
         entity: open.entity.clone(),
         read: if read.complete { "full" } else { "incremental" }.into(),
         records_read: read.records.len() as usize,
+        counts: Counts::default(),
         creates: Vec::new(),
         updates: Vec::new(),
         deletes: Vec::new(),
@@ -218,13 +237,26 @@ impl Reads<'_, '_> {
                 Side::Target => &mut preview.target,
             };
             let id = op.id.clone().unwrap_or_default();
+            let room = |n: usize| preview.limit.is_none_or(|limit| n < limit);
             match op.kind {
-                OpKind::Create => to.creates.push(Create {
-                    from: other,
-                    fields: op.fields.clone(),
-                }),
-                OpKind::Delete => to.deletes.push(Delete { id }),
+                OpKind::Create => {
+                    to.counts.creates += 1;
+                    if room(to.creates.len()) {
+                        to.creates.push(Create {
+                            from: other,
+                            fields: op.fields.clone(),
+                        });
+                    }
+                }
+                OpKind::Delete => {
+                    to.counts.deletes += 1;
+                    if room(to.deletes.len()) {
+                        to.deletes.push(Delete { id });
+                    }
+                }
+                OpKind::Update if !room(to.updates.len()) => to.counts.updates += 1,
                 OpKind::Update => {
+                    to.counts.updates += 1;
                     let now = self.held(op.side, &id, pair.source_id.as_deref())?;
                     let changes =
                         op.fields
@@ -254,6 +286,13 @@ impl Reads<'_, '_> {
                 None if parked.contains_key(sid.as_str()) => "parked for a person".into(),
                 None => "left as it is".into(),
             };
+            preview.conflict_count += 1;
+            if preview
+                .limit
+                .is_some_and(|limit| preview.conflicts.len() >= limit)
+            {
+                continue;
+            }
             preview.conflicts.push(ConflictPlan {
                 source_id: sid,
                 target_id: tid,
@@ -311,7 +350,7 @@ impl Preview {
     pub fn writes(&self) -> usize {
         [&self.source, &self.target]
             .iter()
-            .map(|s| s.creates.len() + s.updates.len() + s.deletes.len())
+            .map(|s| s.counts.creates + s.counts.updates + s.counts.deletes)
             .sum()
     }
 
@@ -325,7 +364,7 @@ impl Preview {
             self.job,
             self.mode,
             self.writes(),
-            self.conflicts.len()
+            self.conflict_count
         );
         for (name, side) in [("source", &self.source), ("target", &self.target)] {
             let _ = writeln!(
@@ -335,9 +374,9 @@ impl Preview {
                 side.entity,
                 side.read,
                 side.records_read,
-                side.creates.len(),
-                side.updates.len(),
-                side.deletes.len()
+                side.counts.creates,
+                side.counts.updates,
+                side.counts.deletes
             );
             for c in &side.creates {
                 let fields: Vec<String> = c
@@ -357,6 +396,16 @@ impl Preview {
             }
             for d in &side.deletes {
                 let _ = writeln!(out, "  delete {}", d.id);
+            }
+            let listed = side.creates.len() + side.updates.len() + side.deletes.len();
+            let all = side.counts.creates + side.counts.updates + side.counts.deletes;
+            if listed < all {
+                let _ = writeln!(
+                    out,
+                    "  … and {} more (the first {} of each kind listed)",
+                    all - listed,
+                    self.limit.unwrap_or(0)
+                );
             }
         }
         if !self.conflicts.is_empty() {
@@ -380,6 +429,13 @@ impl Preview {
                     .as_deref()
                     .map(|n| format!("; {n}"))
                     .unwrap_or_default()
+            );
+        }
+        if self.conflicts.len() < self.conflict_count {
+            let _ = writeln!(
+                out,
+                "  … and {} more",
+                self.conflict_count - self.conflicts.len()
             );
         }
         if self.waiting > 0 {
