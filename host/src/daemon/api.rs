@@ -437,7 +437,10 @@ fn run_view(run: &crate::state::RunRecord) -> Value {
 }
 
 /// The jobs a project token sees, by id; `None` for the admin (all).
-pub(super) fn visible_jobs(core: &Core, scope: &Scope) -> Option<std::collections::HashSet<String>> {
+pub(super) fn visible_jobs(
+    core: &Core,
+    scope: &Scope,
+) -> Option<std::collections::HashSet<String>> {
     match scope {
         Scope::Admin => None,
         Scope::Project(_) => Some(

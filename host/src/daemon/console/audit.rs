@@ -67,7 +67,11 @@ pub async fn page(State(core): State<Shared>, ui: Ui, Query(q): Query<AuditQuery
     let before = match q.before.as_deref().map(hex::decode) {
         Some(Ok(k)) => Some(k),
         Some(Err(_)) => {
-            return error_page(&ui, StatusCode::BAD_REQUEST, "`before` is not a cursor this page gave")
+            return error_page(
+                &ui,
+                StatusCode::BAD_REQUEST,
+                "`before` is not a cursor this page gave",
+            )
         }
         None => None,
     };

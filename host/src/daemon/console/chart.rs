@@ -15,6 +15,9 @@ pub struct Point {
     pub seconds: f64,
 }
 
+/// A panel: its label, its CSS class (`line` draws a line), its value.
+type Panel = (&'static str, &'static str, fn(&Point) -> f64);
+
 const WIDTH: f64 = 640.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 8.0;
@@ -41,7 +44,7 @@ pub fn svg(job: &str, points: &[Point]) -> String {
     let n = points.len().max(1) as f64;
     let plot = WIDTH - LEFT - RIGHT;
     let step = plot / n;
-    let panels: [(&str, &str, fn(&Point) -> f64); 4] = [
+    let panels: [Panel; 4] = [
         ("records synced", "bar", |p| p.synced),
         ("conflicts", "bar-conflicts", |p| p.conflicts),
         ("failed writes + skipped", "bar-failures", |p| p.failures),
@@ -89,7 +92,11 @@ pub fn svg(job: &str, points: &[Point]) -> String {
                 })
                 .collect();
             if path.len() > 1 {
-                let _ = write!(out, r#"<polyline class="line" points="{}"/>"#, path.join(" "));
+                let _ = write!(
+                    out,
+                    r#"<polyline class="line" points="{}"/>"#,
+                    path.join(" ")
+                );
             }
             for (j, p) in points.iter().enumerate() {
                 let _ = write!(

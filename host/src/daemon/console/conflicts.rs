@@ -100,13 +100,9 @@ pub struct FieldRow {
 /// The fields of `c`, in a stable order (the merge form's indexes).
 fn field_names(c: &ParkedConflict) -> Vec<String> {
     let mut names = BTreeSet::new();
-    for fields in [
-        Some(&c.base_source),
-        c.source.as_ref(),
-        c.target.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
+    for fields in [Some(&c.base_source), c.source.as_ref(), c.target.as_ref()]
+        .into_iter()
+        .flatten()
     {
         names.extend(fields.keys().cloned());
     }
@@ -150,26 +146,34 @@ struct DetailPage {
 
 /// Conflict `id` if this session may see it; otherwise a 404 page (the
 /// refusal audited, as the API's).
-fn visible(core: &Shared, ui: &Ui, id: &str) -> Result<ParkedConflict, Response> {
+fn visible(core: &Shared, ui: &Ui, id: &str) -> Result<ParkedConflict, Box<Response>> {
     match core.state.conflict(id) {
         Ok(Some(c)) if sees_job(core, &ui.scope, &c.job) => Ok(c),
         Ok(Some(_)) => {
             let _ = api::hidden(core, &ui.scope, &format!("conflict {id}"));
-            Err(error_page(ui, StatusCode::NOT_FOUND, format!("no conflict {id}")))
+            Err(Box::new(error_page(
+                ui,
+                StatusCode::NOT_FOUND,
+                format!("no conflict {id}"),
+            )))
         }
-        Ok(None) => Err(error_page(
+        Ok(None) => Err(Box::new(error_page(
             ui,
             StatusCode::NOT_FOUND,
             format!("no conflict {id} (a decided conflict is gone once a run applied it)"),
-        )),
-        Err(e) => Err(error_page(ui, StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        ))),
+        Err(e) => Err(Box::new(error_page(
+            ui,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ))),
     }
 }
 
 pub async fn show(State(core): State<Shared>, ui: Ui, Path(id): Path<String>) -> Response {
     let c = match visible(&core, &ui, &id) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     render(
         StatusCode::OK,
@@ -218,7 +222,7 @@ pub async fn resolve(
 ) -> Response {
     let c = match visible(&core, &ui, &id) {
         Ok(c) => c,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let resolution = match form.get("take").map(String::as_str) {
         Some("source") => Resolution::Take(Side::Source),

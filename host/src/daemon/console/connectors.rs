@@ -21,7 +21,12 @@ struct ConnectorsPage {
     rejected: Option<String>,
 }
 
-fn connectors_page(core: &Shared, ui: &Ui, status: StatusCode, rejected: Option<String>) -> Response {
+fn connectors_page(
+    core: &Shared,
+    ui: &Ui,
+    status: StatusCode,
+    rejected: Option<String>,
+) -> Response {
     render(
         status,
         &ConnectorsPage {

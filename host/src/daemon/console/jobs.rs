@@ -62,7 +62,10 @@ pub fn row(core: &Shared, stored: &StoredJob) -> JobRow {
             .map(|r| format!("{r} (retry)"))
             .or_else(|| stored.next_run_at.clone())
             .unwrap_or_else(|| "on request".into()),
-        last_status: stored.last_status.clone().unwrap_or_else(|| "never run".into()),
+        last_status: stored
+            .last_status
+            .clone()
+            .unwrap_or_else(|| "never run".into()),
         running: core.scheduler.running().contains(&stored.sync_id),
         waiting_plan: core
             .state
@@ -123,22 +126,26 @@ struct JobPage {
 
 /// The job `sync_id` if this session may see it; otherwise a 404 page (the
 /// refusal audited, as the API's).
-fn visible(core: &Shared, ui: &Ui, sync_id: &str) -> Result<StoredJob, Response> {
+fn visible(core: &Shared, ui: &Ui, sync_id: &str) -> Result<StoredJob, Box<Response>> {
     let missing = || error_page(ui, StatusCode::NOT_FOUND, format!("no job {sync_id}"));
     if out_of_scope(core, &ui.scope, sync_id).is_some() {
-        return Err(missing());
+        return Err(Box::new(missing()));
     }
     match core.state.job(sync_id) {
         Ok(Some(stored)) => Ok(stored),
-        Ok(None) => Err(missing()),
-        Err(e) => Err(error_page(ui, StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Ok(None) => Err(Box::new(missing())),
+        Err(e) => Err(Box::new(error_page(
+            ui,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        ))),
     }
 }
 
 pub async fn show(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<String>) -> Response {
     let stored = match visible(&core, &ui, &sync_id) {
         Ok(stored) => stored,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let (plan, plan_error) = match core.state.waiting_plan(&sync_id) {
         Ok(Some(v)) => match serde_json::from_value::<Preview>(v) {
@@ -185,7 +192,7 @@ pub async fn show(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<String
 /// "Run now": the API's trigger.
 pub async fn run_now(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<String>) -> Response {
     if let Err(page) = visible(&core, &ui, &sync_id) {
-        return page;
+        return *page;
     }
     let resp = api::trigger(
         State(core.clone()),
@@ -196,14 +203,25 @@ pub async fn run_now(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<Str
     .await;
     let (status, body) = answer(resp).await;
     if status != StatusCode::ACCEPTED {
-        return error_page(&ui, status, format!("The run was not started: {}", reason(&body)));
+        return error_page(
+            &ui,
+            status,
+            format!("The run was not started: {}", reason(&body)),
+        );
     }
     let notice = if body["queued"] == true {
-        format!("A run of {sync_id} is queued; it starts as soon as its platforms have a free slot.")
+        format!(
+            "A run of {sync_id} is queued; it starts as soon as its platforms have a free slot."
+        )
     } else {
         format!("A run of {sync_id} was already queued; this ask joins it.")
     };
-    see_other(&ui, &core, &format!("/ui/jobs/{}", escape_segment(&sync_id)), notice)
+    see_other(
+        &ui,
+        &core,
+        &format!("/ui/jobs/{}", escape_segment(&sync_id)),
+        notice,
+    )
 }
 
 #[derive(Template)]
@@ -218,7 +236,7 @@ struct PreviewPage {
 pub async fn preview(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<String>) -> Response {
     let stored = match visible(&core, &ui, &sync_id) {
         Ok(stored) => stored,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let resp = crate::daemon::plans::plan(
         State(core.clone()),
@@ -251,7 +269,7 @@ pub async fn preview(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<Str
 /// "Accept plan": the API's accept (audited with who accepted), then a run.
 pub async fn accept(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<String>) -> Response {
     if let Err(page) = visible(&core, &ui, &sync_id) {
-        return page;
+        return *page;
     }
     let resp = crate::daemon::plans::accept(
         State(core.clone()),
@@ -261,7 +279,11 @@ pub async fn accept(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<Stri
     .await;
     let (status, body) = answer(resp).await;
     if status != StatusCode::ACCEPTED {
-        return error_page(&ui, status, format!("The plan was not accepted: {}", reason(&body)));
+        return error_page(
+            &ui,
+            status,
+            format!("The plan was not accepted: {}", reason(&body)),
+        );
     }
     see_other(
         &ui,

@@ -134,7 +134,10 @@ pub async fn answer(resp: Response) -> (StatusCode, Value) {
     let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
         .await
         .unwrap_or_default();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// The reason in an API error's body (`{"error": …}`).

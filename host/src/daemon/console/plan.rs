@@ -102,7 +102,9 @@ impl PlanView {
                 source: shown(c.conflict.source.as_ref()),
                 target: shown(c.conflict.target.as_ref()),
                 decision: match &c.conflict.note {
-                    Some(note) => format!("{} ({}; {note})", c.decision, c.conflict.policy.as_str()),
+                    Some(note) => {
+                        format!("{} ({}; {note})", c.decision, c.conflict.policy.as_str())
+                    }
                     None => format!("{} ({})", c.decision, c.conflict.policy.as_str()),
                 },
             })

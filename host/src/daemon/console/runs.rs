@@ -81,7 +81,11 @@ fn side_run(name: &'static str, s: &Value) -> SideRun {
         ),
         errors: w["errors"]
             .as_array()
-            .map(|a| a.iter().map(|e| e.as_str().unwrap_or_default().to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -96,7 +100,10 @@ pub fn view(run: &RunRecord) -> RunView {
     let r = &run.report;
     let d = &r["details"];
     let sides = if d.is_object() && d["source"].is_object() {
-        vec![side_run("source", &d["source"]), side_run("target", &d["target"])]
+        vec![
+            side_run("source", &d["source"]),
+            side_run("target", &d["target"]),
+        ]
     } else {
         Vec::new()
     };
@@ -110,8 +117,13 @@ pub fn view(run: &RunRecord) -> RunView {
         synced: n(&r["synced_items"]),
         conflicts: n(&r["conflicts_detected"]),
         resolution: r["conflict_resolution"].as_str().unwrap_or("").to_string(),
-        seconds: d["seconds"].as_f64().map_or("?".into(), |s| format!("{s:.2} s")),
-        error: d["error"].as_str().or(r["error"].as_str()).map(String::from),
+        seconds: d["seconds"]
+            .as_f64()
+            .map_or("?".into(), |s| format!("{s:.2} s")),
+        error: d["error"]
+            .as_str()
+            .or(r["error"].as_str())
+            .map(String::from),
         sides,
         conflict_lines: list(&d["conflicts"])
             .iter()

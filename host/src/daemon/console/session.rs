@@ -171,7 +171,9 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-    let age = max_age.map(|s| format!("; Max-Age={s}")).unwrap_or_default();
+    let age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict{age}"
     ))
@@ -237,7 +239,10 @@ async fn checked(core: &Shared, req: Request, next: Next) -> Response {
         return (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large").into_response();
     };
     match form_token(&parts.headers, &bytes).await {
-        Some(given) if matches(&given) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Some(given) if matches(&given) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         _ => refused("this form did not carry this session's CSRF token"),
     }
 }
