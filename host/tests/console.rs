@@ -530,6 +530,30 @@ mod http {
                 .send()
                 .unwrap();
             assert_eq!(resp.status(), 303);
+            // A merge, field by field: the target's Name (fields in name
+            // order: Email, Name, Points, Status), audited with who decided.
+            let resp = http()
+                .post(&resolve)
+                .header(COOKIE, &cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("take", "merge"),
+                    ("pick_1", "target"),
+                ])
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 303);
+            let audit = api_get(&url, &admin, "/audit");
+            let decided = audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "conflict_resolved")
+                .expect("the decision is audited");
+            assert_eq!(decided["detail"]["by"], "admin", "{decided}");
+            let merge = &decided["detail"]["resolution"]["merge"];
+            assert_eq!(merge["Name"]["value"], "From Airtable", "{decided}");
+            assert_eq!(merge["Email"]["value"], "bob@example.com", "{decided}");
             // No session: to the login page; a POST does nothing.
             let resp = http().get(format!("{url}/ui/conflicts")).send().unwrap();
             assert_eq!(resp.status(), 303);
@@ -556,7 +580,10 @@ mod http {
                 .unwrap()
                 .text()
                 .unwrap();
-            assert!(!list.contains(&conflict), "{list}");
+            assert!(
+                !list.contains(&format!("/ui/conflicts/{conflict}\"")),
+                "{list}"
+            );
             // And it cannot upload connectors.
             let page = http()
                 .get(format!("{url}/ui/connectors"))
