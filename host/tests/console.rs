@@ -240,6 +240,14 @@ async fn the_console_in_a_browser() {
             .len()
             >= 2
     );
+    c.find(Locator::Css("table#runs details summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let report = wait_for(&c, "//table[@id='runs']//details[@open]").await;
+    assert!(report.text().await.unwrap().contains("writes:"));
     screenshot(&c, "runs").await;
 
     // The parked conflict: take the target's value, then run.
