@@ -32,7 +32,7 @@ pub type Shared = Arc<Core>;
 /// have limits of their own.
 const MAX_BODY: usize = 1 << 20;
 /// Largest connector upload (a Python or JavaScript component is ~20 MB).
-const MAX_UPLOAD: usize = 64 << 20;
+pub(super) const MAX_UPLOAD: usize = 64 << 20;
 
 pub fn router(core: Shared) -> Router {
     let open = Router::new()
@@ -44,7 +44,9 @@ pub fn router(core: Shared) -> Router {
         .route(
             "/hooks/{sync_id}",
             post(super::hooks::hook).layer(DefaultBodyLimit::max(core.config.webhook_max_bytes)),
-        );
+        )
+        // The web console: its own session cookie, not the bearer token.
+        .merge(super::console::router(core.clone()));
     let guarded = Router::new()
         .route("/jobs", post(create_job).get(list_jobs))
         .route("/jobs/{sync_id}", get(get_job).delete(delete_job))
@@ -118,7 +120,7 @@ async fn auth(
 
 /// A project token asked for what is not its project's: audited, and
 /// answered as if it did not exist.
-fn hidden(core: &Core, scope: &Scope, what: &str) -> Response {
+pub(super) fn hidden(core: &Core, scope: &Scope, what: &str) -> Response {
     core.metrics.refused("out_of_scope");
     core.audit(
         "access_refused",
@@ -147,7 +149,7 @@ fn project_of(core: &Core, sync_id: &str) -> Option<Option<String>> {
 
 /// Whether `scope` may see job `sync_id` (which may no longer exist: then
 /// only the admin sees what remains of it).
-fn sees_job(core: &Core, scope: &Scope, sync_id: &str) -> bool {
+pub(super) fn sees_job(core: &Core, scope: &Scope, sync_id: &str) -> bool {
     scope.is_admin() || project_of(core, sync_id).is_some_and(|p| scope.sees(p.as_deref()))
 }
 
@@ -372,7 +374,7 @@ struct TriggerQuery {
     full: bool,
 }
 
-async fn trigger(
+pub(super) async fn trigger(
     State(core): State<Shared>,
     Extension(scope): Extension<Scope>,
     Path(sync_id): Path<String>,
@@ -435,7 +437,10 @@ fn run_view(run: &crate::state::RunRecord) -> Value {
 }
 
 /// The jobs a project token sees, by id; `None` for the admin (all).
-fn visible_jobs(core: &Core, scope: &Scope) -> Option<std::collections::HashSet<String>> {
+pub(super) fn visible_jobs(
+    core: &Core,
+    scope: &Scope,
+) -> Option<std::collections::HashSet<String>> {
     match scope {
         Scope::Admin => None,
         Scope::Project(_) => Some(
@@ -548,9 +553,15 @@ async fn resolve_conflict(
             )
         }
     };
-    match core.state.conflict(&id) {
-        Ok(Some(conflict)) if !sees_job(&core, &scope, &conflict.job) => {
-            hidden(&core, &scope, &format!("conflict {id}"))
+    resolve(&core, &scope, &id, resolution)
+}
+
+/// Records a person's decision on parked conflict `id` (applied on the
+/// job's next run), audited with who decided; the API and the console.
+pub(super) fn resolve(core: &Core, scope: &Scope, id: &str, resolution: Resolution) -> Response {
+    match core.state.conflict(id) {
+        Ok(Some(conflict)) if !sees_job(core, scope, &conflict.job) => {
+            hidden(core, scope, &format!("conflict {id}"))
         }
         Ok(Some(mut conflict)) => {
             conflict.resolution = Some(resolution);
@@ -579,35 +590,44 @@ async fn upload_connector(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !scope.is_admin() {
-        return forbidden(
-            &core,
-            &scope,
-            "PUT /connectors",
-            "only the admin token uploads connectors".into(),
-        );
-    }
-    if !valid_name(&name) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "a connector name is 1-64 letters, digits, `-` or `_`",
-        );
-    }
-    let swap = core
-        .registry
-        .install(&name, body.to_vec(), None, true)
-        .await;
-    core.on_swap(swap.clone());
-    match swap {
-        Swap::Loaded { name, version } => (
+    match install_connector(&core, &scope, &name, body.to_vec()).await {
+        Ok((name, version)) => (
             StatusCode::OK,
             Json(json!({"name": name, "version": version, "status": "loaded"})),
         )
             .into_response(),
-        Swap::Rejected { reason, .. } => error(
+        Err((status, reason)) => error(status, reason),
+    }
+}
+
+/// Checks an uploaded connector and swaps it in (the API's `PUT
+/// /connectors/NAME` and the console's upload): its name and version, or
+/// the status and reason of the refusal (the previous version keeps serving).
+pub(super) async fn install_connector(
+    core: &Core,
+    scope: &Scope,
+    name: &str,
+    wasm: Vec<u8>,
+) -> Result<(String, String), (StatusCode, String)> {
+    if !scope.is_admin() {
+        let why = "only the admin token uploads connectors".to_string();
+        let refused = forbidden(core, scope, "PUT /connectors", why.clone());
+        return Err((refused.status(), why));
+    }
+    if !valid_name(name) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "a connector name is 1-64 letters, digits, `-` or `_`".into(),
+        ));
+    }
+    let swap = core.registry.install(name, wasm, None, true).await;
+    core.on_swap(swap.clone());
+    match swap {
+        Swap::Loaded { name, version } => Ok((name, version)),
+        Swap::Rejected { reason, .. } => Err((
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("rejected; the previous version keeps serving: {reason}"),
-        ),
+        )),
     }
 }
 

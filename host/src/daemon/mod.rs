@@ -9,6 +9,7 @@
 //! - [`scheduler`]: the priority queue, per-platform limits, backoff;
 //! - [`registry`]: connectors, hot-loaded from a folder or an upload;
 //! - [`api`]: the HTTP API (axum), with [`openapi`] and [`metrics`];
+//! - [`console`]: the web console under `/ui`, on the same port;
 //! - [`access`]: the admin token and project-scoped tokens;
 //! - [`hooks`]: webhook intake, bounded before any work is done;
 //! - [`files`]: the data folder and secret files, private from the first byte.
@@ -19,6 +20,7 @@
 
 pub mod access;
 pub mod api;
+pub mod console;
 pub mod files;
 mod history;
 pub mod hooks;
@@ -91,6 +93,8 @@ pub struct Core {
     pub hooks: hooks::Intake,
     /// the runtime connector calls run on
     pub work: tokio::runtime::Handle,
+    /// the web console's sessions (`/ui`)
+    pub console: console::Sessions,
     config: Config,
     /// `--notify-url`, when given
     notifier: Option<notify::Notifier>,
@@ -529,6 +533,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         tokens: access::Tokens::new(token, &config.data),
         hooks: hooks::Intake::default(),
         work: work.handle().clone(),
+        console: Default::default(),
         wake: Notify::new(),
         stopping: AtomicBool::new(false),
         http: reqwest::Client::new(),

@@ -458,4 +458,31 @@ impl State {
             })
             .collect()
     }
+
+    /// Audit entries newest first, before the entry whose key is `before`
+    /// (the cursor of the page before), at most `limit` of those `keep`
+    /// takes; each with its key, the cursor of the next page.
+    pub fn audit_newest(
+        &self,
+        before: Option<&[u8]>,
+        limit: usize,
+        keep: impl Fn(&AuditEntry) -> bool,
+    ) -> Result<Vec<(Vec<u8>, AuditEntry)>> {
+        let range = match before {
+            Some(k) => self.audit.range(..k.to_vec()),
+            None => self.audit.range::<Vec<u8>, _>(..),
+        };
+        let mut page = Vec::new();
+        for item in range.rev() {
+            let (k, v) = item?;
+            let entry: AuditEntry = decode(&k, &v)?;
+            if keep(&entry) {
+                page.push((k.to_vec(), entry));
+                if page.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
 }
