@@ -369,9 +369,9 @@ async fn delete_job(
 }
 
 #[derive(Deserialize)]
-struct TriggerQuery {
+pub(super) struct TriggerQuery {
     #[serde(default)]
-    full: bool,
+    pub(super) full: bool,
 }
 
 pub(super) async fn trigger(

@@ -19,9 +19,18 @@ const LISTED: usize = 1000;
 #[derive(serde::Deserialize)]
 pub struct PlanQuery {
     #[serde(default)]
-    full: bool,
+    pub full: bool,
     #[serde(default = "listed")]
-    limit: usize,
+    pub limit: usize,
+}
+
+impl Default for PlanQuery {
+    fn default() -> Self {
+        PlanQuery {
+            full: false,
+            limit: LISTED,
+        }
+    }
 }
 
 fn listed() -> usize {

@@ -242,7 +242,7 @@ pub async fn preview(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<Str
         State(core.clone()),
         Extension(ui.scope.clone()),
         Path(sync_id.clone()),
-        Query(TriggerQuery { full: false }),
+        Query(crate::daemon::plans::PlanQuery::default()),
     )
     .await;
     let (status, body) = answer(resp).await;

@@ -62,9 +62,12 @@ impl PlanView {
                     s.entity,
                     s.read,
                     s.records_read,
-                    s.creates.len(),
-                    s.updates.len(),
-                    s.deletes.len()
+                    s.counts.creates,
+                    s.counts.updates,
+                    s.counts.deletes
+                ) + &more(
+                    s.counts.creates + s.counts.updates + s.counts.deletes,
+                    s.creates.len() + s.updates.len() + s.deletes.len(),
                 ),
                 creates: s
                     .creates
@@ -115,8 +118,8 @@ impl PlanView {
                 p.job,
                 p.mode,
                 p.writes(),
-                p.conflicts.len()
-            ),
+                p.conflict_count
+            ) + &more(p.conflict_count, p.conflicts.len()),
             sides,
             conflicts,
             waiting: p.waiting,
@@ -127,5 +130,14 @@ impl PlanView {
                 .collect(),
             text: p.text(),
         }
+    }
+}
+
+/// What a bounded list leaves out, said after its count.
+fn more(all: usize, listed: usize) -> String {
+    if listed < all {
+        format!(" (the first {listed} listed)")
+    } else {
+        String::new()
     }
 }
