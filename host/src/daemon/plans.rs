@@ -42,14 +42,20 @@ fn visible_job(
     core: &super::Core,
     scope: &Scope,
     sync_id: &str,
-) -> Result<crate::job::Job, Response> {
+) -> Result<crate::job::Job, Box<Response>> {
     if let Some(refused) = out_of_scope(core, scope, sync_id) {
-        return Err(refused);
+        return Err(Box::new(refused));
     }
     match core.load_job(sync_id) {
         Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no job {sync_id}"))),
-        Err(e) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("no job {sync_id}"),
+        ))),
+        Err(e) => Err(Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        ))),
     }
 }
 
@@ -61,7 +67,7 @@ pub async fn plan(
 ) -> Response {
     let job = match visible_job(&core, &scope, &sync_id) {
         Ok(job) => job,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     // A run's writes in flight sit in the outbox: a preview beside them
     // would read them as left by a crash.
@@ -147,7 +153,7 @@ pub async fn accept(
 ) -> Response {
     let job = match visible_job(&core, &scope, &sync_id) {
         Ok(job) => job,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if job.first_sync != crate::job::FirstSync::Plan {
         return error(
