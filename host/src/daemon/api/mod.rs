@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
@@ -19,12 +18,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::access::Scope;
-use super::registry::{valid_name, Swap};
+use super::registry::valid_name;
 use super::scheduler::Reason;
 use super::Core;
-use crate::core::merge::Side;
 use crate::job::Job;
-use crate::state::{Resolution, StoredJob};
+use crate::state::StoredJob;
+
+mod conflicts;
+mod connectors;
+
+pub(super) use conflicts::resolve;
+use conflicts::{list_conflicts, resolve_conflict};
+pub(super) use connectors::install_connector;
+use connectors::{list_connectors, upload_connector};
 
 pub type Shared = Arc<Core>;
 
@@ -508,126 +514,6 @@ async fn get_run(
         Ok(Some(_)) => hidden(&core, &scope, &format!("run {id}")),
         Ok(None) => error(StatusCode::NOT_FOUND, format!("no run {id}")),
         Err(e) => internal(e),
-    }
-}
-
-async fn list_conflicts(
-    State(core): State<Shared>,
-    Extension(scope): Extension<Scope>,
-    Query(q): Query<PageQuery>,
-) -> Response {
-    let visible = visible_jobs(&core, &scope);
-    match core.state.conflicts() {
-        Ok(c) => {
-            let mut c: Vec<_> = c
-                .into_iter()
-                .filter(|c| visible.as_ref().is_none_or(|v| v.contains(&c.job)))
-                .collect();
-            c.sort_by(|a, b| a.id.cmp(&b.id));
-            page_by_id("/conflicts", c, |c| c.id.as_str(), &q)
-        }
-        Err(e) => internal(e),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResolveBody {
-    take: Option<Side>,
-    merge: Option<crate::core::value::Fields>,
-}
-
-async fn resolve_conflict(
-    State(core): State<Shared>,
-    Extension(scope): Extension<Scope>,
-    Path(id): Path<String>,
-    Json(body): Json<ResolveBody>,
-) -> Response {
-    let resolution = match (body.take, body.merge) {
-        (Some(side), None) => Resolution::Take(side),
-        (None, Some(fields)) => Resolution::Merge(fields),
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                r#"send {"take": "source"|"target"} or {"merge": {FIELD: VALUE, ...}}"#,
-            )
-        }
-    };
-    resolve(&core, &scope, &id, resolution)
-}
-
-/// Records a person's decision on parked conflict `id` (applied on the
-/// job's next run), audited with who decided; the API and the console.
-pub(super) fn resolve(core: &Core, scope: &Scope, id: &str, resolution: Resolution) -> Response {
-    match core.state.conflict(id) {
-        Ok(Some(conflict)) if !sees_job(core, scope, &conflict.job) => {
-            hidden(core, scope, &format!("conflict {id}"))
-        }
-        Ok(Some(mut conflict)) => {
-            conflict.resolution = Some(resolution);
-            if let Err(e) = core.state.put_conflict(&conflict) {
-                return internal(e);
-            }
-            core.audit(
-                "conflict_resolved",
-                &conflict.job,
-                json!({"conflict": id, "resolution": conflict.resolution, "by": scope.label()}),
-            );
-            Json(json!({"id": id, "applied": "on the job's next run"})).into_response()
-        }
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no conflict {id}")),
-        Err(e) => internal(e),
-    }
-}
-
-async fn list_connectors(State(core): State<Shared>) -> Json<Value> {
-    Json(json!(core.registry.list()))
-}
-
-async fn upload_connector(
-    State(core): State<Shared>,
-    Extension(scope): Extension<Scope>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
-    match install_connector(&core, &scope, &name, body.to_vec()).await {
-        Ok((name, version)) => (
-            StatusCode::OK,
-            Json(json!({"name": name, "version": version, "status": "loaded"})),
-        )
-            .into_response(),
-        Err((status, reason)) => error(status, reason),
-    }
-}
-
-/// Checks an uploaded connector and swaps it in (the API's `PUT
-/// /connectors/NAME` and the console's upload): its name and version, or
-/// the status and reason of the refusal (the previous version keeps serving).
-pub(super) async fn install_connector(
-    core: &Core,
-    scope: &Scope,
-    name: &str,
-    wasm: Vec<u8>,
-) -> Result<(String, String), (StatusCode, String)> {
-    if !scope.is_admin() {
-        let why = "only the admin token uploads connectors".to_string();
-        let refused = forbidden(core, scope, "PUT /connectors", why.clone());
-        return Err((refused.status(), why));
-    }
-    if !valid_name(name) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "a connector name is 1-64 letters, digits, `-` or `_`".into(),
-        ));
-    }
-    let swap = core.registry.install(name, wasm, None, true).await;
-    core.on_swap(swap.clone());
-    match swap {
-        Swap::Loaded { name, version } => Ok((name, version)),
-        Swap::Rejected { reason, .. } => Err((
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("rejected; the previous version keeps serving: {reason}"),
-        )),
     }
 }
 
