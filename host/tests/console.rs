@@ -621,4 +621,53 @@ mod http {
         .await;
         drop(d);
     }
+
+    /// A first sync waiting for its plan: shown on the job's page, and
+    /// "Accept plan" lets the run go ahead.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_first_plan_is_shown_and_accepted() {
+        let w = World::new("console-accept", "newest_wins").await;
+        w.seed_notion("a", 0..2);
+        let mut job = w.job.clone();
+        job["first_sync"] = serde_json::json!("plan");
+        let data = w.dir.join("daemon");
+        let airtable = w.airtable.clone();
+        blocking(move || {
+            let d = Daemon::start(&data, 2);
+            assert_eq!(d.post("/jobs", &job).0, 201);
+            let id = "sync-console-accept";
+            assert_eq!(
+                d.post(&format!("/jobs/{id}/trigger"), &serde_json::json!({}))
+                    .0,
+                202
+            );
+            let started = std::time::Instant::now();
+            while d.get(&format!("/jobs/{id}"))["last_status"] != "awaiting_plan" {
+                assert!(started.elapsed() < WAIT, "not parked");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let cookie = format!("synchost_session={}", log_in_as(&d.url, &d.token));
+            let page = http()
+                .get(format!("{}/ui/jobs/{id}", d.url))
+                .header(COOKIE, &cookie)
+                .send()
+                .unwrap()
+                .text()
+                .unwrap();
+            assert!(page.contains("Accept plan"), "{page}");
+            assert!(page.contains("2 create(s)"), "{page}");
+            assert_eq!(airtable.records(&w.base, "Tasks").len(), 0);
+            let csrf = hidden_csrf(&page);
+            let resp = http()
+                .post(format!("{}/ui/jobs/{id}/plan/accept", d.url))
+                .header(COOKIE, &cookie)
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 303);
+            let run = d.wait_for_run(id, &["success"], std::time::Duration::from_secs(20));
+            assert_eq!(run["report"]["synced_items"], 2);
+        })
+        .await;
+    }
 }

@@ -399,6 +399,11 @@ pub(super) async fn trigger(
             }
             let queued = core.ask(&job, Reason::Manual, q.full);
             core.wake();
+            core.audit(
+                "run_asked",
+                &sync_id,
+                json!({"by": scope.label(), "full": q.full, "queued": queued}),
+            );
             (
                 StatusCode::ACCEPTED,
                 Json(json!({"sync_id": sync_id, "queued": queued})),
