@@ -276,3 +276,77 @@ async fn parked_conflicts_are_notified_signed_and_retried() {
     assert_eq!(rows, w.airtable_rows());
     assert!(rows.values().all(|r| r.0 == "From Airtable"), "{rows:?}");
 }
+
+/// Notices are kept until the receiver takes them: one that a daemon could
+/// not deliver before it was killed is delivered by the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_not_yet_delivered_survives_a_kill() {
+    let w = World::new("notify-kill", "manual").await;
+    w.add_notion("Original", "kim@example.com", "Todo", 1.0);
+    let hook = receiver(1_000_000).await;
+    let data = w.dir.join("daemon");
+    let id = "sync-notify-kill";
+    let (job, url) = (w.job.clone(), hook.url.clone());
+    let args = move || vec!["--notify-url".to_string(), url.clone()];
+    let d = {
+        let (data, args) = (data.clone(), args.clone());
+        blocking(move || {
+            let args = args();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let d = Daemon::start_with(&data, &args, &[]);
+            assert_eq!(d.post("/jobs", &job).0, 201);
+            assert_eq!(d.post(&format!("/jobs/{id}/trigger"), &json!({})).0, 202);
+            d.wait_for_run(id, &["success"], Duration::from_secs(20));
+            d
+        })
+        .await
+    };
+    w.tick();
+    let email = "kim@example.com";
+    w.notion
+        .update_page(
+            &w.notion_id(email),
+            json!({"Name": {"title": [{"text": {"content": "From Notion"}}]}}),
+        )
+        .unwrap();
+    w.airtable
+        .update(
+            &w.base,
+            "Tasks",
+            &w.airtable_id(email),
+            json!({"Name": "From Airtable"}),
+        )
+        .unwrap();
+    let mut d = blocking(move || {
+        assert_eq!(d.post(&format!("/jobs/{id}/trigger"), &json!({})).0, 202);
+        d.wait_for_run(id, &["partial"], Duration::from_secs(20));
+        d
+    })
+    .await;
+    // Refused at least once, then the daemon is killed.
+    let started = Instant::now();
+    while hook.got.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.kill();
+    let refused = hook.got.lock().unwrap()[0].delivery.clone();
+    *hook.fail.lock().unwrap() = 0;
+    let d = blocking(move || {
+        let args = args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start_with(&data, &args, &[])
+    })
+    .await;
+    let started = Instant::now();
+    loop {
+        let got = hook.got.lock().unwrap().clone();
+        if let Some(taken) = got.iter().skip(1).find(|d| d.event == "conflict_parked") {
+            assert_eq!(taken.delivery, refused, "the same notice, sent again");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{got:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(d);
+}
