@@ -14,6 +14,7 @@
 
 mod compact;
 mod lsm;
+pub mod migrations;
 mod notices;
 mod pairs;
 mod plans;
@@ -43,6 +44,15 @@ pub enum StateError {
     OpenPairs { path: String, source: fjall::Error },
     #[error("pairs store: {0}")]
     Fjall(#[from] fjall::Error),
+    #[error(
+        "the state at {path} was written by a newer synchost (state format {found}; this one \
+         knows up to {known}): run that version, or a newer one, on it"
+    )]
+    Newer {
+        path: String,
+        found: u32,
+        known: u32,
+    },
     #[error("state database holds an entry that does not parse ({key}): {reason}")]
     Corrupt { key: String, reason: String },
     #[error("a run's scratch file: {0}")]
@@ -165,7 +175,6 @@ impl State {
         // leaves files it does not know alone. Opened after sled's lock is
         // held: no other process can be opening it.
         let lsm = lsm::Lsm::open(&dir.join("pairs"), cache_mib())?;
-        lsm.migrate(&db)?;
         let state = State {
             lsm,
             checkpoints: db.open_tree("checkpoints")?,
@@ -180,7 +189,7 @@ impl State {
         // Left by a run that was killed: nothing in it outlives its run, and
         // no other process holds this state (sled's lock above).
         let _ = std::fs::remove_dir_all(&state.scratch);
-        state.migrate_runs()?;
+        migrations::apply(&state, dir)?;
         Ok(state)
     }
 

@@ -292,3 +292,36 @@ fn an_outbox_entry_written_borrowed_reads_back_whole() {
     drop(state);
     let _ = std::fs::remove_dir_all(temp("borrowed"));
 }
+
+/// A state written by a newer synchost is refused, not misread; an older
+/// one (no format kept) is brought to this format.
+#[test]
+fn a_state_of_a_newer_format_is_refused_and_an_older_one_migrated() {
+    let dir = temp("format");
+    drop(State::open(&dir).unwrap());
+    let db = sled::open(&dir).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    assert_eq!(
+        meta.get(b"format").unwrap().as_deref(),
+        Some(&migrations::FORMAT.to_be_bytes()[..])
+    );
+    // Before formats were kept: none, and every step runs.
+    meta.remove(b"format").unwrap();
+    db.flush().unwrap();
+    drop((meta, db));
+    drop(State::open(&dir).unwrap());
+    let db = sled::open(&dir).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    assert!(meta.get(b"format").unwrap().is_some());
+    meta.insert(b"format", &(migrations::FORMAT + 1).to_be_bytes())
+        .unwrap();
+    db.flush().unwrap();
+    drop((meta, db));
+    let refused = State::open(&dir).err().expect("refused").to_string();
+    assert!(
+        refused.contains("written by a newer synchost")
+            && refused.contains(&format!("format {}", migrations::FORMAT + 1)),
+        "{refused}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
