@@ -32,12 +32,15 @@ pub use types::{
 pub(super) enum Pre {
     V1(v1::ConnectorPre<HostState>),
     V2(v2::ConnectorPre<HostState>),
+    /// a built-in side, run by the host itself ([`super::table`])
+    Table(super::table::Kind),
 }
 
 /// One instance, by contract.
 enum Instance {
     V1(v1::Connector),
     V2(v2::Connector),
+    Table(Box<super::table::Table>),
 }
 
 impl WriteOutcome {
@@ -132,6 +135,7 @@ impl Session {
             match &connector.pre {
                 Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
                 Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
+                Pre::Table(kind) => Ok(Instance::Table(Box::new(super::table::Table::new(*kind)))),
             }
         })
         .await;
@@ -175,6 +179,7 @@ impl Session {
                     .await
                     .map(|r| r.map(|d| Ok(d.adapt())))
             }
+            Instance::Table(t) => Ok(Ok(Ok(t.describe()))),
         };
         self.finish("describe", out)
     }
@@ -182,7 +187,7 @@ impl Session {
     pub async fn configure(&mut self, settings: &[(String, String)]) -> Result<(), RuntimeError> {
         let timeout = self.begin()?;
         let store = &mut self.store;
-        let out = match &self.instance {
+        let out = match &mut self.instance {
             Instance::V2(i) => {
                 let fut = i.synchost_connector_api().call_configure(store, settings);
                 tokio::time::timeout(timeout, fut).await
@@ -190,6 +195,10 @@ impl Session {
             Instance::V1(i) => {
                 let fut = i.synchost_connector_api().call_configure(store, settings);
                 tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+            Instance::Table(t) => {
+                t.configure(settings, &store.data().net.secrets);
+                Ok(Ok(Ok(())))
             }
         };
         self.finish("configure", out)
@@ -210,6 +219,10 @@ impl Session {
                 .collect());
         }
         let timeout = self.begin()?;
+        if let Instance::Table(t) = &self.instance {
+            let out = tokio::time::timeout(timeout, async { Ok(t.entities().await) }).await;
+            return self.finish("entities", out);
+        }
         let Instance::V2(instance) = &self.instance else {
             unreachable!("answered above")
         };
@@ -266,6 +279,9 @@ impl Session {
                 let fut = i.synchost_connector_api().call_schema(store, entity);
                 tokio::time::timeout(timeout, fut).await.map(lift)
             }
+            Instance::Table(t) => {
+                tokio::time::timeout(timeout, async { Ok(t.schema(entity).await) }).await
+            }
         };
         self.finish("schema", out)
     }
@@ -283,6 +299,9 @@ impl Session {
                 let req = req.clone().adapt();
                 let fut = i.synchost_connector_api().call_read(store, &req);
                 tokio::time::timeout(timeout, fut).await.map(lift)
+            }
+            Instance::Table(t) => {
+                tokio::time::timeout(timeout, async { Ok(t.read(req).await) }).await
             }
         };
         let page = self.finish("read", out)?;
@@ -364,6 +383,9 @@ impl Session {
                     })
                     .map(lift)
             }
+            Instance::Table(t) => {
+                tokio::time::timeout(timeout, async { Ok(t.write(entity, ops).await) }).await
+            }
         };
         let results = self.finish("write", out)?;
         let oversized = results.iter().find(|o| match o {
@@ -420,6 +442,9 @@ impl Session {
                 let fut = i.synchost_connector_api().call_webhook(store, &req);
                 tokio::time::timeout(timeout, fut).await.map(lift)
             }
+            Instance::Table(_) => Ok(Ok(Err(types::ConnectorError::InvalidInput(
+                "a table side takes no webhooks".into(),
+            )))),
         };
         let events = self.finish("webhook", out)?;
         let oversized = events.len() > MAX_RECORDS_PER_PAGE

@@ -32,6 +32,7 @@ pub mod rate;
 mod scrub;
 pub mod secrets;
 pub mod stats;
+pub mod table;
 pub mod tape;
 
 use std::collections::BTreeMap;
@@ -278,6 +279,21 @@ impl Runtime {
     }
 
     /// A fresh, configured instance of `connector` for one run.
+    /// The built-in side called `name` (`postgres`, `sqlite`), if it is one.
+    pub fn builtin(&self, name: &str) -> Option<Arc<LoadedConnector>> {
+        let kind = table::Kind::named(name)?;
+        Some(Arc::new(LoadedConnector {
+            name: kind.name().into(),
+            origin: format!("built-in {} side", kind.name()),
+            hash: format!("builtin:{}@{}", kind.name(), env!("CARGO_PKG_VERSION")),
+            contract: "0.2.0".into(),
+            descriptor: kind.descriptor(),
+            source: engine::Source::Compiled,
+            loaded_at: chrono::Utc::now(),
+            pre: connector::Pre::Table(kind),
+        }))
+    }
+
     pub async fn session(
         &self,
         connector: &Arc<LoadedConnector>,

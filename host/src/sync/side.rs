@@ -127,6 +127,9 @@ impl ConnectorSource {
         spec: &SideSpec,
         runtime: &Runtime,
     ) -> anyhow::Result<Arc<LoadedConnector>> {
+        if let Some(builtin) = runtime.builtin(&Self::name(spec)) {
+            return Ok(builtin);
+        }
         if let Some(loaded) = self
             .loaded
             .as_ref()

@@ -187,6 +187,18 @@ fn project_job_problems(project: &str, job: &Job) -> Vec<String> {
                 "{name}.connection.allow_private_networks: only the admin may let a job reach private networks"
             ));
         }
+        // A table side reaches the daemon's own databases and files.
+        if side
+            .connector
+            .as_deref()
+            .and_then(crate::runtime::table::Kind::named)
+            .is_some()
+        {
+            problems.push(format!(
+                "{name}.connector: only the admin may make a job of a built-in table side \
+                 (it reaches the daemon's databases and files)"
+            ));
+        }
         if side.connector.as_deref().is_some_and(|c| !valid_name(c)) {
             problems.push(format!(
                 "{name}.connector: a project token names a loaded connector, not a file"
