@@ -474,6 +474,19 @@ async fn a_project_token_sees_and_touches_only_its_project() {
         let mut private = manual_job("new-a", "A");
         private["target"]["connection"] = json!({"allow_private_networks": true});
         assert_eq!(d.send_as(&token_a, "POST", "/jobs", &private).0, 403);
+        // A table side reaches the daemon's own databases and files.
+        let mut table = manual_job("new-a", "A");
+        table["target"] = json!({"platform": "App", "connector": "sqlite", "entity": "tasks",
+            "connection": {"settings": {"path": "/etc/passwd"}}});
+        let (status, body) = d.send_as(&token_a, "POST", "/jobs", &table);
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("built-in table side"),
+            "{body}"
+        );
         let mut own = manual_job("new-a", "A");
         own["source"]["connection"] = json!({"secrets": {"notion_token": "file:notion"}});
         let (status, body) = d.send_as(&token_a, "POST", "/jobs", &own);
