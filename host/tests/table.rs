@@ -315,3 +315,58 @@ async fn a_postgres_row_changed_since_read_is_not_overwritten() {
     stale_write_is_refused(&db).await;
     db.drop_database().await;
 }
+
+/// `synchost table prepare` shows, then installs, a tombstone table and a
+/// delete trigger; with them, a row the application deletes reaches Notion
+/// on the next incremental run, without waiting for a full scan.
+async fn deletes_through_tombstones(w: &mut World, db: &Db) {
+    w.job["target"] = db.side();
+    w.job["target"]["connection"]["settings"]["tombstones"] = json!("synchost_tombstones");
+    let job = w.job_file();
+    let job = job.to_str().unwrap();
+    let (code, shown, err) = common::synchost(&["table", "prepare", job]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("CREATE TRIGGER") && err.contains("--apply"),
+        "{shown}{err}"
+    );
+    let (code, _, err) = common::synchost(&["table", "prepare", job, "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("\"tombstones\": \"synchost_tombstones\""),
+        "{err}"
+    );
+
+    w.seed_notion("t", 0..2);
+    db.exec("INSERT INTO tasks (\"Name\", \"Email\", \"Status\", \"Points\") VALUES ('Mine', 'app@example.com', 'Doing', 7)")
+        .await;
+    let first = w.sync().await;
+    assert_eq!(first.status, Status::Success, "{first:?}");
+    assert_eq!(w.notion_rows().len(), 3);
+
+    db.exec("DELETE FROM tasks WHERE \"Email\" = 'app@example.com'")
+        .await;
+    let second = w.sync().await;
+    let details = second.details.as_ref().unwrap();
+    assert_eq!(details.target.read, "incremental", "{second:?}");
+    assert_eq!(details.source.written.deleted, 1, "{second:?}");
+    let notion = w.notion_rows();
+    assert!(!notion.contains_key("app@example.com"), "{notion:?}");
+    assert_eq!(notion.len(), 2);
+    assert_eq!(db.rows().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_delete_reaches_notion_incrementally_through_tombstones() {
+    let mut w = World::new("table-tomb-sqlite", "source_wins").await;
+    let db = Db::sqlite(&w).await;
+    deletes_through_tombstones(&mut w, &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_delete_reaches_notion_incrementally_through_tombstones() {
+    let mut w = World::new("table-tomb-pg", "source_wins").await;
+    let db = Db::postgres("tomb").await;
+    deletes_through_tombstones(&mut w, &db).await;
+    db.drop_database().await;
+}

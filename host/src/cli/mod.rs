@@ -7,6 +7,7 @@ mod demo;
 mod scaffold;
 mod sim;
 mod sync;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Plans a first run waits on (jobs with `"first_sync": "plan"`)
     #[command(subcommand)]
     Plan(sync::PlanCommand),
+    /// A table side's database: the tombstone table and delete trigger
+    #[command(subcommand)]
+    Table(table::TableCommand),
     /// Run jobs on their schedules, on webhooks and on request, with an HTTP API
     Daemon(DaemonArgs),
     /// API tokens scoped to one project (the admin token is DATA/api-token)
@@ -188,6 +192,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Conflicts(cmd) => sync::conflicts(cmd).await,
         Command::Job(cmd) => sync::job(cmd),
         Command::Plan(cmd) => sync::plans(cmd).await,
+        Command::Table(cmd) => table::run(cmd, &runtime).await,
         Command::Token(cmd) => token(cmd),
         Command::Daemon(args) => {
             let config = crate::daemon::Config {

@@ -75,6 +75,11 @@ impl Kind {
                 false,
             ),
         ];
+        settings.push(setting(
+            "tombstones",
+            "the tombstone table `synchost table prepare` made: deletes found between full scans",
+            false,
+        ));
         if self == Kind::Sqlite {
             settings.push(setting("path", "the SQLite database file", true));
         }
@@ -138,6 +143,11 @@ pub(crate) struct Column {
 pub(crate) struct Shape {
     /// the table, quoted for SQL (`"public"."tasks"`)
     pub table: String,
+    /// the table as its tombstones name it (`public.tasks`; SQLite: `tasks`)
+    pub qualified: String,
+    /// the tombstone table `synchost table prepare` made, if the
+    /// connection names one (setting `tombstones`)
+    pub tombstones: Option<String>,
     pub key: Column,
     pub updated_at: Option<Column>,
     /// every other column: the fields
@@ -239,10 +249,12 @@ impl Table {
         if shape.as_ref().is_none_or(|s| s.table != quoted(entity)) {
             let key = self.setting("key").unwrap_or("id");
             let updated_at = self.setting("updated_at");
-            *shape = Some(match backend {
+            let mut found = match backend {
                 Backend::Postgres(pg) => pg.shape(entity, key, updated_at).await?,
                 Backend::Sqlite(lite) => lite.shape(entity, key, updated_at).await?,
-            });
+            };
+            found.tombstones = self.setting("tombstones").map(quoted);
+            *shape = Some(found);
         }
         let shape = shape.as_ref().expect("looked up above");
         f(backend, shape).await
@@ -270,6 +282,12 @@ impl Table {
     }
 
     pub async fn read(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
+        // An incremental read ends with the rows deleted since, from the
+        // tombstones (its cursor then is `{"deleted": [at, key]}`).
+        if let Some(Ok(Json::Object(o))) = req.cursor.as_deref().map(serde_json::from_str::<Json>) {
+            let after = o.get("deleted").and_then(Json::as_array).cloned();
+            return self.deleted(req, after.unwrap_or_default()).await;
+        }
         let page = self
             .with(&req.entity, async |backend, shape| {
                 let since = if shape.updated_at.is_some() {
@@ -292,9 +310,13 @@ impl Table {
             })
             .await?;
         let (rows, n, shape) = page;
-        let next_cursor = (rows.len() == n)
-            .then(|| rows.last().map(|r| r.cursor.to_string()))
-            .flatten();
+        let tombstones =
+            req.since.is_some() && shape.updated_at.is_some() && shape.tombstones.is_some();
+        let next_cursor = match rows.last() {
+            Some(last) if rows.len() == n => Some(last.cursor.to_string()),
+            _ if tombstones => Some(serde_json::json!({"deleted": []}).to_string()),
+            _ => None,
+        };
         let mut newest = self.newest.lock();
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
@@ -321,6 +343,36 @@ impl Table {
             records,
             next_cursor,
             checkpoint: newest.clone(),
+        })
+    }
+
+    /// A page of the rows deleted since `req.since`, after `after` (`[at, key]`).
+    async fn deleted(&self, req: &ReadRequest, after: Vec<Json>) -> Result<Page, ConnectorError> {
+        let since = req.since.clone().unwrap_or_default();
+        let n = req.page_size.clamp(1, 1000) as usize;
+        let gone = self
+            .with(&req.entity, async |backend, shape| match backend {
+                Backend::Postgres(pg) => pg.deleted(shape, &since, &after, n).await,
+                Backend::Sqlite(lite) => lite.deleted(shape, &since, &after, n).await,
+            })
+            .await?;
+        let next_cursor = (gone.len() == n)
+            .then(|| gone.last())
+            .flatten()
+            .map(|(key, at)| serde_json::json!({"deleted": [at, key]}).to_string());
+        Ok(Page {
+            records: gone
+                .into_iter()
+                .map(|(id, at)| Record {
+                    id,
+                    version: None,
+                    updated_at: Some(rfc3339(&at)),
+                    deleted: true,
+                    fields: Vec::new(),
+                })
+                .collect(),
+            next_cursor,
+            checkpoint: self.newest.lock().clone(),
         })
     }
 
@@ -465,5 +517,50 @@ pub(crate) fn rfc3339(text: &str) -> String {
             .with_timezone(&chrono::Utc)
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         None => text.to_string(),
+    }
+}
+
+/// What `synchost table prepare` installs so that a table side finds every
+/// delete between full scans: a tombstone table, and a trigger that writes a
+/// row's key there when the row is deleted.
+pub fn prepare_sql(kind: Kind, entity: &str, key: &str, tombstones: &str) -> String {
+    let (t, tomb) = (quoted(entity), quoted(tombstones));
+    let trigger = quoted(&format!("synchost_tombstone_{}", entity.replace('.', "_")));
+    let literal = |text: &str| format!("'{}'", text.replace('\'', "''"));
+    match kind {
+        Kind::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {tomb} (\n  table_name text NOT NULL,\n  key text NOT NULL,\n  \
+             deleted_at timestamptz NOT NULL DEFAULT clock_timestamp()\n);\n\
+             CREATE INDEX IF NOT EXISTS {idx} ON {tomb} (table_name, deleted_at, key);\n\
+             CREATE OR REPLACE FUNCTION synchost_tombstone() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+             BEGIN\n  EXECUTE format('INSERT INTO %s (table_name, key) VALUES ($1, $2)', TG_ARGV[1])\n    \
+             USING TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, to_jsonb(OLD) ->> TG_ARGV[0];\n  \
+             RETURN OLD;\nEND $$;\n\
+             DROP TRIGGER IF EXISTS {trigger} ON {t};\n\
+             CREATE TRIGGER {trigger} AFTER DELETE ON {t}\n  \
+             FOR EACH ROW EXECUTE FUNCTION synchost_tombstone({k}, {tomb_arg});\n",
+            idx = quoted(&format!("{}_by_time", tombstones.replace('.', "_"))),
+            k = literal(key),
+            tomb_arg = literal(&tomb),
+        ),
+        Kind::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {tomb} (\n  table_name TEXT NOT NULL,\n  key TEXT NOT NULL,\n  \
+             deleted_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n);\n\
+             DROP TRIGGER IF EXISTS {trigger};\n\
+             CREATE TRIGGER {trigger} AFTER DELETE ON {t} BEGIN\n  \
+             INSERT INTO {tomb} (table_name, key) VALUES ({name}, OLD.{qk});\nEND;\n",
+            name = literal(entity),
+            qk = quoted(key),
+        ),
+    }
+}
+
+/// Runs `sql` (what [`prepare_sql`] wrote) in one transaction on the
+/// database at `at`: a PostgreSQL URL, or a SQLite file.
+pub async fn apply_sql(kind: Kind, at: &str, sql: &str) -> Result<(), ConnectorError> {
+    let script = format!("BEGIN;\n{sql}COMMIT;\n");
+    match kind {
+        Kind::Postgres => postgres::Pg::connect(at).await?.batch(&script).await,
+        Kind::Sqlite => sqlite::Lite::open(at).await?.batch(script).await,
     }
 }

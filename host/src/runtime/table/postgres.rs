@@ -76,6 +76,11 @@ impl Pg {
         Ok(Pg { client })
     }
 
+    /// Runs a script of statements (no parameters).
+    pub async fn batch(&self, script: &str) -> Result<(), ConnectorError> {
+        self.client.batch_execute(script).await.map_err(classify)
+    }
+
     pub async fn shape(
         &self,
         entity: &str,
@@ -135,8 +140,16 @@ impl Pg {
             }
             None => None,
         };
+        let schema: String = self
+            .client
+            .query_one("SELECT coalesce($1::text, current_schema())", &[&schema])
+            .await
+            .map_err(classify)?
+            .get(0);
         Ok(Shape {
             table: quoted(entity),
+            qualified: format!("{schema}.{table}"),
+            tombstones: None,
             key,
             updated_at,
             fields: columns,
@@ -213,6 +226,46 @@ impl Pg {
                     cursor,
                     id,
                 }
+            })
+            .collect())
+    }
+
+    /// Keys deleted since `since` (after `after`: `[at, key]`), with when.
+    pub async fn deleted(
+        &self,
+        shape: &Shape,
+        since: &str,
+        after: &[Json],
+        n: usize,
+    ) -> Result<Vec<(String, String)>, ConnectorError> {
+        let Some(tomb) = &shape.tombstones else {
+            return Ok(Vec::new());
+        };
+        let text = |i: usize| {
+            after
+                .get(i)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        };
+        let (at, key) = (text(0), text(1));
+        let limit = n as i64;
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT key, to_jsonb(deleted_at) FROM {tomb} \
+                     WHERE table_name = $1 AND deleted_at > $2::text::timestamptz \
+                       AND ($3::text IS NULL OR (deleted_at, key) > ($3::text::timestamptz, $4::text)) \
+                     ORDER BY deleted_at, key LIMIT $5"
+                ),
+                &[&shape.qualified, &since, &at, &key, &limit],
+            )
+            .await
+            .map_err(classify)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let at: Json = r.get(1);
+                (r.get(0), at.as_str().unwrap_or_default().to_string())
             })
             .collect())
     }

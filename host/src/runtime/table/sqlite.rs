@@ -118,6 +118,12 @@ impl Lite {
             .map_err(|e| ConnectorError::Fatal(e.to_string()))?
     }
 
+    /// Runs a script of statements (no parameters).
+    pub async fn batch(&self, script: String) -> Result<(), ConnectorError> {
+        self.blocking(move |conn| conn.execute_batch(&script).map_err(classify))
+            .await
+    }
+
     pub async fn shape(
         &self,
         entity: &str,
@@ -174,6 +180,8 @@ impl Lite {
             };
             Ok(Shape {
                 table: quoted(&entity),
+                qualified: entity.clone(),
+                tombstones: None,
                 key,
                 updated_at,
                 fields: columns,
@@ -270,6 +278,45 @@ impl Lite {
                 })
                 .map_err(classify)?
                 .collect::<Result<Vec<_>, _>>()
+                .map_err(classify)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Keys deleted since `since` (after `after`: `[at, key]`), with when.
+    pub async fn deleted(
+        &self,
+        shape: &Shape,
+        since: &str,
+        after: &[Json],
+        n: usize,
+    ) -> Result<Vec<(String, String)>, ConnectorError> {
+        let Some(tomb) = shape.tombstones.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut params = vec![
+            Sql::Text(shape.qualified.clone()),
+            Sql::Text(since.to_string()),
+        ];
+        params.extend(after.iter().take(2).map(sql_of));
+        params.resize(4, Sql::Null);
+        self.blocking(move |conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT key, deleted_at FROM {tomb} \
+                     WHERE table_name = ?1 AND julianday(deleted_at) > julianday(?2) \
+                       AND (?3 IS NULL OR julianday(deleted_at) > julianday(?3) \
+                            OR (julianday(deleted_at) = julianday(?3) AND key > ?4)) \
+                     ORDER BY julianday(deleted_at), key LIMIT {n}"
+                ))
+                .map_err(classify)?;
+            let rows = stmt
+                .query_map(params_from_iter(params.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(classify)?
+                .collect::<Result<Vec<(String, String)>, _>>()
                 .map_err(classify)?;
             Ok(rows)
         })
