@@ -50,7 +50,7 @@ impl Db {
         client
             .batch_execute(
                 "CREATE TABLE tasks (id bigserial PRIMARY KEY, \"Name\" text, \"Email\" text, \
-                 \"Status\" text, \"Points\" numeric, tags text[], \
+                 \"Status\" text, \"Points\" integer, tags text[], \
                  updated_at timestamptz NOT NULL DEFAULT now())",
             )
             .await

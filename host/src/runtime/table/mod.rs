@@ -451,6 +451,9 @@ fn from_field(v: &FieldValue) -> Json {
         | FieldValue::Date(s)
         | FieldValue::Datetime(s)
         | FieldValue::Select(s) => Json::String(s.clone()),
+        // A whole number as an integer: PostgreSQL reads `3.0` into an
+        // integer column as an error.
+        FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Json::from(*n as i64),
         FieldValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
         FieldValue::Boolean(b) => Json::Bool(*b),
         FieldValue::MultiSelect(v) | FieldValue::Reference(v) => {
