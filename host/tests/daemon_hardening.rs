@@ -487,6 +487,8 @@ async fn a_project_token_sees_and_touches_only_its_project() {
                 .contains("built-in table side"),
             "{body}"
         );
+        let (status, body) = d.put_connector("sqlite", b"\0asm".to_vec());
+        assert_eq!(status, 409, "the built-in's name: {body}");
         let mut own = manual_job("new-a", "A");
         own["source"]["connection"] = json!({"secrets": {"notion_token": "file:notion"}});
         let (status, body) = d.send_as(&token_a, "POST", "/jobs", &own);

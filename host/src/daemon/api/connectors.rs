@@ -52,6 +52,12 @@ pub(in crate::daemon) async fn install_connector(
             "a connector name is 1-64 letters, digits, `-` or `_`".into(),
         ));
     }
+    if crate::runtime::table::Kind::named(name).is_some() {
+        return Err((
+            StatusCode::CONFLICT,
+            format!("`{name}` is a built-in table side of this host: upload under another name"),
+        ));
+    }
     let swap = core.registry.install(name, wasm, None, true).await;
     core.on_swap(swap.clone());
     match swap {
