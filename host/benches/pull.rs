@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p synchost --bench pull -- [N ...] [--dlt PYTHON] [--write-concurrency C] [--sinks LIST]`
 //!
+//! `--sinks postgres` pulls into a table of the local PostgreSQL server (a
+//! database made for it) through the built-in `postgres` side; with `--dlt`,
+//! dlt then pulls into PostgreSQL too (`dlt[postgres]`).
+//!
 //! `--write-concurrency C` sets the job's `write_concurrency` (default: the
 //! job's default). `BENCH_WRAPPER=heaptrack` runs `synchost run` under that
 //! command (a profiler); the figures printed are then not the plain run's.
@@ -47,6 +51,7 @@ import dlt
 from dlt.sources.rest_api import rest_api_source
 
 base, ds, token, out = sys.argv[1:5]
+pg = sys.argv[5] if len(sys.argv) > 5 else None
 source = rest_api_source({
     "client": {
         "base_url": base,
@@ -68,9 +73,9 @@ source = rest_api_source({
 })
 pipeline = dlt.pipeline(
     pipeline_name="bench", pipelines_dir=out + "/pipelines", dataset_name="notion",
-    destination=dlt.destinations.duckdb(out + "/bench.duckdb"))
+    destination=dlt.destinations.postgres(pg) if pg else dlt.destinations.duckdb(out + "/bench.duckdb"))
 started = time.time()
-pipeline.run(source, loader_file_format="parquet")
+pipeline.run(source, loader_file_format=None if pg else "parquet")
 took = time.time() - started
 with pipeline.sql_client() as client:
     rows = client.execute_sql("select count(*) from pages")[0][0]
@@ -91,6 +96,48 @@ struct World {
     directus: DirectusSim,
     db: String,
     base: String,
+    /// a PostgreSQL database of its own, with an empty `tasks` table
+    /// (`--sinks` with postgres)
+    pg: Option<String>,
+}
+
+/// The local PostgreSQL server (the project's machines run one).
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+
+async fn pg_client(db: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&format!("{PG}/{db}"), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {PG}/{db}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// Drops a database the bench made.
+async fn pg_drop(name: &str) {
+    let admin = pg_client("test").await;
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+}
+
+/// A fresh database `name` with the table a pull writes.
+async fn pg_database(name: &str) {
+    let admin = pg_client("test").await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    pg_client(name)
+        .await
+        .batch_execute(
+            "CREATE TABLE tasks (id bigserial PRIMARY KEY, \"Name\" text, \"Email\" text, \
+             \"Status\" text, \"Points\" double precision, \
+             updated_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .unwrap();
 }
 
 /// Where a pull writes.
@@ -98,6 +145,7 @@ struct World {
 enum Sink {
     Directus,
     Airtable,
+    Postgres,
 }
 
 impl Sink {
@@ -105,7 +153,8 @@ impl Sink {
         match name {
             "directus" => Sink::Directus,
             "airtable" => Sink::Airtable,
-            other => panic!("unknown sink `{other}`: directus or airtable"),
+            "postgres" => Sink::Postgres,
+            other => panic!("unknown sink `{other}`: directus, airtable or postgres"),
         }
     }
 
@@ -113,19 +162,32 @@ impl Sink {
         match self {
             Sink::Directus => "Directus",
             Sink::Airtable => "Airtable",
+            Sink::Postgres => "a PostgreSQL table",
         }
     }
 
     /// Records the sink holds.
-    fn count(self, w: &World) -> usize {
+    async fn count(self, w: &World) -> usize {
         match self {
             Sink::Directus => w.directus.count("tasks"),
             Sink::Airtable => w.airtable.records(&w.base, "Tasks").len(),
+            Sink::Postgres => {
+                let client = pg_client(w.pg.as_deref().expect("a database")).await;
+                let n: i64 = client
+                    .query_one("SELECT count(*) FROM tasks", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                n as usize
+            }
         }
     }
 }
 
-async fn world(n: usize) -> World {
+async fn world(n: usize, pg: Option<String>) -> World {
+    if let Some(name) = &pg {
+        pg_database(name).await;
+    }
     let notion = NotionSim::start(NotionOptions {
         token: NOTION_TOKEN.into(),
         rate_limit: None,
@@ -189,6 +251,7 @@ async fn world(n: usize) -> World {
         directus,
         db,
         base,
+        pg,
     }
 }
 
@@ -216,6 +279,11 @@ fn synchost_pull(
             "settings": {"base_id": w.base, "table.tasks": "Tasks"}, "secrets": {"airtable_token": "env:BENCH_AIRTABLE_TOKEN"},
             "endpoint_overrides": {"https://api.airtable.com": w.airtable.base_url()},
             "allow_private_networks": true, "rate_limit": off}})
+        }
+        Sink::Postgres => {
+            json!({"platform": "App", "connector": "postgres", "entity": "tasks", "connection": {
+            "settings": {"key": "id", "updated_at": "updated_at"},
+            "secrets": {"database_url": "env:BENCH_DATABASE_URL"}}})
         }
         Sink::Directus => {
             json!({"platform": "Directus", "connector": "directus", "entity": "tasks", "connection": {
@@ -253,6 +321,10 @@ fn synchost_pull(
         .env("BENCH_NOTION_TOKEN", NOTION_TOKEN)
         .env("BENCH_AIRTABLE_TOKEN", AIRTABLE_TOKEN)
         .env("BENCH_DIRECTUS_TOKEN", DIRECTUS_TOKEN)
+        .env(
+            "BENCH_DATABASE_URL",
+            format!("{PG}/{}", w.pg.as_deref().unwrap_or("none")),
+        )
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -261,7 +333,13 @@ fn synchost_pull(
 
 /// dlt's pull of the same pages; returns (wall time, its own run time, peak
 /// RSS KiB).
-fn dlt_pull(w: &World, python: &str, dir: &Path, n: usize) -> (Duration, f64, u64) {
+fn dlt_pull(
+    w: &World,
+    python: &str,
+    dir: &Path,
+    n: usize,
+    pg: Option<&str>,
+) -> (Duration, f64, u64) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let script = dir.join("pull.py");
@@ -275,6 +353,8 @@ fn dlt_pull(w: &World, python: &str, dir: &Path, n: usize) -> (Duration, f64, u6
         .arg(source)
         .arg(NOTION_TOKEN)
         .arg(dir)
+        // dlt insists on a password; the server trusts loopback and ignores it.
+        .args(pg.map(|db| format!("postgres://postgres:unused@127.0.0.1:5432/{db}")))
         .env("RUNTIME__LOG_LEVEL", "WARNING")
         .stdout(std::fs::File::create(&out).unwrap())
         .spawn()
@@ -329,11 +409,15 @@ async fn main() {
     }
     println!("| records | engine | wall time | records/s | peak RSS |");
     println!("|---|---|---|---|---|");
+    let to_pg = sinks.contains(&Sink::Postgres);
+    let pg_name =
+        |tag: String| to_pg.then(|| format!("synchost_bench_{tag}_{}", std::process::id()));
     for n in sizes {
-        let w = world(n).await;
+        let w = world(n, pg_name(n.to_string())).await;
         // A pull of 10 first, so that no measured run compiles a connector.
         if n > 10 {
-            let warm = world(10).await;
+            let warm = world(10, pg_name("warm".into())).await;
+            let warm_pg = warm.pg.clone();
             for &sink in &sinks {
                 synchost_pull(
                     &warm,
@@ -344,6 +428,9 @@ async fn main() {
                     in_flight,
                 );
             }
+            if let Some(name) = warm_pg {
+                pg_drop(&name).await;
+            }
         }
         let mut ours = Vec::new();
         for &sink in &sinks {
@@ -351,7 +438,12 @@ async fn main() {
             let (took, peak) = tokio::task::block_in_place(|| {
                 synchost_pull(&w, sink, &dir, &connectors, &cache, in_flight)
             });
-            assert_eq!(sink.count(&w), n, "every page pulled into {}", sink.name());
+            assert_eq!(
+                sink.count(&w).await,
+                n,
+                "every page pulled into {}",
+                sink.name()
+            );
             let rate = n as f64 / took.as_secs_f64();
             let mib = peak as f64 / 1024.0;
             println!(
@@ -363,22 +455,48 @@ async fn main() {
             let _ = std::fs::remove_dir_all(&dir);
         }
         if let Some(python) = &dlt {
-            let dir = tmp.join(format!("dlt-{n}"));
-            let (took, run, peak) = tokio::task::block_in_place(|| dlt_pull(&w, python, &dir, n));
-            let theirs = n as f64 / took.as_secs_f64();
-            let mib = peak as f64 / 1024.0;
-            println!(
-                "| {n} | dlt 1.31 rest_api → duckdb, parquet | {:.2} s ({run:.2} s in pipeline.run) | {theirs:.0} | {mib:.0} MiB |",
-                took.as_secs_f64()
-            );
-            for (sink, rate) in &ours {
-                println!(
-                    "| {n} | ratio synchost (into {}) / dlt | | {:.2}x | |",
-                    sink.name(),
-                    rate / theirs
-                );
+            // dlt into duckdb for the HTTP sinks, into PostgreSQL for the table.
+            let mut runs = Vec::new();
+            if sinks.iter().any(|s| *s != Sink::Postgres) {
+                runs.push(None);
             }
-            let _ = std::fs::remove_dir_all(&dir);
+            if to_pg {
+                let name = pg_name(format!("dlt_{n}")).expect("postgres");
+                pg_database(&name).await;
+                runs.push(Some(name));
+            }
+            for pg in runs {
+                let dir = tmp.join(format!("dlt-{n}"));
+                let (took, run, peak) =
+                    tokio::task::block_in_place(|| dlt_pull(&w, python, &dir, n, pg.as_deref()));
+                let theirs = n as f64 / took.as_secs_f64();
+                let mib = peak as f64 / 1024.0;
+                let into = if pg.is_some() {
+                    "PostgreSQL"
+                } else {
+                    "duckdb, parquet"
+                };
+                println!(
+                    "| {n} | dlt 1.31 rest_api → {into} | {:.2} s ({run:.2} s in pipeline.run) | {theirs:.0} | {mib:.0} MiB |",
+                    took.as_secs_f64()
+                );
+                for (sink, rate) in &ours {
+                    if (*sink == Sink::Postgres) == pg.is_some() {
+                        println!(
+                            "| {n} | ratio synchost (into {}) / dlt | | {:.2}x | |",
+                            sink.name(),
+                            rate / theirs
+                        );
+                    }
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Some(name) = pg {
+                    pg_drop(&name).await;
+                }
+            }
+        }
+        if let Some(name) = &w.pg {
+            pg_drop(name).await;
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
