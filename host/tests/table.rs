@@ -370,3 +370,66 @@ async fn a_postgres_delete_reaches_notion_incrementally_through_tombstones() {
     deletes_through_tombstones(&mut w, &db).await;
     db.drop_database().await;
 }
+
+/// Creates of a batch go in one statement; a row the database refuses (a
+/// CHECK constraint here) fails alone, with the database's reason, and the
+/// others are written, each answered in its own place.
+async fn a_refused_row_fails_alone(db: &Db) {
+    use synchost::runtime::{
+        ConnectorError, Field, FieldValue, Runtime, RuntimeOptions, WriteOp, WriteOutcome,
+    };
+    let side = db.side();
+    let connection: synchost::runtime::Connection =
+        serde_json::from_value(side["connection"].clone()).unwrap();
+    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+    let builtin = runtime
+        .builtin(side["connector"].as_str().unwrap())
+        .unwrap();
+    let mut session = runtime.session(&builtin, &connection).await.unwrap();
+    let create = |email: &str, points: f64| {
+        WriteOp::Create(vec![
+            Field {
+                name: "Email".into(),
+                value: FieldValue::Text(email.into()),
+            },
+            Field {
+                name: "Points".into(),
+                value: FieldValue::Number(points),
+            },
+        ])
+    };
+    let ops = vec![
+        create("a@example.com", 1.0),
+        create("bad@example.com", -1.0),
+        create("c@example.com", 3.0),
+    ];
+    let out = session.write("tasks", &ops).await.unwrap();
+    assert!(matches!(out[0], WriteOutcome::Written(_)), "{out:?}");
+    match &out[1] {
+        WriteOutcome::Failed(ConnectorError::InvalidInput(why)) => {
+            assert!(why.contains("points_not_negative"), "{why}")
+        }
+        other => panic!("the refused row: {other:?}"),
+    }
+    assert!(matches!(out[2], WriteOutcome::Written(_)), "{out:?}");
+    let ids: Vec<&str> = out
+        .iter()
+        .filter_map(|o| match o {
+            WriteOutcome::Written(w) => Some(w.id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    let rows = db.rows().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows["c@example.com"].2, 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_postgres_row_fails_alone() {
+    let db = Db::postgres("refused").await;
+    db.exec("ALTER TABLE tasks ADD CONSTRAINT points_not_negative CHECK (\"Points\" >= 0)")
+        .await;
+    a_refused_row_fails_alone(&db).await;
+    db.drop_database().await;
+}

@@ -276,23 +276,108 @@ impl Pg {
         changes: Vec<Change>,
     ) -> Result<Vec<WriteOutcome>, ConnectorError> {
         let mut tx = self.client.transaction().await.map_err(classify)?;
-        let mut out = Vec::with_capacity(changes.len());
-        for change in changes {
+        let mut out: Vec<Option<WriteOutcome>> = vec![None; changes.len()];
+        // Creates of the same columns go in one statement; a row the
+        // statement refuses sends its rows one at a time, below.
+        let mut groups: BTreeMap<Vec<&String>, Vec<usize>> = BTreeMap::new();
+        for (i, change) in changes.iter().enumerate() {
+            if let Change::Create(values) = change {
+                groups.entry(values.keys().collect()).or_default().push(i);
+            }
+        }
+        for rows in groups.values().filter(|rows| rows.len() > 1) {
+            let sp = tx.savepoint("creates").await.map_err(classify)?;
+            let values: Vec<&BTreeMap<String, Json>> = rows
+                .iter()
+                .map(|&i| match &changes[i] {
+                    Change::Create(values) => values,
+                    _ => unreachable!("grouped creates"),
+                })
+                .collect();
+            match creates(&sp, shape, &values).await {
+                Ok(written) => {
+                    sp.commit().await.map_err(classify)?;
+                    for (&i, w) in rows.iter().zip(written) {
+                        out[i] = Some(w);
+                    }
+                }
+                Err(_) => sp.rollback().await.map_err(classify)?,
+            }
+        }
+        for (i, change) in changes.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
             let op = tx.savepoint("op").await.map_err(classify)?;
-            match one(&op, shape, &change).await {
+            match one(&op, shape, change).await {
                 Ok(outcome) => {
                     op.commit().await.map_err(classify)?;
-                    out.push(outcome);
+                    out[i] = Some(outcome);
                 }
                 Err(e) => {
                     op.rollback().await.map_err(classify)?;
-                    out.push(WriteOutcome::Failed(e));
+                    out[i] = Some(WriteOutcome::Failed(e));
                 }
             }
         }
         tx.commit().await.map_err(classify)?;
-        Ok(out)
+        Ok(out.into_iter().map(|o| o.expect("every change")).collect())
     }
+}
+
+/// Rows of the same columns created by one statement, their outcomes in
+/// the order given (the rows are inserted in that order, and PostgreSQL
+/// returns inserted rows in the order it inserts them).
+async fn creates(
+    tx: &tokio_postgres::Transaction<'_>,
+    shape: &Shape,
+    rows: &[&BTreeMap<String, Json>],
+) -> Result<Vec<WriteOutcome>, ConnectorError> {
+    let (t, k) = (&shape.table, quoted(&shape.key.name));
+    let u = shape.updated_at.as_ref().map(|c| quoted(&c.name));
+    let mut cols: Vec<String> = rows[0].keys().map(|c| quoted(c)).collect();
+    let mut picked: Vec<String> = rows[0].keys().map(|c| format!("r.{}", quoted(c))).collect();
+    if let Some(u) = &u {
+        if !cols.contains(u) {
+            cols.push(u.clone());
+            picked.push("now()".into());
+        }
+    }
+    let body = Json::Array(
+        rows.iter()
+            .map(|v| Json::Object((*v).clone().into_iter().collect()))
+            .collect(),
+    )
+    .to_string();
+    let sql = format!(
+        "INSERT INTO {t} ({}) SELECT {} \
+         FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS e(doc, ord), \
+           LATERAL jsonb_populate_record(NULL::{t}, e.doc) r \
+         ORDER BY e.ord RETURNING {k}::text, to_jsonb({})",
+        cols.join(", "),
+        picked.join(", "),
+        u.as_deref().unwrap_or("NULL::timestamptz")
+    );
+    let answered = tx.query(&sql, &[&body]).await.map_err(classify)?;
+    if answered.len() != rows.len() {
+        return Err(ConnectorError::Transient(format!(
+            "{} rows inserted for {} asked",
+            answered.len(),
+            rows.len()
+        )));
+    }
+    Ok(answered
+        .into_iter()
+        .map(|row| {
+            let at: Json = row.get(1);
+            let at = at.as_str().map(rfc3339);
+            WriteOutcome::Written(Written {
+                id: row.get(0),
+                version: at.clone(),
+                updated_at: at,
+            })
+        })
+        .collect())
 }
 
 fn after_at(after: &[String], i: usize) -> &(dyn ToSql + Sync) {
