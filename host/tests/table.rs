@@ -77,6 +77,19 @@ impl Db {
         }
     }
 
+    /// A session of the job's table side, as a run opens it.
+    async fn session(&self) -> synchost::runtime::Session {
+        use synchost::runtime::{Runtime, RuntimeOptions};
+        let side = self.side();
+        let connection: synchost::runtime::Connection =
+            serde_json::from_value(side["connection"].clone()).unwrap();
+        let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
+        let builtin = runtime
+            .builtin(side["connector"].as_str().unwrap())
+            .expect("a built-in side");
+        runtime.session(&builtin, &connection).await.unwrap()
+    }
+
     /// Runs `sql` as the application would (`now` is the database's clock).
     async fn exec(&self, sql: &str) {
         match self {
@@ -243,19 +256,11 @@ async fn notion_and_a_postgres_table_sync_both_ways() {
 /// write names that version: the side never overwrites what it did not see.
 async fn stale_write_is_refused(db: &Db) {
     use synchost::runtime::{
-        ConnectorError, Field, FieldValue, ReadRequest, Runtime, RuntimeOptions, UpdateOp, WriteOp,
-        WriteOutcome,
+        ConnectorError, Field, FieldValue, ReadRequest, UpdateOp, WriteOp, WriteOutcome,
     };
     db.exec("INSERT INTO tasks (\"Name\", \"Email\") VALUES ('Read', 'r@example.com')")
         .await;
-    let side = db.side();
-    let connection: synchost::runtime::Connection =
-        serde_json::from_value(side["connection"].clone()).unwrap();
-    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
-    let builtin = runtime
-        .builtin(side["connector"].as_str().unwrap())
-        .expect("a built-in side");
-    let mut session = runtime.session(&builtin, &connection).await.unwrap();
+    let mut session = db.session().await;
     let page = session
         .read(&ReadRequest {
             entity: "tasks".into(),
@@ -375,17 +380,8 @@ async fn a_postgres_delete_reaches_notion_incrementally_through_tombstones() {
 /// CHECK constraint here) fails alone, with the database's reason, and the
 /// others are written, each answered in its own place.
 async fn a_refused_row_fails_alone(db: &Db) {
-    use synchost::runtime::{
-        ConnectorError, Field, FieldValue, Runtime, RuntimeOptions, WriteOp, WriteOutcome,
-    };
-    let side = db.side();
-    let connection: synchost::runtime::Connection =
-        serde_json::from_value(side["connection"].clone()).unwrap();
-    let runtime = Runtime::new(RuntimeOptions::default()).unwrap();
-    let builtin = runtime
-        .builtin(side["connector"].as_str().unwrap())
-        .unwrap();
-    let mut session = runtime.session(&builtin, &connection).await.unwrap();
+    use synchost::runtime::{ConnectorError, Field, FieldValue, WriteOp, WriteOutcome};
+    let mut session = db.session().await;
     let create = |email: &str, points: f64| {
         WriteOp::Create(vec![
             Field {
