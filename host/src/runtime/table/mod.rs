@@ -267,7 +267,7 @@ impl Table {
 
     pub async fn schema(&self, entity: &str) -> Result<EntitySchema, ConnectorError> {
         self.with(entity, async |_, shape| {
-            let read_only = |c: &Column| FieldSchema {
+            let field = |c: &Column| FieldSchema {
                 name: c.name.clone(),
                 kind: c.kind.field_type(),
                 read_only: false,
@@ -275,7 +275,7 @@ impl Table {
             };
             Ok(EntitySchema {
                 entity: entity.to_string(),
-                fields: shape.writable().map(read_only).collect(),
+                fields: shape.writable().map(field).collect(),
             })
         })
         .await
