@@ -155,6 +155,38 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
+    /// `entity`'s columns as a side sees them: its key and `updated_at`
+    /// columns taken out by name, every other one a field.
+    fn of(
+        entity: &str,
+        qualified: String,
+        mut columns: Vec<Column>,
+        key: &str,
+        updated_at: Option<&str>,
+    ) -> Result<Shape, ConnectorError> {
+        let mut take = |name: &str, what: &str| {
+            let at = columns.iter().position(|c| c.name == name).ok_or_else(|| {
+                invalid(format!(
+                    "table `{entity}` has no column `{name}` (its {what})"
+                ))
+            })?;
+            Ok::<_, ConnectorError>(columns.remove(at))
+        };
+        let key = take(key, "key")?;
+        let updated_at = match updated_at {
+            Some(name) => Some(take(name, "updated_at")?),
+            None => None,
+        };
+        Ok(Shape {
+            table: quoted(entity),
+            qualified,
+            tombstones: None,
+            key,
+            updated_at,
+            fields: columns,
+        })
+    }
+
     /// Columns a create writes (the key too when the database does not make it).
     fn writable(&self) -> impl Iterator<Item = &Column> {
         let key = (!self.key.has_default).then_some(&self.key);

@@ -109,7 +109,7 @@ impl Pg {
                 "no table `{entity}` this connection's user can see"
             )));
         }
-        let mut columns: Vec<Column> = rows
+        let columns: Vec<Column> = rows
             .iter()
             .map(|r| Column {
                 name: r.get(0),
@@ -118,42 +118,30 @@ impl Pg {
                 has_default: r.get(3),
             })
             .collect();
-        let take = |columns: &mut Vec<Column>, name: &str, what: &str| {
-            let at = columns.iter().position(|c| c.name == name).ok_or_else(|| {
-                invalid(format!(
-                    "table `{entity}` has no column `{name}` (its {what})"
-                ))
-            })?;
-            Ok::<_, ConnectorError>(columns.remove(at))
-        };
-        let key = take(&mut columns, key, "key")?;
-        let updated_at = match updated_at {
-            Some(name) => {
-                let column = take(&mut columns, name, "updated_at")?;
-                if column.kind != ColumnKind::Timestamp {
-                    return Err(invalid(format!(
-                        "`{name}` is a {}, not a timestamp: it cannot tell what changed",
-                        column.sql_type
-                    )));
-                }
-                Some(column)
-            }
-            None => None,
-        };
         let schema: String = self
             .client
             .query_one("SELECT coalesce($1::text, current_schema())", &[&schema])
             .await
             .map_err(classify)?
             .get(0);
-        Ok(Shape {
-            table: quoted(entity),
-            qualified: format!("{schema}.{table}"),
-            tombstones: None,
+        let shape = Shape::of(
+            entity,
+            format!("{schema}.{table}"),
+            columns,
             key,
             updated_at,
-            fields: columns,
-        })
+        )?;
+        if let Some(column) = shape
+            .updated_at
+            .as_ref()
+            .filter(|c| c.kind != ColumnKind::Timestamp)
+        {
+            return Err(invalid(format!(
+                "`{}` is a {}, not a timestamp: it cannot tell what changed",
+                column.name, column.sql_type
+            )));
+        }
+        Ok(shape)
     }
 
     pub async fn read(
@@ -333,16 +321,8 @@ async fn creates(
     shape: &Shape,
     rows: &[&BTreeMap<String, Json>],
 ) -> Result<Vec<WriteOutcome>, ConnectorError> {
-    let (t, k) = (&shape.table, quoted(&shape.key.name));
-    let u = shape.updated_at.as_ref().map(|c| quoted(&c.name));
-    let mut cols: Vec<String> = rows[0].keys().map(|c| quoted(c)).collect();
-    let mut picked: Vec<String> = rows[0].keys().map(|c| format!("r.{}", quoted(c))).collect();
-    if let Some(u) = &u {
-        if !cols.contains(u) {
-            cols.push(u.clone());
-            picked.push("now()".into());
-        }
-    }
+    let t = &shape.table;
+    let (cols, picked) = assignments(shape, rows[0]);
     let body = Json::Array(
         rows.iter()
             .map(|v| Json::Object((*v).clone().into_iter().collect()))
@@ -350,13 +330,11 @@ async fn creates(
     )
     .to_string();
     let sql = format!(
-        "INSERT INTO {t} ({}) SELECT {} \
+        "INSERT INTO {t} ({cols}) SELECT {picked} \
          FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS e(doc, ord), \
            LATERAL jsonb_populate_record(NULL::{t}, e.doc) r \
-         ORDER BY e.ord RETURNING {k}::text, to_jsonb({})",
-        cols.join(", "),
-        picked.join(", "),
-        u.as_deref().unwrap_or("NULL::timestamptz")
+         ORDER BY e.ord {}",
+        returning(shape)
     );
     let answered = tx.query(&sql, &[&body]).await.map_err(classify)?;
     if answered.len() != rows.len() {
@@ -366,18 +344,44 @@ async fn creates(
             rows.len()
         )));
     }
-    Ok(answered
-        .into_iter()
-        .map(|row| {
-            let at: Json = row.get(1);
-            let at = at.as_str().map(rfc3339);
-            WriteOutcome::Written(Written {
-                id: row.get(0),
-                version: at.clone(),
-                updated_at: at,
-            })
-        })
-        .collect())
+    Ok(answered.into_iter().map(written).collect())
+}
+
+/// The columns a write sets (`updated_at` too: to the database's clock, when
+/// the write does not name it) and the values it takes from the record `r`.
+fn assignments(shape: &Shape, values: &BTreeMap<String, Json>) -> (String, String) {
+    let mut cols: Vec<String> = values.keys().map(|c| quoted(c)).collect();
+    let mut picked: Vec<String> = values.keys().map(|c| format!("r.{}", quoted(c))).collect();
+    if let Some(u) = shape.updated_at.as_ref().map(|c| quoted(&c.name)) {
+        if !cols.contains(&u) {
+            cols.push(u);
+            picked.push("now()".into());
+        }
+    }
+    (cols.join(", "), picked.join(", "))
+}
+
+/// What a write returns: the key and `updated_at` ([`written`] reads it).
+fn returning(shape: &Shape) -> String {
+    format!(
+        "RETURNING {}::text, to_jsonb({})",
+        quoted(&shape.key.name),
+        shape
+            .updated_at
+            .as_ref()
+            .map_or("NULL::timestamptz".into(), |c| quoted(&c.name))
+    )
+}
+
+/// A row a write returned ([`returning`]) as its outcome.
+fn written(row: tokio_postgres::Row) -> WriteOutcome {
+    let at: Json = row.get(1);
+    let at = at.as_str().map(rfc3339);
+    WriteOutcome::Written(Written {
+        id: row.get(0),
+        version: at.clone(),
+        updated_at: at,
+    })
 }
 
 fn after_at(after: &[String], i: usize) -> &(dyn ToSql + Sync) {
@@ -396,30 +400,8 @@ async fn one(
 ) -> Result<WriteOutcome, ConnectorError> {
     let (t, k, kt) = (&shape.table, quoted(&shape.key.name), &shape.key.sql_type);
     let u = shape.updated_at.as_ref().map(|c| quoted(&c.name));
-    let returning = format!(
-        "RETURNING {k}::text, to_jsonb({})",
-        u.as_deref().unwrap_or("NULL::timestamptz")
-    );
-    let written = |row: tokio_postgres::Row| {
-        let at: Json = row.get(1);
-        let at = at.as_str().map(rfc3339);
-        WriteOutcome::Written(Written {
-            id: row.get(0),
-            version: at.clone(),
-            updated_at: at,
-        })
-    };
-    let set = |values: &BTreeMap<String, Json>| {
-        let mut cols: Vec<String> = values.keys().map(|c| quoted(c)).collect();
-        let mut picked: Vec<String> = values.keys().map(|c| format!("r.{}", quoted(c))).collect();
-        if let Some(u) = &u {
-            if !cols.contains(u) {
-                cols.push(u.clone());
-                picked.push("now()".into());
-            }
-        }
-        (cols.join(", "), picked.join(", "))
-    };
+    let returning = returning(shape);
+    let set = |values| assignments(shape, values);
     match change {
         Change::Create(values) => {
             let (cols, picked) = set(values);

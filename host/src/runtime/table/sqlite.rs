@@ -143,7 +143,7 @@ impl Lite {
             let mut stmt = conn
                 .prepare(&format!("PRAGMA {schema}table_info({})", quoted(&table)))
                 .map_err(classify)?;
-            let mut columns: Vec<Column> = stmt
+            let columns: Vec<Column> = stmt
                 .query_map([], |r| {
                     let declared: String = r.get(2)?;
                     let default: Option<String> = r.get(4)?;
@@ -165,27 +165,13 @@ impl Lite {
                     "no table `{entity}` in the SQLite file"
                 )));
             }
-            let mut take = |name: &str, what: &str| {
-                let at = columns.iter().position(|c| c.name == name).ok_or_else(|| {
-                    invalid(format!(
-                        "table `{entity}` has no column `{name}` (its {what})"
-                    ))
-                })?;
-                Ok::<_, ConnectorError>(columns.remove(at))
-            };
-            let key = take(&key, "key")?;
-            let updated_at = match &updated_at {
-                Some(name) => Some(take(name, "updated_at")?),
-                None => None,
-            };
-            Ok(Shape {
-                table: quoted(&entity),
-                qualified: entity.clone(),
-                tombstones: None,
-                key,
-                updated_at,
-                fields: columns,
-            })
+            Shape::of(
+                &entity,
+                entity.clone(),
+                columns,
+                &key,
+                updated_at.as_deref(),
+            )
         })
         .await
     }
