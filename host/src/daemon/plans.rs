@@ -9,7 +9,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::access::Scope;
-use super::api::{error, out_of_scope, Shared};
+use super::api::{error, out_of_scope, visible_job, Shared};
 
 /// Items listed per kind of write in a plan the daemon answers or keeps
 /// (the counts are always whole): a first sync of a million records is a
@@ -35,28 +35,6 @@ impl Default for PlanQuery {
 
 fn listed() -> usize {
     LISTED
-}
-
-/// The job `sync_id`, if the caller may see it; else the answer to give.
-fn visible_job(
-    core: &super::Core,
-    scope: &Scope,
-    sync_id: &str,
-) -> Result<crate::job::Job, Box<Response>> {
-    if let Some(refused) = out_of_scope(core, scope, sync_id) {
-        return Err(Box::new(refused));
-    }
-    match core.load_job(sync_id) {
-        Ok(Some(job)) => Ok(job),
-        Ok(None) => Err(Box::new(error(
-            StatusCode::NOT_FOUND,
-            format!("no job {sync_id}"),
-        ))),
-        Err(e) => Err(Box::new(error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.to_string(),
-        ))),
-    }
 }
 
 pub async fn plan(

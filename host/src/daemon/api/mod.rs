@@ -386,6 +386,28 @@ async fn delete_job(
     }
 }
 
+/// The job `sync_id`, if the caller may see it; else the answer to give.
+pub(super) fn visible_job(
+    core: &Core,
+    scope: &Scope,
+    sync_id: &str,
+) -> Result<crate::job::Job, Box<Response>> {
+    if let Some(refused) = out_of_scope(core, scope, sync_id) {
+        return Err(Box::new(refused));
+    }
+    match core.load_job(sync_id) {
+        Ok(Some(job)) => Ok(job),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("no job {sync_id}"),
+        ))),
+        Err(e) => Err(Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        ))),
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct TriggerQuery {
     #[serde(default)]
@@ -398,33 +420,28 @@ pub(super) async fn trigger(
     Path(sync_id): Path<String>,
     Query(q): Query<TriggerQuery>,
 ) -> Response {
-    if let Some(refused) = out_of_scope(&core, &scope, &sync_id) {
-        return refused;
+    let job = match visible_job(&core, &scope, &sync_id) {
+        Ok(job) => job,
+        Err(refused) => return *refused,
+    };
+    if core.stopping() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the daemon is shutting down",
+        );
     }
-    match core.load_job(&sync_id) {
-        Ok(Some(job)) => {
-            if core.stopping() {
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the daemon is shutting down",
-                );
-            }
-            let queued = core.ask(&job, Reason::Manual, q.full);
-            core.wake();
-            core.audit(
-                "run_asked",
-                &sync_id,
-                json!({"by": scope.label(), "full": q.full, "queued": queued}),
-            );
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"sync_id": sync_id, "queued": queued})),
-            )
-                .into_response()
-        }
-        Ok(None) => error(StatusCode::NOT_FOUND, format!("no job {sync_id}")),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-    }
+    let queued = core.ask(&job, Reason::Manual, q.full);
+    core.wake();
+    core.audit(
+        "run_asked",
+        &sync_id,
+        json!({"by": scope.label(), "full": q.full, "queued": queued}),
+    );
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"sync_id": sync_id, "queued": queued})),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
