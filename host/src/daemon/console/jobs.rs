@@ -289,6 +289,6 @@ pub async fn accept(State(core): State<Shared>, ui: Ui, Path(sync_id): Path<Stri
         &ui,
         &core,
         &format!("/ui/jobs/{}", escape_segment(&sync_id)),
-        format!("Plan accepted: the first run of {sync_id} is queued and will do what it showed."),
+        format!("Plan accepted: the first run of {sync_id} is queued; it reads both sides afresh, so changes since the preview are synced too."),
     )
 }
