@@ -130,13 +130,4 @@ impl Lsm {
         }
         Ok(())
     }
-
-    /// Every entry under `prefix`, in key order.
-    pub fn scan(
-        ks: &Keyspace,
-        prefix: Vec<u8>,
-    ) -> impl Iterator<Item = Result<(fjall::Slice, fjall::Slice)>> {
-        ks.prefix(prefix)
-            .map(|guard| guard.into_inner().map_err(StateError::from))
-    }
 }

@@ -7,8 +7,7 @@
 //! A state from before the number was kept holds none: every step runs (each
 //! is idempotent, and finds nothing to do in a state already moved).
 
-use std::path::Path;
-
+use super::store::{Batch, Tree};
 use super::{Result, State, StateError};
 
 const KEY: &[u8] = b"format";
@@ -21,7 +20,7 @@ type Step = fn(&State) -> Result<()>;
 /// The steps, by the format they bring a state to.
 const STEPS: [(u32, &str, Step); 2] = [
     (1, "pairs moved from sled's trees to fjall", |s| {
-        s.lsm.migrate(&s.db)
+        s.store.migrate_legacy()
     }),
     (
         2,
@@ -30,9 +29,9 @@ const STEPS: [(u32, &str, Step); 2] = [
     ),
 ];
 
-/// Brings the state at `dir` to [`FORMAT`], or refuses a newer one.
-pub(super) fn apply(state: &State, dir: &Path) -> Result<()> {
-    let stored = match state.meta.get(KEY)? {
+/// Brings the state to [`FORMAT`], or refuses a newer one.
+pub(super) fn apply(state: &State) -> Result<()> {
+    let stored = match state.store.get(Tree::Meta, KEY)? {
         Some(bytes) => Some(
             <[u8; 4]>::try_from(bytes.as_ref())
                 .map(u32::from_be_bytes)
@@ -42,7 +41,7 @@ pub(super) fn apply(state: &State, dir: &Path) -> Result<()> {
     };
     if let Some(found) = stored.filter(|&f| f > FORMAT) {
         return Err(StateError::Newer {
-            path: dir.display().to_string(),
+            path: state.location(),
             found,
             known: FORMAT,
         });
@@ -57,8 +56,9 @@ pub(super) fn apply(state: &State, dir: &Path) -> Result<()> {
         }
     }
     if stored != Some(FORMAT) {
-        state.meta.insert(KEY, &FORMAT.to_be_bytes())?;
-        state.db.flush()?;
+        let mut batch = Batch::durable();
+        batch.put(Tree::Meta, KEY, FORMAT.to_be_bytes());
+        state.store.apply(batch)?;
     }
     Ok(())
 }

@@ -1,38 +1,45 @@
-//! # State in sled and fjall
+//! # The state
 //!
-//! One folder per host. What a sync writes per record is in fjall, an LSM
-//! tree, in the folder's `pairs` (see [`lsm`]): `links` (a record's id on one
-//! side to its id on the other), `shadows` (each pair as last synced, in
-//! canonical form: the base of the three-way merge), `outbox` (writes planned
-//! and not yet confirmed), `conflicts` (pairs parked for a person) and
-//! `dirty` (pairs whose change a platform refused: planned again next run).
-//! The rest is in sled, one tree per kind: `checkpoints` (where each side's
-//! incremental read resumes), `runs` (reports), `audit` and `jobs` (the
-//! daemon's jobs and their schedule). A change that spans keys is one sled
-//! transaction or one fjall batch, so a process killed at any instant leaves
-//! either the old state or the new one.
+//! Kept behind one interface ([`store::Store`]) with two implementations:
+//! the embedded default, one folder of sled and fjall ([`local`]), and
+//! PostgreSQL ([`postgres`], `--state postgres://…`). The state is trees of
+//! ordered keys: `links` (a record's id on one side to its id on the other),
+//! `shadows` (each pair as last synced, in canonical form: the base of the
+//! three-way merge), `outbox` (writes planned and not yet confirmed),
+//! `conflicts` (pairs parked for a person), `dirty` (pairs whose change a
+//! platform refused: planned again next run), `checkpoints` (where each
+//! side's incremental read resumes), `runs` (reports), `audit`, `jobs` (the
+//! daemon's jobs and their schedule) and `meta`. A change that spans keys is
+//! one batch, applied atomically by either store, so a process killed at any
+//! instant leaves either the old state or the new one.
 
 mod compact;
+mod local;
 mod lsm;
 pub mod migrations;
 mod notices;
 mod pairs;
 mod plans;
+pub mod postgres;
 mod records;
 mod runs;
+pub(crate) mod store;
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::TransactionError;
-use sled::Tree;
 
 use crate::core::merge::Side;
 pub(crate) use compact::{decode_record, encode_record};
+pub use local::is_locked;
 pub use pairs::{PairCommit, PairStore};
 pub use records::*;
+use store::{Batch, Store, StoreExt, Tree};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -44,6 +51,8 @@ pub enum StateError {
     OpenPairs { path: String, source: fjall::Error },
     #[error("pairs store: {0}")]
     Fjall(#[from] fjall::Error),
+    #[error("state in PostgreSQL: {0}")]
+    Postgres(String),
     #[error(
         "the state at {path} was written by a newer synchost (state format {found}; this one \
          knows up to {known}): run that version, or a newer one, on it"
@@ -53,6 +62,11 @@ pub enum StateError {
         found: u32,
         known: u32,
     },
+    #[error(
+        "the state's PostgreSQL schema is at version {found}, set up by a newer synchost (this \
+         one knows up to {known}): run that version, or a newer one, on it"
+    )]
+    NewerSchema { found: i32, known: i32 },
     #[error("state database holds an entry that does not parse ({key}): {reason}")]
     Corrupt { key: String, reason: String },
     #[error("a run's scratch file: {0}")]
@@ -64,36 +78,17 @@ pub enum StateError {
     NoConflict(String),
 }
 
-impl From<TransactionError<StateError>> for StateError {
-    fn from(e: TransactionError<StateError>) -> Self {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StateError::Sled(e),
-        }
-    }
-}
-
 pub type Result<T> = std::result::Result<T, StateError>;
 
-/// One entry as stored: its store and tree, key and value.
+/// One entry as stored: its tree, key and value.
 pub type StoredEntry = (String, Vec<u8>, Vec<u8>);
 
 /// The host's state.
 #[derive(Clone)]
 pub struct State {
-    db: sled::Db,
+    store: Arc<dyn Store>,
     /// where a run keeps what it read while it plans (see [`State::scratch`])
-    scratch: std::path::PathBuf,
-    /// links, shadows, dirty pairs, outbox and conflicts
-    lsm: lsm::Lsm,
-    checkpoints: Tree,
-    runs: Tree,
-    audit: Tree,
-    jobs: Tree,
-    /// run ids by job: `job \0 id`
-    runs_by_job: Tree,
-    /// counters (the last run id)
-    meta: Tree,
+    scratch: PathBuf,
 }
 
 fn key(parts: &[&str]) -> Vec<u8> {
@@ -126,99 +121,98 @@ fn corrupt(key: &[u8], reason: String) -> StateError {
     }
 }
 
-/// The stores' caches, the part of a run's memory that grows with the
-/// state's size up to this bound: sled's page cache and fjall's block cache,
-/// each `SYNCHOST_STATE_CACHE_MIB`, 32 by default. A pull of 1,000,000
-/// records peaked at 298 MiB with 64, 258 with 32 and 246 with 16, but took
-/// 116, 121 and 138 s (BENCHMARKS.md): 32 keeps it under 300 MB and about
-/// as fast.
-fn cache_mib() -> u64 {
-    let set = std::env::var("SYNCHOST_STATE_CACHE_MIB").ok();
-    set.and_then(|v| v.trim().parse().ok())
-        .filter(|&m| m > 0)
-        .unwrap_or(DEFAULT_CACHE_MIB)
+/// Where a state is: a folder (the embedded store) or a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Folder(PathBuf),
+    Postgres(String),
 }
 
-const DEFAULT_CACHE_MIB: u64 = 32;
-
-/// How long [`State::open`] waits for a lock that may be on its way out.
-const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Whether sled could not open for want of the folder's lock.
-pub fn is_locked(e: &sled::Error) -> bool {
-    e.to_string().contains("acquire lock")
+impl Location {
+    /// A `--state` value (or `SYNCHOST_STATE`): a `postgres://` URL, or else
+    /// a folder.
+    pub fn parse(spec: &str) -> Location {
+        if postgres::is_url(spec) {
+            Location::Postgres(spec.to_string())
+        } else {
+            Location::Folder(PathBuf::from(spec))
+        }
+    }
 }
 
 impl State {
+    /// The embedded state in `dir` (made on first use).
     pub fn open(dir: &Path) -> Result<State> {
-        // sled's I/O threads can hold the folder's lock for a moment after
-        // the last handle in this process (or a process that just exited)
-        // let go: a lock still held after that is another process's.
-        let config = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mib() << 20);
-        let waited = std::time::Instant::now();
-        let db = loop {
-            let opened = config.open();
-            match opened {
-                Err(e) if is_locked(&e) && waited.elapsed() < LOCK_GRACE => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other,
-            }
+        let store = local::Local::open(dir)?;
+        State::with(Arc::new(store), dir.with_extension("scratch"))
+    }
+
+    /// The state in the PostgreSQL database at `url`; runs keep what they
+    /// read while they plan in `scratch`.
+    pub fn open_postgres(url: &str, scratch: &Path) -> Result<State> {
+        let store = postgres::Postgres::open(url)?;
+        State::with(Arc::new(store), scratch.to_path_buf())
+    }
+
+    /// The state at `location`; a PostgreSQL state's runs keep their
+    /// scratch files in `scratch`.
+    pub fn open_at(location: &Location, scratch: &Path) -> Result<State> {
+        match location {
+            Location::Folder(dir) => State::open(dir),
+            Location::Postgres(url) => State::open_postgres(url, scratch),
         }
-        .map_err(|source| StateError::Open {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        // Inside sled's folder, so that the state stays one folder; sled
-        // leaves files it does not know alone. Opened after sled's lock is
-        // held: no other process can be opening it.
-        let lsm = lsm::Lsm::open(&dir.join("pairs"), cache_mib())?;
-        let state = State {
-            lsm,
-            checkpoints: db.open_tree("checkpoints")?,
-            runs: db.open_tree("runs")?,
-            jobs: db.open_tree("jobs")?,
-            audit: db.open_tree("audit")?,
-            runs_by_job: db.open_tree("runs_by_job")?,
-            meta: db.open_tree("meta")?,
-            db,
-            scratch: dir.with_extension("scratch"),
-        };
+    }
+
+    fn with(store: Arc<dyn Store>, scratch: PathBuf) -> Result<State> {
+        let state = State { store, scratch };
         // Left by a run that was killed: nothing in it outlives its run, and
-        // no other process holds this state (sled's lock above).
+        // no other process holds this scratch folder.
         let _ = std::fs::remove_dir_all(&state.scratch);
-        migrations::apply(&state, dir)?;
+        migrations::apply(&state)?;
         Ok(state)
+    }
+
+    /// Where the state is, as a person names it.
+    pub fn location(&self) -> String {
+        self.store.location()
     }
 
     /// Waits until everything written is on disk.
     pub fn flush(&self) -> Result<()> {
-        self.lsm.db.persist(fjall::PersistMode::SyncAll)?;
-        self.db.flush()?;
-        Ok(())
+        self.store.flush()
     }
 
-    /// Every entry of every tree and keyspace, by store and name, in key
-    /// order: what the state holds, to compare two moments byte for byte.
+    /// Every entry of every tree, by tree, in key order: what the state
+    /// holds, to compare two moments (or two stores) byte for byte.
     pub fn contents(&self) -> Result<Vec<StoredEntry>> {
         let mut out = Vec::new();
-        for name in self.db.tree_names() {
-            let tree = self.db.open_tree(&name)?;
-            let name = format!("sled/{}", String::from_utf8_lossy(&name));
-            for item in tree.iter() {
+        for tree in Tree::ALL {
+            for item in self.store.scan_all(tree) {
                 let (k, v) = item?;
-                out.push((name.clone(), k.to_vec(), v.to_vec()));
-            }
-        }
-        for (name, ks) in self.lsm.named() {
-            for item in lsm::Lsm::scan(ks, Vec::new()) {
-                let (k, v) = item?;
-                out.push((format!("fjall/{name}"), k.to_vec(), v.to_vec()));
+                out.push((tree.name().to_string(), k, v));
             }
         }
         Ok(out)
+    }
+
+    /// Writes `entries` (as [`State::contents`] lists them) as they are, in
+    /// batches: how `synchost state migrate` copies a state.
+    pub fn restore(&self, entries: impl IntoIterator<Item = StoredEntry>) -> Result<usize> {
+        let mut batch = Batch::new();
+        let mut written = 0;
+        for (tree, k, v) in entries {
+            let Some(tree) = Tree::ALL.into_iter().find(|t| t.name() == tree) else {
+                return Err(corrupt(&k, format!("no tree named {tree}")));
+            };
+            batch.put(tree, k, v);
+            written += 1;
+            if batch.len() >= 1000 {
+                self.store
+                    .apply(std::mem::replace(&mut batch, Batch::new()))?;
+            }
+        }
+        self.store.apply(batch)?;
+        Ok(written)
     }
 
     /// Where runs keep what they read while they plan (beside the state,
@@ -229,23 +223,32 @@ impl State {
 
     /// A unique, increasing number (for outbox keys and ids).
     pub fn next_id(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        self.store.next_id()
+    }
+
+    /// Makes every number [`State::next_id`] hands out from now on larger
+    /// than `floor` (a state copied from another keeps its keys' order).
+    pub fn ids_above(&self, floor: u64) -> Result<()> {
+        self.store.skip_ids(floor)
+    }
+
+    /// Reads and decodes one entry.
+    fn read<T: DeserializeOwned>(&self, tree: Tree, k: &[u8]) -> Result<Option<T>> {
+        self.store.get(tree, k)?.map(|v| decode(k, &v)).transpose()
     }
 
     // ---- checkpoints -------------------------------------------------------
 
     pub fn checkpoint(&self, job: &str, side: Side) -> Result<Option<Checkpoint>> {
-        let k = key(&[job, side.as_str()]);
-        self.checkpoints
-            .get(&k)?
-            .map(|v| decode(&k, &v))
-            .transpose()
+        self.read(Tree::Checkpoints, &key(&[job, side.as_str()]))
     }
 
     pub fn set_checkpoint(&self, job: &str, side: Side, checkpoint: &Checkpoint) -> Result<()> {
-        self.checkpoints
-            .insert(key(&[job, side.as_str()]), encode(checkpoint))?;
-        Ok(())
+        self.store.put(
+            Tree::Checkpoints,
+            key(&[job, side.as_str()]),
+            encode(checkpoint),
+        )
     }
 
     // ---- outbox ------------------------------------------------------------
@@ -254,60 +257,51 @@ impl State {
     pub fn outbox_put(&self, job: &str, entries: &[OutboxEntryRef<'_>]) -> Result<Vec<Vec<u8>>> {
         // On disk before anything is pushed: a machine that stops right
         // after a push must find what it pushed.
-        let mut batch = self.lsm.synced_batch();
+        let mut batch = Batch::durable();
         let mut keys = Vec::with_capacity(entries.len());
         for entry in entries {
             let k = key(&[job, &format!("{:020}", self.next_id()?)]);
-            batch.insert(&self.lsm.outbox, k.clone(), compact::encode_outbox(entry));
+            batch.put(Tree::Outbox, k.clone(), compact::encode_outbox(entry));
             keys.push(k);
         }
-        batch.commit()?;
+        self.store.apply(batch)?;
         Ok(keys)
     }
 
     /// What is left in `job`'s outbox, oldest first.
     pub fn outbox(&self, job: &str) -> Result<Vec<(Vec<u8>, OutboxEntry)>> {
-        lsm::Lsm::scan(&self.lsm.outbox, prefix(&[job]))
+        self.store
+            .scan_prefix(Tree::Outbox, &prefix(&[job]))
             .map(|item| {
                 let (k, v) = item?;
                 let entry = compact::decode_outbox(&v).map_err(|reason| corrupt(&k, reason))?;
-                Ok((k.to_vec(), entry))
+                Ok((k, entry))
             })
             .collect()
     }
 
     pub fn outbox_remove(&self, keys: &[Vec<u8>]) -> Result<()> {
-        let mut batch = self.lsm.db.batch();
+        let mut batch = Batch::new();
         for k in keys {
-            batch.remove(&self.lsm.outbox, k.as_slice());
+            batch.remove(Tree::Outbox, k.clone());
         }
-        batch.commit()?;
-        Ok(())
+        self.store.apply(batch)
     }
 
     // ---- conflicts ---------------------------------------------------------
 
     pub fn put_conflict(&self, conflict: &ParkedConflict) -> Result<()> {
-        let mut batch = self.lsm.synced_batch();
-        batch.insert(
-            &self.lsm.conflicts,
-            conflict.id.as_bytes(),
-            encode(conflict),
-        );
-        batch.commit()?;
-        Ok(())
+        self.store
+            .put_durable(Tree::Conflicts, conflict.id.as_bytes(), encode(conflict))
     }
 
     pub fn conflict(&self, id: &str) -> Result<Option<ParkedConflict>> {
-        self.lsm
-            .conflicts
-            .get(id.as_bytes())?
-            .map(|v| decode(id.as_bytes(), &v))
-            .transpose()
+        self.read(Tree::Conflicts, id.as_bytes())
     }
 
     pub fn conflicts(&self) -> Result<Vec<ParkedConflict>> {
-        lsm::Lsm::scan(&self.lsm.conflicts, Vec::new())
+        self.store
+            .scan_all(Tree::Conflicts)
             .map(|item| {
                 let (k, v) = item?;
                 decode(&k, &v)
@@ -321,24 +315,21 @@ impl State {
     }
 
     pub fn remove_conflict(&self, id: &str) -> Result<()> {
-        self.lsm.conflicts.remove(id.as_bytes())?;
-        Ok(())
+        self.store.delete(Tree::Conflicts, id.as_bytes())
     }
 
     // ---- runs and audit ----------------------------------------------------
 
     pub fn audit(&self, entry: &AuditEntry) -> Result<()> {
         let k = format!("{}\u{0}{:020}", entry.at, self.next_id()?);
-        self.audit.insert(k.as_bytes(), encode(entry))?;
-        Ok(())
+        self.store.put(Tree::Audit, k.into_bytes(), encode(entry))
     }
 
     // ---- the daemon's jobs -------------------------------------------------
 
     pub fn put_job(&self, job: &StoredJob) -> Result<()> {
-        self.jobs.insert(job.sync_id.as_bytes(), encode(job))?;
-        self.db.flush()?;
-        Ok(())
+        self.store
+            .put_durable(Tree::Jobs, job.sync_id.as_bytes(), encode(job))
     }
 
     /// Changes job `sync_id` atomically with `change` (which may be called
@@ -351,38 +342,37 @@ impl State {
         mut change: impl FnMut(&mut StoredJob),
     ) -> Result<Option<StoredJob>> {
         let mut corrupt = None;
-        let updated = self.jobs.update_and_fetch(sync_id.as_bytes(), |old| {
-            let old = old?;
-            match decode::<StoredJob>(sync_id.as_bytes(), old) {
-                Ok(mut job) => {
-                    change(&mut job);
-                    Some(encode(&job))
+        let updated = self
+            .store
+            .update(Tree::Jobs, sync_id.as_bytes(), &mut |old| {
+                let old = old?;
+                match decode::<StoredJob>(sync_id.as_bytes(), old) {
+                    Ok(mut job) => {
+                        change(&mut job);
+                        Some(encode(&job))
+                    }
+                    Err(e) => {
+                        corrupt = Some(e);
+                        Some(old.to_vec())
+                    }
                 }
-                Err(e) => {
-                    corrupt = Some(e);
-                    Some(old.to_vec())
-                }
-            }
-        })?;
+            })?;
         if let Some(e) = corrupt {
             return Err(e);
         }
-        self.db.flush()?;
+        self.store.flush()?;
         updated.map(|v| decode(sync_id.as_bytes(), &v)).transpose()
     }
 
     pub fn job(&self, sync_id: &str) -> Result<Option<StoredJob>> {
-        self.jobs
-            .get(sync_id.as_bytes())?
-            .map(|v| decode(sync_id.as_bytes(), &v))
-            .transpose()
+        self.read(Tree::Jobs, sync_id.as_bytes())
     }
 
     /// Every stored job. An entry that does not decode is reported and
     /// left out: one bad job never stops the others (nor the daemon).
     pub fn jobs(&self) -> Result<Vec<StoredJob>> {
         let mut jobs = Vec::new();
-        for item in self.jobs.iter() {
+        for item in self.store.scan_all(Tree::Jobs) {
             let (k, v) = item?;
             match decode(&k, &v) {
                 Ok(job) => jobs.push(job),
@@ -393,41 +383,54 @@ impl State {
     }
 
     pub fn remove_job(&self, sync_id: &str) -> Result<bool> {
-        let removed = self.jobs.remove(sync_id.as_bytes())?.is_some();
-        self.db.flush()?;
+        let removed = self.job(sync_id)?.is_some();
+        let mut batch = Batch::durable();
+        batch.remove(Tree::Jobs, sync_id.as_bytes());
+        self.store.apply(batch)?;
         Ok(removed)
     }
 
     /// Number of audit entries (a scan: for pruning, not for hot paths).
     pub fn audit_len(&self) -> usize {
-        self.audit.len()
+        self.store.count(Tree::Audit, b"").unwrap_or(0)
     }
 
     /// Removes audit entries older than `before` (RFC 3339), and then the
     /// oldest until at most `keep` remain; returns how many went.
     pub fn prune_audit(&self, before: &str, keep: usize) -> Result<usize> {
-        let mut removed = 0;
-        let old: Vec<sled::IVec> = self
-            .audit
-            .range(..before.as_bytes())
-            .keys()
-            .collect::<std::result::Result<_, _>>()?;
-        for k in old {
-            self.audit.remove(k)?;
-            removed += 1;
-        }
-        let len = self.audit.len();
+        let range = (
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Excluded(before.as_bytes().to_vec()),
+        );
+        let mut doomed: Vec<Vec<u8>> = self
+            .store
+            .scan(Tree::Audit, range, false)
+            .map(|item| item.map(|(k, _)| k))
+            .collect::<Result<_>>()?;
+        let len = self.audit_len() - doomed.len();
         if len > keep {
-            let excess: Vec<sled::IVec> = self
-                .audit
-                .iter()
-                .keys()
+            let excess = self
+                .store
+                .scan(
+                    Tree::Audit,
+                    (
+                        std::ops::Bound::Included(before.as_bytes().to_vec()),
+                        std::ops::Bound::Unbounded,
+                    ),
+                    false,
+                )
                 .take(len - keep)
-                .collect::<std::result::Result<_, _>>()?;
-            for k in excess {
-                self.audit.remove(k)?;
-                removed += 1;
+                .map(|item| item.map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            doomed.extend(excess);
+        }
+        let removed = doomed.len();
+        for chunk in doomed.chunks(1000) {
+            let mut batch = Batch::new();
+            for k in chunk {
+                batch.remove(Tree::Audit, k.clone());
             }
+            self.store.apply(batch)?;
         }
         Ok(removed)
     }
@@ -450,20 +453,17 @@ impl State {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, AuditEntry)>> {
-        let start: Vec<u8> = match after {
-            Some(k) if k >= since.as_bytes() => {
-                let mut k = k.to_vec();
-                k.push(0);
-                k
-            }
-            _ => since.as_bytes().to_vec(),
+        let start = match after {
+            Some(k) if k >= since.as_bytes() => std::ops::Bound::Excluded(k.to_vec()),
+            _ => std::ops::Bound::Included(since.as_bytes().to_vec()),
         };
-        self.audit
-            .range(start..)
+        self.store
+            .scan(Tree::Audit, (start, std::ops::Bound::Unbounded), false)
             .take(limit)
             .map(|item| {
                 let (k, v) = item?;
-                Ok((k.to_vec(), decode(&k, &v)?))
+                let entry = decode(&k, &v)?;
+                Ok((k, entry))
             })
             .collect()
     }
@@ -477,16 +477,19 @@ impl State {
         limit: usize,
         keep: impl Fn(&AuditEntry) -> bool,
     ) -> Result<Vec<(Vec<u8>, AuditEntry)>> {
-        let range = match before {
-            Some(k) => self.audit.range(..k.to_vec()),
-            None => self.audit.range::<Vec<u8>, _>(..),
+        let end = match before {
+            Some(k) => std::ops::Bound::Excluded(k.to_vec()),
+            None => std::ops::Bound::Unbounded,
         };
         let mut page = Vec::new();
-        for item in range.rev() {
+        for item in self
+            .store
+            .scan(Tree::Audit, (std::ops::Bound::Unbounded, end), true)
+        {
             let (k, v) = item?;
             let entry: AuditEntry = decode(&k, &v)?;
             if keep(&entry) {
-                page.push((k.to_vec(), entry));
+                page.push((k, entry));
                 if page.len() >= limit {
                     break;
                 }

@@ -1,10 +1,9 @@
 //! Links, shadows and dirty pairs: what the sync keeps per pair of records.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use fjall::{Keyspace, OwnedWriteBatch as WriteBatch};
-
-use super::lsm::Lsm;
+use super::store::{Batch, Store, StoreExt, Tree};
 use super::{
     compact, corrupt, decode, dirty_key, encode, key, prefix, Dirty, Result, Shadow, ShadowRef,
     State,
@@ -46,8 +45,8 @@ impl PairCommit<'_> {
 /// changes over them (a batch does not read its own writes). No other writer
 /// touches a job's links meanwhile: a job never runs twice at once.
 struct Links<'a> {
-    store: &'a Keyspace,
-    batch: &'a mut WriteBatch,
+    store: &'a dyn Store,
+    batch: &'a mut Batch,
     changed: HashMap<Vec<u8>, Option<String>>,
 }
 
@@ -58,30 +57,24 @@ impl Links<'_> {
         }
         Ok(self
             .store
-            .get(k)?
+            .get(Tree::Links, k)?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn set(&mut self, k: Vec<u8>, v: &str) {
-        self.batch.insert(self.store, k.clone(), v.as_bytes());
+        self.batch.put(Tree::Links, k.clone(), v.as_bytes());
         self.changed.insert(k, Some(v.to_string()));
     }
 
     fn remove(&mut self, k: Vec<u8>) {
-        self.batch.remove(self.store, k.clone());
+        self.batch.remove(Tree::Links, k.clone());
         self.changed.insert(k, None);
     }
 
     /// Links `source_id` and `target_id` both ways. A pair re-linked to a new
     /// id (a record re-created on one side) drops the old link, and on the
     /// source the old id's shadow.
-    fn link(
-        &mut self,
-        shadows: &Keyspace,
-        job: &str,
-        source_id: &str,
-        target_id: &str,
-    ) -> Result<()> {
+    fn link(&mut self, job: &str, source_id: &str, target_id: &str) -> Result<()> {
         let source_key = key(&[job, Side::Source.as_str(), source_id]);
         let target_key = key(&[job, Side::Target.as_str(), target_id]);
         if let Some(old) = self.get(&source_key)? {
@@ -92,7 +85,7 @@ impl Links<'_> {
         if let Some(old) = self.get(&target_key)? {
             if old != source_id {
                 self.remove(key(&[job, Side::Source.as_str(), &old]));
-                self.batch.remove(shadows, key(&[job, &old]));
+                self.batch.remove(Tree::Shadows, key(&[job, &old]));
             }
         }
         self.set(source_key, target_id);
@@ -107,16 +100,15 @@ impl State {
     /// The id on the other side of `side`'s record `id`.
     pub fn linked(&self, job: &str, side: Side, id: &str) -> Result<Option<String>> {
         Ok(self
-            .lsm
-            .links
-            .get(key(&[job, side.as_str(), id]))?
+            .store
+            .get(Tree::Links, &key(&[job, side.as_str(), id]))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// The shadow of the pair whose source id is `source_id`.
     pub fn shadow(&self, job: &str, source_id: &str) -> Result<Option<Shadow>> {
         let k = key(&[job, source_id]);
-        let Some(bytes) = self.lsm.shadows.get(&k)? else {
+        let Some(bytes) = self.store.get(Tree::Shadows, &k)? else {
             return Ok(None);
         };
         compact::decode(&bytes)
@@ -128,7 +120,7 @@ impl State {
     pub fn pairs(&self, job: &str) -> impl Iterator<Item = Result<(String, String)>> + '_ {
         let p = prefix(&[job, Side::Source.as_str()]);
         let cut = p.len();
-        Lsm::scan(&self.lsm.links, p).map(move |item| {
+        self.store.scan_prefix(Tree::Links, &p).map(move |item| {
             let (k, v) = item?;
             Ok((
                 String::from_utf8_lossy(&k[cut..]).into_owned(),
@@ -157,11 +149,10 @@ impl State {
         };
         let mut out = Vec::new();
         for item in self
-            .lsm
-            .links
-            .range::<Vec<u8>, _>((start, std::ops::Bound::Unbounded))
+            .store
+            .scan(Tree::Links, (start, std::ops::Bound::Unbounded), false)
         {
-            let (k, v) = item.into_inner()?;
+            let (k, v) = item?;
             if !k.starts_with(&p) || out.len() == n {
                 break;
             }
@@ -174,10 +165,9 @@ impl State {
     }
 
     pub fn pair_count(&self, job: &str) -> usize {
-        self.lsm
-            .links
-            .prefix(prefix(&[job, Side::Source.as_str()]))
-            .count()
+        self.store
+            .count(Tree::Links, &prefix(&[job, Side::Source.as_str()]))
+            .unwrap_or(0)
     }
 
     /// Records a synced pair (link both ways, shadow) and removes the outbox
@@ -241,7 +231,7 @@ impl State {
     /// commits a call's pairs there while its next calls are in flight.
     pub fn pair_store(&self) -> PairStore {
         PairStore {
-            lsm: self.lsm.clone(),
+            store: self.store.clone(),
         }
     }
 
@@ -254,13 +244,13 @@ impl State {
             (None, Some(tid)) => dirty_key(job, Side::Target, tid),
             (None, None) => return Ok(()),
         };
-        self.lsm.dirty.insert(k, encode(entry))?;
-        Ok(())
+        self.store.put(Tree::Dirty, k, encode(entry))
     }
 
     /// `job`'s dirty pairs.
     pub fn dirty(&self, job: &str) -> Result<Vec<Dirty>> {
-        Lsm::scan(&self.lsm.dirty, prefix(&[job]))
+        self.store
+            .scan_prefix(Tree::Dirty, &prefix(&[job]))
             .map(|item| {
                 let (k, v) = item?;
                 decode(&k, &v)
@@ -272,7 +262,7 @@ impl State {
 /// The pairs' store, owned: see [`State::pair_store`].
 #[derive(Clone)]
 pub struct PairStore {
-    lsm: Lsm,
+    store: Arc<dyn Store>,
 }
 
 impl PairStore {
@@ -284,15 +274,18 @@ impl PairStore {
         done: &[Vec<u8>],
         settled: &[String],
     ) -> Result<()> {
-        let lsm = &self.lsm;
+        let store = self.store.as_ref();
         // Most jobs have no dirty pair: then there is nothing to clear, and
         // two removals per pair would be most of the batch. No other run of
         // this job writes meanwhile (a job never runs twice at once), so what
         // this scan sees holds until the commit.
-        let any_dirty = lsm.dirty.prefix(prefix(&[job])).next().is_some();
-        let mut batch = lsm.db.batch();
+        let any_dirty = store
+            .scan_prefix(Tree::Dirty, &prefix(&[job]))
+            .next()
+            .is_some();
+        let mut batch = Batch::new();
         let mut links = Links {
-            store: &lsm.links,
+            store,
             batch: &mut batch,
             changed: HashMap::new(),
         };
@@ -300,9 +293,9 @@ impl PairStore {
             let (source_id, target_id) = commit.ids();
             match commit {
                 PairCommit::Link { shadow, .. } => {
-                    links.link(&lsm.shadows, job, source_id, target_id)?;
-                    links.batch.insert(
-                        &lsm.shadows,
+                    links.link(job, source_id, target_id)?;
+                    links.batch.put(
+                        Tree::Shadows,
                         key(&[job, source_id]),
                         compact::encode(*shadow),
                     );
@@ -310,26 +303,25 @@ impl PairStore {
                 PairCommit::Forget { .. } => {
                     links.remove(key(&[job, Side::Source.as_str(), source_id]));
                     links.remove(key(&[job, Side::Target.as_str(), target_id]));
-                    links.batch.remove(&lsm.shadows, key(&[job, source_id]));
+                    links.batch.remove(Tree::Shadows, key(&[job, source_id]));
                 }
             }
             // The pair's change has landed: it is no longer dirty.
             if any_dirty {
                 links
                     .batch
-                    .remove(&lsm.dirty, dirty_key(job, Side::Source, source_id));
+                    .remove(Tree::Dirty, dirty_key(job, Side::Source, source_id));
                 links
                     .batch
-                    .remove(&lsm.dirty, dirty_key(job, Side::Target, target_id));
+                    .remove(Tree::Dirty, dirty_key(job, Side::Target, target_id));
             }
         }
         for k in done {
-            batch.remove(&lsm.outbox, k.as_slice());
+            batch.remove(Tree::Outbox, k.clone());
         }
         for id in settled {
-            batch.remove(&lsm.conflicts, id.as_bytes());
+            batch.remove(Tree::Conflicts, id.as_bytes());
         }
-        batch.commit()?;
-        Ok(())
+        store.apply(batch)
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::core::merge::Side;
 
+use super::store::{Batch, StoreExt, Tree};
 use super::{key, Result, State};
 
 fn accepted_key(job: &str) -> Vec<u8> {
@@ -25,30 +26,29 @@ impl State {
     /// When `job`'s first plan was accepted, if it was.
     pub fn plan_accepted(&self, job: &str) -> Result<Option<String>> {
         Ok(self
-            .meta
-            .get(accepted_key(job))?
+            .store
+            .get(Tree::Meta, &accepted_key(job))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Lets `job`'s first run go ahead; the plan shown is no longer waiting.
     pub fn accept_plan(&self, job: &str, at: &str) -> Result<()> {
-        self.meta.insert(accepted_key(job), at.as_bytes())?;
-        self.meta.remove(waiting_key(job))?;
-        self.db.flush()?;
-        Ok(())
+        let mut batch = Batch::durable();
+        batch.put(Tree::Meta, accepted_key(job), at.as_bytes());
+        batch.remove(Tree::Meta, waiting_key(job));
+        self.store.apply(batch)
     }
 
     /// The plan of `job`'s first run, shown to a person until they accept it.
     pub fn put_waiting_plan(&self, job: &str, plan: &serde_json::Value) -> Result<()> {
-        self.meta
-            .insert(waiting_key(job), serde_json::to_vec(plan).expect("JSON"))?;
-        Ok(())
+        self.store.put(
+            Tree::Meta,
+            waiting_key(job),
+            serde_json::to_vec(plan).expect("JSON"),
+        )
     }
 
     pub fn waiting_plan(&self, job: &str) -> Result<Option<serde_json::Value>> {
-        let Some(bytes) = self.meta.get(waiting_key(job))? else {
-            return Ok(None);
-        };
-        super::decode(&waiting_key(job), &bytes).map(Some)
+        self.read(Tree::Meta, &waiting_key(job))
     }
 }
