@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 
-use crate::state::{State, StateError};
+use crate::state::{Location, State, StateError};
 
 /// Where state lives, shared by the commands that touch it.
 #[derive(Args, Debug, Clone)]
@@ -24,6 +24,10 @@ pub struct DataArgs {
     /// [env: SYNCHOST_DATA]
     #[arg(long, global = true)]
     pub data: Option<PathBuf>,
+    /// Where the state is, if not DATA/state: a PostgreSQL URL
+    /// (postgres://…) or a folder [env: SYNCHOST_STATE]
+    #[arg(long, global = true)]
+    pub state: Option<String>,
 }
 
 /// The daemon holding a data folder, as `DATA/daemon.json` names it.
@@ -48,6 +52,24 @@ pub fn state_dir(data: &Path) -> PathBuf {
     data.join("state")
 }
 
+/// The state of data folder `data`: at `location` if one is given (a
+/// PostgreSQL state's runs keep their scratch files in the folder), else in
+/// `DATA/state`.
+pub fn open_state(data: &Path, location: Option<&Location>) -> Result<State, StateError> {
+    match location {
+        Some(location) => State::open_at(location, &data.join("state.scratch")),
+        None => State::open(&state_dir(data)),
+    }
+}
+
+/// `--state`, else `SYNCHOST_STATE`.
+pub fn state_location(flag: Option<&str>) -> Option<Location> {
+    let env = std::env::var("SYNCHOST_STATE").ok();
+    flag.or(env.as_deref())
+        .filter(|s| !s.is_empty())
+        .map(Location::parse)
+}
+
 /// Where the daemon announces itself.
 pub fn daemon_file(data: &Path) -> PathBuf {
     data.join("daemon.json")
@@ -69,7 +91,16 @@ impl DataArgs {
     /// listing does not).
     pub fn open(&self, create: bool) -> anyhow::Result<Opened> {
         let dir = self.dir();
-        let state = state_dir(&dir);
+        if let Some(Location::Postgres(url)) = state_location(self.state.as_deref()) {
+            // Shared with any number of daemons and commands: nothing to
+            // lock, and no daemon to go through.
+            let scratch = dir.join("state.scratch");
+            return Ok(Opened::Local(State::open_postgres(&url, &scratch)?));
+        }
+        let state = match state_location(self.state.as_deref()) {
+            Some(Location::Folder(folder)) => folder,
+            _ => state_dir(&dir),
+        };
         migrate_flat_layout(&dir, &state)?;
         if !state.exists() && !create {
             return Ok(Opened::Empty(dir));

@@ -6,6 +6,7 @@ pub mod data;
 mod demo;
 mod scaffold;
 mod sim;
+mod state;
 mod sync;
 mod table;
 
@@ -79,6 +80,9 @@ pub enum Command {
     Table(table::TableCommand),
     /// Run jobs on their schedules, on webhooks and on request, with an HTTP API
     Daemon(DaemonArgs),
+    /// The state: move it from a data folder into PostgreSQL
+    #[command(subcommand)]
+    State(state::StateCommand),
     /// API tokens scoped to one project (the admin token is DATA/api-token)
     #[command(subcommand)]
     Token(TokenCommand),
@@ -113,9 +117,13 @@ pub enum TokenCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct DaemonArgs {
-    /// The daemon's folder: state (sled) and the API token
+    /// The daemon's folder: state (unless --state), the API token, secrets
     #[arg(long, env = "SYNCHOST_DATA")]
     pub data: PathBuf,
+    /// Where the state is: a PostgreSQL URL (postgres://…), which several
+    /// daemons may share, or a folder; DATA/state by default
+    #[arg(long, env = "SYNCHOST_STATE")]
+    pub state: Option<String>,
     /// Connectors, as NAME.wasm; changes are swapped in without a restart
     #[arg(long, env = "SYNCHOST_CONNECTORS")]
     pub connectors: PathBuf,
@@ -194,8 +202,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(cmd) => sync::plans(cmd).await,
         Command::Table(cmd) => table::run(cmd, &runtime).await,
         Command::Token(cmd) => token(cmd),
+        Command::State(cmd) => state::run(cmd),
         Command::Daemon(args) => {
             let config = crate::daemon::Config {
+                state: args.state.as_deref().map(crate::state::Location::parse),
                 data: args.data,
                 connectors: args.connectors,
                 listen: args.listen,

@@ -57,6 +57,8 @@ use scheduler::{Reason, Scheduler};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data: PathBuf,
+    /// where the state is, when not in `DATA/state`
+    pub state: Option<crate::state::Location>,
     pub connectors: PathBuf,
     pub listen: SocketAddr,
     /// a folder of job files (`*.json`), loaded at start and when they change
@@ -350,7 +352,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     files::private_umask();
     files::private_dir(&config.data)?;
     std::fs::create_dir_all(&config.connectors)?;
-    let state = State::open(&crate::cli::data::state_dir(&config.data))?;
+    let state = crate::cli::data::open_state(&config.data, config.state.as_ref())?;
     let token = token(&config.data)?;
     let notifier = match &config.notify_url {
         Some(url) => {

@@ -247,12 +247,7 @@ impl Store for Local {
         })
     }
 
-    fn update(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        change: &mut Change<'_>,
-    ) -> Result<Option<Vec<u8>>> {
+    fn update(&self, tree: Tree, key: &[u8], change: &mut Change<'_>) -> Result<Option<Vec<u8>>> {
         if tree.per_record() {
             let _one = self.updating.lock().unwrap_or_else(|e| e.into_inner());
             let old = self.get(tree, key)?;

@@ -14,6 +14,7 @@
 //! instant leaves either the old state or the new one.
 
 mod compact;
+pub mod leases;
 mod local;
 mod lsm;
 pub mod migrations;

@@ -41,11 +41,13 @@ const SCHEMA: [(i32, &str); 2] = [
     ),
     (
         2,
-        // Which daemon holds which job (several daemons, one database).
+        // Which daemon runs which job, until when, on which platforms
+        // (several daemons, one database: see state/leases.rs).
         "CREATE TABLE synchost_leases (
              job text PRIMARY KEY,
              daemon text NOT NULL,
-             expires timestamptz NOT NULL
+             expires timestamptz NOT NULL,
+             platforms text[] NOT NULL
          );",
     ),
 ];
@@ -57,25 +59,28 @@ pub const SCHEMA_VERSION: i32 = SCHEMA[SCHEMA.len() - 1].0;
 /// database take turns.
 const SCHEMA_LOCK: i64 = 0x5359_4e43_4853_0001;
 
-type Boxed<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+pub(super) type Boxed<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
 
 /// A statement's parameters, owned (a query runs on the state's thread).
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+pub(super) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
 pub(super) struct Postgres {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
     /// dropped with the store: the thread's runtime then stops
     _stop: tokio::sync::oneshot::Sender<()>,
     location: String,
 }
 
-struct Shared {
+pub(super) struct Shared {
     config: tokio_postgres::Config,
     conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+    /// a connection of its own for transactions of several statements
+    /// (a lease's slot count and claim), one at a time
+    pub(super) txn: tokio::sync::Mutex<Option<Client>>,
 }
 
-struct Conn {
+pub(super) struct Conn {
     client: Client,
     prepared: std::sync::Mutex<HashMap<String, Statement>>,
 }
@@ -91,7 +96,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn pg_error(e: tokio_postgres::Error) -> StateError {
+pub(super) fn pg_error(e: tokio_postgres::Error) -> StateError {
     StateError::Postgres(describe(&e))
 }
 
@@ -141,6 +146,7 @@ impl Postgres {
             shared: Arc::new(Shared {
                 config,
                 conn: tokio::sync::Mutex::new(None),
+                txn: tokio::sync::Mutex::new(None),
             }),
             runtime,
             _stop: stop,
@@ -157,7 +163,7 @@ impl Postgres {
     }
 
     /// Runs `work` on the state's thread and waits for its answer.
-    fn block<T: Send + 'static>(
+    pub(super) fn block<T: Send + 'static>(
         &self,
         work: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
@@ -172,7 +178,7 @@ impl Postgres {
     /// Runs `query` with a connection, again on a new one if the connection
     /// was lost (every query of the state may run twice: a batch sets the
     /// same values again, a compare-and-swap reads again).
-    fn query<T: Send + 'static>(
+    pub(super) fn query<T: Send + 'static>(
         &self,
         query: impl Fn(Arc<Conn>) -> Boxed<T> + Send + 'static,
     ) -> Result<T> {
@@ -195,7 +201,7 @@ impl Postgres {
 }
 
 impl Shared {
-    async fn connect(&self) -> Result<Client> {
+    pub(super) async fn connect(&self) -> Result<Client> {
         let (client, connection) = self.config.connect(NoTls).await.map_err(pg_error)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -304,7 +310,7 @@ impl Conn {
 
 /// A query's text and its parameters, owned, to be run (again) on the
 /// state's thread.
-fn rows(
+pub(super) fn rows(
     sql: String,
     params: impl Fn() -> Params + Send + Sync + 'static,
 ) -> impl Fn(Arc<Conn>) -> Boxed<Vec<tokio_postgres::Row>> + Send + 'static {
@@ -316,7 +322,7 @@ fn rows(
     }
 }
 
-fn execute(
+pub(super) fn execute(
     sql: String,
     params: impl Fn() -> Params + Send + Sync + 'static,
 ) -> impl Fn(Arc<Conn>) -> Boxed<u64> + Send + 'static {
@@ -488,12 +494,7 @@ impl Store for Postgres {
         Ok(found.first().map_or(0, |row| row.get::<_, i64>(0)) as usize)
     }
 
-    fn update(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        change: &mut Change<'_>,
-    ) -> Result<Option<Vec<u8>>> {
+    fn update(&self, tree: Tree, key: &[u8], change: &mut Change<'_>) -> Result<Option<Vec<u8>>> {
         loop {
             let old = self.get(tree, key)?;
             let new = change(old.as_deref());
@@ -562,5 +563,9 @@ impl Store for Postgres {
 
     fn location(&self) -> String {
         self.location.clone()
+    }
+
+    fn leases(&self) -> Option<&dyn super::leases::Leases> {
+        Some(self)
     }
 }

@@ -164,12 +164,7 @@ pub trait Store: Send + Sync {
     /// returns the new one (`None` removes it). It may be called more than
     /// once if another writer got there first, so it must only compute.
     /// Returns the value left.
-    fn update(
-        &self,
-        tree: Tree,
-        key: &[u8],
-        change: &mut Change<'_>,
-    ) -> Result<Option<Vec<u8>>>;
+    fn update(&self, tree: Tree, key: &[u8], change: &mut Change<'_>) -> Result<Option<Vec<u8>>>;
 
     /// A unique number, larger than every one handed out before.
     fn next_id(&self) -> Result<u64>;
@@ -189,6 +184,12 @@ pub trait Store: Send + Sync {
 
     /// Where the state is, as a person names it (a folder, a database).
     fn location(&self) -> String;
+
+    /// Leases on jobs, where several processes share this store; `None`
+    /// where one process holds it alone (the embedded store's lock).
+    fn leases(&self) -> Option<&dyn super::leases::Leases> {
+        None
+    }
 }
 
 /// One-entry writes and common reads, for every store.

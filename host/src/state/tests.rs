@@ -687,3 +687,66 @@ fn a_state_copied_entry_by_entry_holds_the_same() {
     assert!(before.len() < from.contents().unwrap().len());
     assert_eq!(to.next_run_id().unwrap(), 2);
 }
+
+/// Claims on one PostgreSQL state: one daemon at a time per job, taken over
+/// once expired, and a platform's slots counted across daemons.
+#[test]
+fn a_job_is_claimed_by_one_daemon_at_a_time_and_taken_over_when_the_claim_expires() {
+    use std::time::Duration;
+    let fresh = Fresh::new(Kind::Postgres, "leases");
+    let other = fresh.open().unwrap();
+    let (ttl, notion) = (Duration::from_secs(30), vec!["Notion".to_string()]);
+    assert!(fresh.is_shared() && !Fresh::new(Kind::Embedded, "alone").is_shared());
+    assert!(fresh.claim("j1", "a", ttl, &notion, 2).unwrap());
+    assert!(
+        !other.claim("j1", "b", ttl, &notion, 2).unwrap(),
+        "held by a"
+    );
+    assert!(
+        fresh.claim("j1", "a", ttl, &notion, 2).unwrap(),
+        "a holds it again"
+    );
+    assert_eq!(
+        fresh.renew("a", &["j1".into(), "j9".into()], ttl).unwrap(),
+        ["j1"]
+    );
+    // Slots: two on Notion, wherever claimed.
+    assert!(other.claim("j2", "b", ttl, &notion, 2).unwrap());
+    assert!(
+        !other.claim("j3", "b", ttl, &notion, 2).unwrap(),
+        "Notion is full"
+    );
+    assert!(other
+        .claim("j3", "b", ttl, &["Airtable".to_string()], 2)
+        .unwrap());
+    fresh.release("j1", "a").unwrap();
+    assert!(
+        other.claim("j4", "b", ttl, &notion, 2).unwrap(),
+        "a slot was freed"
+    );
+    // A claim not renewed expires, and another daemon takes the job.
+    assert!(fresh
+        .claim("j5", "a", Duration::from_millis(200), &[], 2)
+        .unwrap());
+    assert!(!other.claim("j5", "b", ttl, &[], 2).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(other.claim("j5", "b", ttl, &[], 2).unwrap());
+    assert!(
+        fresh.renew("a", &["j5".into()], ttl).unwrap().is_empty(),
+        "a lost it"
+    );
+    let leases = fresh.leases().unwrap();
+    let held: Vec<(&str, &str, bool)> = leases
+        .iter()
+        .map(|l| (l.job.as_str(), l.daemon.as_str(), l.live))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            ("j2", "b", true),
+            ("j3", "b", true),
+            ("j4", "b", true),
+            ("j5", "b", true)
+        ]
+    );
+}

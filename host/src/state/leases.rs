@@ -1,0 +1,210 @@
+//! Leases: which daemon runs which job, when several share one PostgreSQL
+//! state. A daemon claims a job before it runs it and holds the claim by
+//! renewing it (a heartbeat); a claim not renewed expires, and another
+//! daemon may then take the job over (and recover its outbox, as a restarted
+//! daemon does). A claim also holds a slot on each of the job's platforms:
+//! a claim is refused while a platform has as many live claims as it has
+//! slots, wherever they were made. The embedded store is held by one process
+//! (sled's lock), which needs none of this.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::postgres::{execute, pg_error, rows, Postgres};
+use super::{Result, State};
+
+/// A claim on a job, as `/healthz` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lease {
+    pub job: String,
+    pub daemon: String,
+    /// RFC 3339
+    pub expires: String,
+    /// not yet expired
+    pub live: bool,
+}
+
+pub trait Leases: Send + Sync {
+    /// Claims `job` for `daemon` for `ttl`, if no other daemon holds a live
+    /// claim on it and each of `platforms` has fewer than `slots` live
+    /// claims of other jobs. `true` when claimed.
+    fn claim(
+        &self,
+        job: &str,
+        daemon: &str,
+        ttl: Duration,
+        platforms: &[String],
+        slots: usize,
+    ) -> Result<bool>;
+
+    /// Extends `daemon`'s claims on `jobs`; returns the jobs it still held.
+    fn renew(&self, daemon: &str, jobs: &[String], ttl: Duration) -> Result<Vec<String>>;
+
+    /// Gives up `daemon`'s claim on `job`.
+    fn release(&self, job: &str, daemon: &str) -> Result<()>;
+
+    /// Every claim, live or expired.
+    fn all(&self) -> Result<Vec<Lease>>;
+}
+
+/// Any number, the same in every synchost: claims are made one at a time,
+/// so that two daemons never both see a platform's last free slot.
+const CLAIM_LOCK: i64 = 0x5359_4e43_4853_0002;
+
+fn millis(ttl: Duration) -> f64 {
+    ttl.as_secs_f64()
+}
+
+impl Leases for Postgres {
+    fn claim(
+        &self,
+        job: &str,
+        daemon: &str,
+        ttl: Duration,
+        platforms: &[String],
+        slots: usize,
+    ) -> Result<bool> {
+        let shared = self.shared.clone();
+        let (job, daemon, platforms) = (job.to_string(), daemon.to_string(), platforms.to_vec());
+        let (secs, slots) = (millis(ttl), slots as i64);
+        self.block(async move {
+            let mut held = shared.txn.lock().await;
+            if held.as_ref().is_none_or(|c| c.is_closed()) {
+                *held = Some(shared.connect().await?);
+            }
+            let client = held.as_mut().expect("connected above");
+            let tx = client.transaction().await.map_err(pg_error)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+                .await
+                .map_err(pg_error)?;
+            // A new snapshot, after the lock: every claim made before it
+            // is seen.
+            let full: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM unnest($1::text[]) AS p(name)
+                     WHERE (SELECT count(*) FROM synchost_leases l
+                            WHERE l.expires > now() AND l.job <> $2
+                              AND p.name = ANY(l.platforms)) >= $3",
+                    &[&platforms, &job, &slots],
+                )
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            if full > 0 {
+                tx.rollback().await.map_err(pg_error)?;
+                return Ok(false);
+            }
+            let claimed = tx
+                .query(
+                    "INSERT INTO synchost_leases (job, daemon, expires, platforms)
+                     VALUES ($1, $2, now() + make_interval(secs => $3), $4)
+                     ON CONFLICT (job) DO UPDATE
+                       SET daemon = EXCLUDED.daemon, expires = EXCLUDED.expires,
+                           platforms = EXCLUDED.platforms
+                       WHERE synchost_leases.expires <= now()
+                          OR synchost_leases.daemon = EXCLUDED.daemon
+                     RETURNING job",
+                    &[&job, &daemon, &secs, &platforms],
+                )
+                .await
+                .map_err(pg_error)?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok(!claimed.is_empty())
+        })
+    }
+
+    fn renew(&self, daemon: &str, jobs: &[String], ttl: Duration) -> Result<Vec<String>> {
+        let (daemon, jobs, secs) = (daemon.to_string(), jobs.to_vec(), millis(ttl));
+        let found = self.query(rows(
+            "UPDATE synchost_leases SET expires = now() + make_interval(secs => $3)
+             WHERE daemon = $1 AND job = ANY($2) RETURNING job"
+                .into(),
+            move || -> super::postgres::Params {
+                vec![
+                    Box::new(daemon.clone()),
+                    Box::new(jobs.clone()),
+                    Box::new(secs),
+                ]
+            },
+        ))?;
+        Ok(found.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn release(&self, job: &str, daemon: &str) -> Result<()> {
+        let (job, daemon) = (job.to_string(), daemon.to_string());
+        self.query(execute(
+            "DELETE FROM synchost_leases WHERE job = $1 AND daemon = $2".into(),
+            move || -> super::postgres::Params {
+                vec![Box::new(job.clone()), Box::new(daemon.clone())]
+            },
+        ))?;
+        Ok(())
+    }
+
+    fn all(&self) -> Result<Vec<Lease>> {
+        let found = self.query(rows(
+            "SELECT job, daemon,
+                    to_char(expires AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                    expires > now()
+             FROM synchost_leases ORDER BY job"
+                .into(),
+            Vec::new,
+        ))?;
+        Ok(found
+            .iter()
+            .map(|row| Lease {
+                job: row.get(0),
+                daemon: row.get(1),
+                expires: row.get(2),
+                live: row.get(3),
+            })
+            .collect())
+    }
+}
+
+impl State {
+    /// Whether several processes share this state (and so claim jobs).
+    pub fn is_shared(&self) -> bool {
+        self.store.leases().is_some()
+    }
+
+    /// See [`Leases::claim`]; always `true` on a state one process holds.
+    pub fn claim(
+        &self,
+        job: &str,
+        daemon: &str,
+        ttl: Duration,
+        platforms: &[String],
+        slots: usize,
+    ) -> Result<bool> {
+        match self.store.leases() {
+            Some(leases) => leases.claim(job, daemon, ttl, platforms, slots),
+            None => Ok(true),
+        }
+    }
+
+    /// See [`Leases::renew`].
+    pub fn renew(&self, daemon: &str, jobs: &[String], ttl: Duration) -> Result<Vec<String>> {
+        match self.store.leases() {
+            Some(leases) => leases.renew(daemon, jobs, ttl),
+            None => Ok(jobs.to_vec()),
+        }
+    }
+
+    /// See [`Leases::release`].
+    pub fn release(&self, job: &str, daemon: &str) -> Result<()> {
+        match self.store.leases() {
+            Some(leases) => leases.release(job, daemon),
+            None => Ok(()),
+        }
+    }
+
+    /// Every claim (none on a state one process holds).
+    pub fn leases(&self) -> Result<Vec<Lease>> {
+        match self.store.leases() {
+            Some(leases) => leases.all(),
+            None => Ok(Vec::new()),
+        }
+    }
+}
