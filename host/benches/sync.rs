@@ -147,6 +147,7 @@ impl Bench {
             progress: false,
             details: true,
             batch: None,
+            daemon: None,
         };
         Bench {
             notion,

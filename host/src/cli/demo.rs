@@ -139,6 +139,7 @@ pub async fn run(args: DemoArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> 
         progress: false,
         details: true,
         batch: None,
+        daemon: None,
     };
 
     eprintln!(

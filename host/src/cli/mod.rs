@@ -124,6 +124,14 @@ pub struct DaemonArgs {
     /// daemons may share, or a folder; DATA/state by default
     #[arg(long, env = "SYNCHOST_STATE")]
     pub state: Option<String>,
+    /// This daemon's name among those sharing a PostgreSQL state (in
+    /// /healthz, /metrics and each run's record); default HOST-PID
+    #[arg(long, env = "SYNCHOST_DAEMON_ID")]
+    pub daemon_id: Option<String>,
+    /// Seconds a claim on a job lasts unless renewed (every third of it):
+    /// a daemon killed mid-run leaves its jobs to the others after this
+    #[arg(long, default_value_t = 15.0)]
+    pub lease_secs: f64,
     /// Connectors, as NAME.wasm; changes are swapped in without a restart
     #[arg(long, env = "SYNCHOST_CONNECTORS")]
     pub connectors: PathBuf,
@@ -206,6 +214,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon(args) => {
             let config = crate::daemon::Config {
                 state: args.state.as_deref().map(crate::state::Location::parse),
+                daemon_id: args.daemon_id,
+                lease: std::time::Duration::try_from_secs_f64(args.lease_secs.max(0.3))
+                    .unwrap_or(crate::daemon::leases::DEFAULT_TTL),
                 data: args.data,
                 connectors: args.connectors,
                 listen: args.listen,

@@ -154,6 +154,7 @@ fn run_options(args: &RunArgs) -> RunOptions {
         progress: std::io::stderr().is_terminal(),
         details: args.details,
         batch: None,
+        daemon: None,
     }
 }
 

@@ -133,7 +133,7 @@ impl Metrics {
     }
 }
 
-fn escape(label: &str) -> String {
+pub fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -26,6 +26,7 @@ pub mod console;
 pub mod files;
 mod history;
 pub mod hooks;
+pub mod leases;
 pub mod metrics;
 pub mod notify;
 pub mod openapi;
@@ -57,6 +58,10 @@ use scheduler::{Reason, Scheduler};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data: PathBuf,
+    /// this daemon's name among those sharing a state (default: host-pid)
+    pub daemon_id: Option<String>,
+    /// how long a claim on a job lasts unless renewed (several daemons)
+    pub lease: Duration,
     /// where the state is, when not in `DATA/state`
     pub state: Option<crate::state::Location>,
     pub connectors: PathBuf,
@@ -100,6 +105,10 @@ pub struct Core {
     pub work: tokio::runtime::Handle,
     /// the web console's sessions (`/ui`)
     pub console: console::Sessions,
+    /// this daemon's name among those sharing a state ([`leases`])
+    pub daemon_id: String,
+    /// how long a claim on a job lasts unless renewed
+    pub lease_ttl: Duration,
     config: Config,
     /// `--notify-url`, when given
     notifier: Option<notify::Notifier>,
@@ -182,6 +191,7 @@ impl Core {
             progress: false,
             details: true,
             batch: None,
+            daemon: Some(self.daemon_id.clone()),
         }
     }
 
@@ -192,6 +202,7 @@ impl Core {
             &self.scheduler,
             chrono::Utc::now(),
             starting,
+            self.claimed_anywhere().as_ref(),
             &|stored, why| self.report_unusable(stored, why),
         );
     }
@@ -390,6 +401,8 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         hooks: hooks::Intake::default(),
         work: work.handle().clone(),
         console: Default::default(),
+        daemon_id: config.daemon_id.clone().unwrap_or_else(leases::default_id),
+        lease_ttl: config.lease,
         wake: Notify::new(),
         stopping: AtomicBool::new(false),
         http: reqwest::Client::new(),
@@ -441,6 +454,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(notify::deliver(core.clone(), stop_rx.clone()));
+    tokio::spawn(core.clone().heartbeat(stop_rx.clone()));
     // The dispatcher: starts what may start.
     {
         let core = core.clone();
@@ -462,7 +476,11 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
                     let Some(queued) = core.scheduler.next(&platforms) else {
                         break;
                     };
-                    core.start(queued);
+                    if core.claim(&queued) {
+                        core.start(queued);
+                    } else {
+                        core.finished(&queued);
+                    }
                 }
             }
         });

@@ -16,7 +16,7 @@ impl Core {
     /// and the failure booked.
     pub(super) fn start(self: &Arc<Self>, queued: Queued) {
         let core = self.clone();
-        let (sync_id, (a, b)) = (queued.sync_id.clone(), queued.platforms.clone());
+        let (sync_id, ended) = (queued.sync_id.clone(), queued.clone());
         let run = self.work.spawn(self.clone().run(queued));
         tokio::spawn(async move {
             if let Err(e) = run.await {
@@ -24,7 +24,7 @@ impl Core {
                 tracing::error!(job = %sync_id, "{message}");
                 core.audit("run_error", &sync_id, json!({"error": message}));
                 core.metrics.record_run(Status::Failed, &json!({}));
-                core.scheduler.finished(&sync_id, &a, &b);
+                core.finished(&ended);
                 core.wake();
             }
         });
@@ -40,11 +40,19 @@ impl Core {
                 if let Err(e) = outcome {
                     tracing::error!(job = %sync_id, "stored job does not parse: {e}");
                 }
-                self.scheduler
-                    .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
+                self.finished(&queued);
                 return;
             }
         };
+        // Another daemon sharing the state ran it since it was asked for
+        // here, and answered this ask: running again would run it twice.
+        let answered = self.state.job(&sync_id).ok().flatten();
+        if queued.asked > 0 && answered.is_some_and(|j| j.done >= queued.asked) {
+            tracing::info!(job = %sync_id, "already run by another daemon");
+            self.finished(&queued);
+            self.wake();
+            return;
+        }
         let parked_before = self.parked_ids(&sync_id);
         let previous = self
             .state
@@ -56,8 +64,7 @@ impl Core {
             Ok(true) => match self.park_first_run(&job).await {
                 Ok(()) => {
                     self.booked(&sync_id, "awaiting_plan", queued.asked, false);
-                    self.scheduler
-                        .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
+                    self.finished(&queued);
                     self.wake();
                     return;
                 }
@@ -127,8 +134,7 @@ impl Core {
                 tracing::warn!("monitoring URL {url}: {e}");
             }
         }
-        self.scheduler
-            .finished(&sync_id, &queued.platforms.0, &queued.platforms.1);
+        self.finished(&queued);
         self.wake();
     }
 

@@ -28,6 +28,9 @@ pub enum Reason {
     Retry,
     /// a schedule missed while the daemon was down
     CatchUp,
+    /// owed, and held by no daemon sharing the state (one that held it
+    /// stopped, or could not run it)
+    Takeover,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +196,12 @@ impl Scheduler {
         let mut q: Vec<&Queued> = inner.queue.iter().collect();
         q.sort_by(|a, b| b.cmp(a));
         q.into_iter().map(|q| q.sync_id.clone()).collect()
+    }
+
+    /// Whether `sync_id` is queued or running here.
+    pub fn holds(&self, sync_id: &str) -> bool {
+        let inner = self.inner.lock();
+        inner.queued.contains(sync_id) || inner.running.contains(sync_id)
     }
 
     pub fn is_idle(&self) -> bool {

@@ -8,6 +8,8 @@
 //! one run. An ask is durable before it is queued in memory, so a daemon
 //! killed with a full queue owes those runs when it comes back.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 
 use super::scheduler::{self, parse_time, Reason, Scheduler};
@@ -15,11 +17,20 @@ use crate::state::{State, StoredJob};
 
 /// Queues what is due at `now`; at `starting`, also what was owed. Returns
 /// how many runs it queued. `unusable` hears of stored jobs that do not parse.
+///
+/// On a state several daemons share, `claimed` holds the jobs some daemon
+/// has a live claim on. A job that owes a run and that no daemon holds is
+/// then queued here, at every tick, without a new ask (the ask it owes was
+/// counted where it was made): so a job whose daemon was killed is taken
+/// over once its claim expires, and an ask one daemon could not serve (its
+/// platform's slots taken elsewhere) is served by whichever can. Owed runs
+/// are not caught up at start there: another daemon may be running them.
 pub fn tick(
     state: &State,
     queue: &Scheduler,
     now: DateTime<Utc>,
     starting: bool,
+    claimed: Option<&HashSet<String>>,
     unusable: &dyn Fn(&StoredJob, &str),
 ) -> usize {
     let Ok(jobs) = state.jobs() else { return 0 };
@@ -37,7 +48,7 @@ pub fn tick(
         let updated = state.update_job(&stored.sync_id, |j| {
             why = None;
             // Owed from before the daemon stopped: once, now.
-            if starting && j.owes_a_run() {
+            if starting && claimed.is_none() && j.owes_a_run() {
                 why = Some(Reason::CatchUp);
             }
             if j.retry_at
@@ -68,9 +79,20 @@ pub fn tick(
             }
             asked = j.queued;
         });
-        if let (Ok(Some(_)), Some(reason)) = (updated, why) {
-            queue.enqueue_asked(&job, reason, false, asked);
-            queued += 1;
+        match (updated, why) {
+            (Ok(Some(_)), Some(reason)) => {
+                queue.enqueue_asked(&job, reason, false, asked);
+                queued += 1;
+            }
+            (Ok(Some(j)), None)
+                if j.owes_a_run()
+                    && claimed.is_some_and(|c| !c.contains(&j.sync_id))
+                    && !queue.holds(&j.sync_id) =>
+            {
+                queue.enqueue_asked(&job, Reason::Takeover, false, j.queued);
+                queued += 1;
+            }
+            _ => {}
         }
     }
     queued
@@ -112,7 +134,7 @@ mod tests {
         let ticks: Vec<_> = (0..16)
             .map(|_| {
                 let (state, queue) = (state.clone(), queue.clone());
-                std::thread::spawn(move || tick(&state, &queue, now, false, &|_, _| {}))
+                std::thread::spawn(move || tick(&state, &queue, now, false, None, &|_, _| {}))
             })
             .collect();
         // A run finishing meanwhile writes its outcome to the same record.
@@ -128,7 +150,7 @@ mod tests {
         assert_eq!(j.queued, 1);
         assert!(parse_time(j.next_run_at.as_deref().unwrap()).unwrap() > now);
         // The next tick in the same minute makes nothing more.
-        assert_eq!(tick(&state, &queue, now, false, &|_, _| {}), 0);
+        assert_eq!(tick(&state, &queue, now, false, None, &|_, _| {}), 0);
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -144,10 +166,10 @@ mod tests {
         job.done = 2;
         state.put_job(&job).unwrap();
         let queue = Scheduler::new(4);
-        assert_eq!(tick(&state, &queue, Utc::now(), true, &|_, _| {}), 1);
+        assert_eq!(tick(&state, &queue, Utc::now(), true, None, &|_, _| {}), 1);
         assert_eq!(queue.queued(), ["owed"]);
         assert_eq!(
-            tick(&state, &queue, Utc::now(), false, &|_, _| {}),
+            tick(&state, &queue, Utc::now(), false, None, &|_, _| {}),
             0,
             "not owed twice"
         );

@@ -51,6 +51,9 @@ pub struct RunOptions {
     /// records planned and written at a time (default [`BATCH`]); tests set
     /// a few, so that a run of a dozen records crosses batches
     pub batch: Option<usize>,
+    /// the daemon that runs it, named in its record (several daemons may
+    /// share a state)
+    pub daemon: Option<String>,
 }
 
 /// Seconds subtracted from a checkpoint before an incremental read: platform

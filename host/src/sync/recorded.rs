@@ -67,7 +67,7 @@ pub fn finish(
     report: Report,
     options: &RunOptions,
 ) -> anyhow::Result<Report> {
-    record(job, state, started_at, &report)?;
+    record(job, state, started_at, &report, options.daemon.as_deref())?;
     state.flush()?;
     Ok(if options.details {
         report
@@ -99,8 +99,17 @@ pub fn record_plan(job: &Job, state: &State, plan: &plan::Plan) -> anyhow::Resul
     Ok(())
 }
 
-fn record(job: &Job, state: &State, started_at: &str, report: &Report) -> anyhow::Result<()> {
-    let value = serde_json::to_value(report)?;
+fn record(
+    job: &Job,
+    state: &State,
+    started_at: &str,
+    report: &Report,
+    daemon: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut value = serde_json::to_value(report)?;
+    if let Some(daemon) = daemon {
+        value["daemon"] = daemon.into();
+    }
     state.put_run(&RunRecord {
         id: state.next_run_id()?,
         job: job.sync_id.clone(),

@@ -196,6 +196,7 @@ impl World {
             progress: false,
             details: true,
             batch: self.batch,
+            daemon: None,
         };
         sync::run(&self.job(), &self.runtime, self.state(), &options)
             .await

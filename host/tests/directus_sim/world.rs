@@ -185,6 +185,7 @@ impl World {
             progress: false,
             details: true,
             batch: None,
+            daemon: None,
         };
         let job = Job::from_value(self.job.clone()).unwrap();
         sync::run(&job, &self.runtime, &self.state, &options)

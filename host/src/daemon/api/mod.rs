@@ -225,6 +225,9 @@ async fn healthz(State(core): State<Shared>) -> Json<Value> {
     };
     Json(json!({
         "status": status,
+        "daemon": core.daemon_id,
+        "shared_state": core.state.is_shared(),
+        "leases": core.held_leases(),
         "running": core.scheduler.running(),
         "queued": core.scheduler.queued(),
         "failing": failing,
@@ -293,6 +296,9 @@ fn job_view(stored: &StoredJob) -> Value {
         "sync_id": stored.sync_id, "job": stored.spec, "created_at": stored.created_at,
         "next_run_at": stored.next_run_at, "retry_at": stored.retry_at, "retries": stored.retries,
         "last_status": stored.last_status,
+        // a run was asked for and has not finished (queued or running,
+        // here or on another daemon sharing the state)
+        "pending": stored.owes_a_run(),
     });
     if let Some(project) = &stored.owner {
         view["owner"] = json!(format!("project:{project}"));
@@ -620,6 +626,18 @@ async fn metrics(State(core): State<Shared>, Extension(scope): Extension<Scope>)
         "# HELP synchost_jobs_failing Jobs whose last {} runs or more all failed.\n# TYPE synchost_jobs_failing gauge\nsynchost_jobs_failing {}\n",
         super::FAILING_AFTER,
         core.failing().len()
+    ));
+    let daemon = super::metrics::escape(&core.daemon_id);
+    text.push_str(&format!(
+        "# HELP synchost_daemon_info This daemon's name among those sharing its state.
+# TYPE synchost_daemon_info gauge
+synchost_daemon_info{{daemon=\"{daemon}\",shared=\"{}\"}} 1
+# HELP synchost_leases_held Jobs this daemon holds a live claim on.
+# TYPE synchost_leases_held gauge
+synchost_leases_held{{daemon=\"{daemon}\"}} {}
+",
+        core.state.is_shared(),
+        core.held_leases().len()
     ));
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }

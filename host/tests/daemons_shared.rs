@@ -1,0 +1,406 @@
+//! Several daemons on one PostgreSQL state (issue 13): each started as a
+//! process with the same `--state`, sharing 20 jobs against the Notion and
+//! Airtable simulators. A trigger runs its job once, wherever it lands; a
+//! daemon killed with SIGKILL mid-run leaves its jobs to the others once
+//! its claims expire, and the end state matches a model: every record of
+//! every job's Notion database is in its Airtable table once (0 lost, 0
+//! duplicated). `SHARED_KILLS=N` (default 10) and `SHARED_SEED=S` vary the
+//! campaign.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::daemon::{blocking, Daemon};
+use common::World;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use synchost::state::testing::ScratchDatabase;
+
+const JOBS: usize = 20;
+
+/// One world's simulators, with a Notion database and an Airtable table
+/// per job.
+struct Jobs {
+    w: World,
+    dbs: Vec<String>,
+}
+
+impl Jobs {
+    async fn new(tag: &str, records: usize) -> Jobs {
+        let w = World::new(tag, "newest_wins").await;
+        let mut dbs = Vec::new();
+        for i in 0..JOBS {
+            let db = w.notion.create_database(
+                &format!("Tasks {i}"),
+                &[
+                    ("Name", "title"),
+                    ("Email", "email"),
+                    ("Status", "select"),
+                    ("Points", "number"),
+                ],
+            );
+            let table = format!("Tasks{i}");
+            w.airtable.create_table(
+                &w.base,
+                &table,
+                &[
+                    ("Name", "singleLineText"),
+                    ("Email", "email"),
+                    ("Status", "singleSelect"),
+                    ("Points", "number"),
+                    ("Last Modified", "lastModifiedTime"),
+                ],
+            );
+            w.airtable
+                .set_choices(&w.base, &table, "Status", &["Todo", "Doing", "Done"]);
+            dbs.push(db);
+        }
+        let jobs = Jobs { w, dbs };
+        for i in 0..JOBS {
+            jobs.add(i, 0..records);
+        }
+        jobs
+    }
+
+    fn id(i: usize) -> String {
+        format!("shared-{i}")
+    }
+
+    /// Job `i`: its Notion database into its Airtable table, both ways;
+    /// Airtable's writes slowed to `per_second`, so that a run lasts.
+    fn spec(&self, i: usize, per_second: f64) -> Value {
+        let mut job = self.w.job.clone();
+        job["sync_id"] = json!(Jobs::id(i));
+        job["source"]["connection"]["settings"]["database.tasks"] = json!(self.dbs[i]);
+        job["target"]["connection"]["settings"]["table.tasks"] = json!(format!("Tasks{i}"));
+        job["target"]["connection"]["rate_limit"] = json!({"per_second": per_second, "burst": 1});
+        job
+    }
+
+    fn add(&self, i: usize, range: std::ops::Range<usize>) {
+        for n in range {
+            self.w
+                .notion
+                .insert_page(
+                    &self.dbs[i],
+                    json!({
+                        "Name": {"title": [{"text": {"content": format!("Task {n}")}}]},
+                        "Email": {"email": format!("j{i}-{n}@example.com")},
+                        "Status": {"select": {"name": "Todo"}},
+                        "Points": {"number": n},
+                    }),
+                )
+                .unwrap();
+        }
+    }
+
+    /// The emails in job `i`'s Notion database.
+    fn notion(&self, i: usize) -> BTreeSet<String> {
+        self.w
+            .notion
+            .pages(&self.dbs[i])
+            .iter()
+            .filter(|p| p["in_trash"] != true)
+            .map(|p| {
+                p["properties"]["Email"]["email"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// The emails in job `i`'s Airtable table, each with how many records
+    /// hold it.
+    fn airtable(&self, i: usize) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for r in self.w.airtable.records(&self.w.base, &format!("Tasks{i}")) {
+            let email = r["fields"]["Email"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            *out.entry(email).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Every job's Airtable table holds each of its Notion records once.
+    fn assert_model(&self) {
+        for i in 0..JOBS {
+            let want = self.notion(i);
+            let got = self.airtable(i);
+            let duplicated: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
+            assert!(duplicated.is_empty(), "job {i}: duplicated {duplicated:?}");
+            let lost: Vec<_> = want.iter().filter(|e| !got.contains_key(*e)).collect();
+            assert!(lost.is_empty(), "job {i}: lost {lost:?}");
+            assert_eq!(got.len(), want.len(), "job {i}: nothing else");
+        }
+    }
+}
+
+/// Daemons on one database, each with a data folder of its own.
+struct Fleet {
+    db: ScratchDatabase,
+    dir: PathBuf,
+    daemons: Vec<Daemon>,
+    started: usize,
+    lease_secs: f64,
+}
+
+impl Fleet {
+    fn new(tag: &str, n: usize, lease_secs: f64) -> Fleet {
+        let db = ScratchDatabase::new(tag);
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut fleet = Fleet {
+            db,
+            dir,
+            daemons: Vec::new(),
+            started: 0,
+            lease_secs,
+        };
+        for _ in 0..n {
+            let d = fleet.start(fleet.daemons.len());
+            fleet.daemons.push(d);
+        }
+        fleet
+    }
+
+    /// Starts daemon `slot` (again), under a name it never had.
+    fn start(&mut self, slot: usize) -> Daemon {
+        self.started += 1;
+        let data = self.dir.join(format!("d{slot}"));
+        let id = format!("d{slot}-{}", self.started);
+        let lease = self.lease_secs.to_string();
+        Daemon::start_with(
+            &data,
+            &[
+                "--per-platform",
+                "8",
+                "--state",
+                &self.db.url,
+                "--daemon-id",
+                &id,
+                "--lease-secs",
+                &lease,
+            ],
+            &[],
+        )
+    }
+
+    fn any(&self) -> &Daemon {
+        &self.daemons[0]
+    }
+
+    fn runs(&self, i: usize) -> Vec<Value> {
+        self.any().runs(&Jobs::id(i))
+    }
+
+    fn idle(&self) -> bool {
+        (0..JOBS).all(|i| {
+            let job = self.any().get(&format!("/jobs/{}", Jobs::id(i)));
+            job["pending"] == false
+        })
+    }
+
+    fn wait_idle(&self, within: Duration) {
+        let started = Instant::now();
+        while !self.idle() {
+            assert!(
+                started.elapsed() < within,
+                "every job done within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn daemon_of(run: &Value) -> String {
+    run["report"]["daemon"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_daemons_share_twenty_jobs_and_each_trigger_runs_its_job_once() {
+    let jobs = Jobs::new("shared-once", 5).await;
+    let specs: Vec<Value> = (0..JOBS).map(|i| jobs.spec(i, 20.0)).collect();
+    let jobs = blocking(move || {
+        let fleet = Fleet::new("shared_once", 3, 5.0);
+        // Made through one daemon, seen by all (the jobs are in the state).
+        for spec in &specs {
+            assert_eq!(fleet.daemons[0].post("/jobs", spec).0, 201);
+        }
+        for d in &fleet.daemons {
+            assert_eq!(d.get("/jobs").as_array().map(Vec::len), Some(JOBS));
+        }
+        // Each trigger through another daemon.
+        for i in 0..JOBS {
+            let d = &fleet.daemons[i % 3];
+            assert_eq!(
+                d.post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}))
+                    .0,
+                202
+            );
+        }
+        fleet.wait_idle(Duration::from_secs(120));
+        // Long enough for any second run to start and show.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut by = BTreeMap::new();
+        for i in 0..JOBS {
+            let runs = fleet.runs(i);
+            assert_eq!(runs.len(), 1, "job {i} ran once: {runs:?}");
+            assert_eq!(runs[0]["report"]["status"], "success");
+            *by.entry(daemon_of(&runs[0])).or_insert(0) += 1;
+        }
+        assert!(by.len() >= 2, "the work was shared: {by:?}");
+        let health = fleet.daemons[1].get("/healthz");
+        assert_eq!(health["daemon"], "d1-2");
+        assert_eq!(health["shared_state"], true);
+        assert!(fleet.daemons[2]
+            .metrics()
+            .contains("synchost_daemon_info{daemon=\"d2-3\""));
+        jobs
+    })
+    .await;
+    jobs.assert_model();
+}
+
+/// The jobs `d` holds a live claim on.
+fn leased(d: &Daemon) -> Vec<String> {
+    d.get("/healthz")["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["job"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_killed_mid_run_leave_their_jobs_to_the_others_and_nothing_is_lost_or_duplicated() {
+    let kills: usize = std::env::var("SHARED_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let seed: u64 = std::env::var("SHARED_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(13);
+    let jobs = Jobs::new("shared-kill", 20).await;
+    // Airtable's writes at 5 a second per credential (and so per daemon:
+    // every job here uses one token): a run lasts about a second.
+    let specs: Vec<Value> = (0..JOBS).map(|i| jobs.spec(i, 5.0)).collect();
+    let lease = 3.0;
+    let jobs = blocking(move || {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut fleet = Fleet::new("shared_kill", 3, lease);
+        for spec in &specs {
+            assert_eq!(fleet.daemons[0].post("/jobs", spec).0, 201);
+        }
+        for i in 0..JOBS {
+            let d = &fleet.daemons[i % 3];
+            assert_eq!(
+                d.post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}))
+                    .0,
+                202
+            );
+        }
+        let mut extra = 20;
+        for kill in 0..kills {
+            // A daemon holding a job, at a seeded moment.
+            std::thread::sleep(Duration::from_millis(rng.random_range(200..1500)));
+            let started = Instant::now();
+            let (slot, held) = loop {
+                let holding: Vec<(usize, Vec<String>)> = (0..3)
+                    .map(|s| (s, leased(&fleet.daemons[s])))
+                    .filter(|(_, l)| !l.is_empty())
+                    .collect();
+                if !holding.is_empty() {
+                    break holding[rng.random_range(0..holding.len())].clone();
+                }
+                // Nothing running: more work, and wait for it to start.
+                let i = rng.random_range(0..JOBS);
+                jobs.add(i, extra..extra + 5);
+                extra += 5;
+                fleet.daemons[0].post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}));
+                assert!(started.elapsed() < Duration::from_secs(30), "nothing runs");
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let killed_id = fleet.daemons[slot].get("/healthz")["daemon"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let killed_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            fleet.daemons[slot].kill();
+            let killed = Instant::now();
+            fleet.daemons[slot] = fleet.start(slot);
+            // Every job it held runs to its end elsewhere within the
+            // claim's lifetime and 10 s.
+            for job in &held {
+                let within = Duration::from_secs_f64(lease + 10.0);
+                loop {
+                    let runs = fleet.any().runs(job);
+                    let taken = runs.iter().find(|r| {
+                        r["started_at"].as_str().unwrap_or_default() > killed_at.as_str()
+                            && daemon_of(r) != killed_id
+                    });
+                    if let Some(run) = taken {
+                        eprintln!(
+                            "kill {kill}: {killed_id} held {job}; {} finished it after {:?}",
+                            daemon_of(run),
+                            killed.elapsed()
+                        );
+                        break;
+                    }
+                    // Or its run ended between the look and the kill: then
+                    // every ask of it is answered, and nothing was left.
+                    let pending = fleet.any().get(&format!("/jobs/{job}"))["pending"] == true;
+                    if !pending && runs.first().is_some_and(|r| daemon_of(r) == killed_id) {
+                        eprintln!("kill {kill}: {killed_id} finished {job} before it died");
+                        break;
+                    }
+                    assert!(
+                        killed.elapsed() < within,
+                        "kill {kill}: {job} of {killed_id} not finished within {within:?}: \
+                         job {}, runs {:?}, daemons {:?}",
+                        fleet.any().get(&format!("/jobs/{job}")),
+                        fleet.any().runs(job),
+                        fleet
+                            .daemons
+                            .iter()
+                            .map(|d| d.get("/healthz"))
+                            .collect::<Vec<_>>()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            // More records and asks, on random jobs, between kills.
+            for _ in 0..3 {
+                let i = rng.random_range(0..JOBS);
+                jobs.add(i, extra..extra + 5);
+                extra += 5;
+                let d = &fleet.daemons[rng.random_range(0..3)];
+                d.post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}));
+            }
+        }
+        fleet.wait_idle(Duration::from_secs(180));
+        // One last run of each, which must find nothing left to do.
+        for i in 0..JOBS {
+            fleet.daemons[i % 3].post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}));
+        }
+        fleet.wait_idle(Duration::from_secs(120));
+        for i in 0..JOBS {
+            let last = &fleet.runs(i)[0];
+            assert_eq!(last["report"]["status"], "success", "job {i}: {last}");
+        }
+        jobs
+    })
+    .await;
+    jobs.assert_model();
+}
