@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::daemon::{blocking, Daemon};
+use common::daemon::{blocking, new_version_of, Daemon};
 use common::World;
 use serde_json::{json, Value};
 
@@ -197,29 +197,6 @@ async fn a_daemon_killed_mid_run_and_restarted_converges_without_duplicates() {
         "nothing duplicated, nothing lost"
     );
     assert_eq!(w.notion_rows(), w.airtable_rows());
-}
-
-/// The same component with a custom section appended: a new hash, same code.
-fn new_version_of(wasm: &[u8]) -> Vec<u8> {
-    let name = b"synchost-test-build";
-    let payload = format!("built at {:?}", Instant::now()).into_bytes();
-    let mut section = vec![name.len() as u8];
-    section.extend_from_slice(name);
-    section.extend_from_slice(&payload);
-    let mut out = wasm.to_vec();
-    out.push(0); // custom section id
-    let mut len = section.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(&section);
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

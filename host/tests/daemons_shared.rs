@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::daemon::{blocking, Daemon};
+use common::daemon::{blocking, new_version_of, Daemon};
 use common::World;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -293,9 +293,10 @@ async fn daemons_killed_mid_run_leave_their_jobs_to_the_others_and_nothing_is_lo
         .and_then(|v| v.parse().ok())
         .unwrap_or(13);
     let jobs = Jobs::new("shared-kill", 20).await;
-    // Airtable's writes at 5 a second per credential (and so per daemon:
-    // every job here uses one token): a run lasts about a second.
-    let specs: Vec<Value> = (0..JOBS).map(|i| jobs.spec(i, 5.0)).collect();
+    // Airtable at 15 requests a second per credential, across the daemons
+    // (every job here uses one token, and the rate is shared): 20 first
+    // runs of 3 requests each take about 4 s between them.
+    let specs: Vec<Value> = (0..JOBS).map(|i| jobs.spec(i, 15.0)).collect();
     let lease = 3.0;
     let jobs = blocking(move || {
         let mut rng = StdRng::seed_from_u64(seed);
@@ -403,4 +404,87 @@ async fn daemons_killed_mid_run_leave_their_jobs_to_the_others_and_nothing_is_lo
     })
     .await;
     jobs.assert_model();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_uploaded_to_one_daemon_serves_the_others_next_runs() {
+    let jobs = Jobs::new("shared-connector", 3).await;
+    let spec = jobs.spec(0, 20.0);
+    blocking(move || {
+        let fleet = Fleet::new("shared_connector", 2, 5.0);
+        let (a, b) = (&fleet.daemons[0], &fleet.daemons[1]);
+        let wasm = std::fs::read(common::connectors().join("airtable.wasm")).unwrap();
+        let newer = new_version_of(&wasm);
+        let (status, body) = a.put_connector("airtable", newer);
+        assert_eq!(status, 200, "{body}");
+        let hash = a.connector_hash("airtable");
+        let started = Instant::now();
+        while b.connector_hash("airtable") != hash {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "b swapped it in"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // A daemon started later serves it from the first.
+        let mut fleet = fleet;
+        let c = fleet.start(2);
+        assert_eq!(c.connector_hash("airtable"), hash);
+        // b's next run uses it: b alone is up.
+        fleet.daemons[0].kill();
+        c.post("/jobs", &spec);
+        drop(c);
+        let b = &fleet.daemons[1];
+        b.post(&format!("/jobs/{}/trigger", Jobs::id(0)), &json!({}));
+        let run = b.wait_for_run(&Jobs::id(0), &["success"], Duration::from_secs(60));
+        assert_eq!(
+            daemon_of(&run),
+            b.get("/healthz")["daemon"].as_str().unwrap()
+        );
+        assert_eq!(
+            run["report"]["details"]["target"]["connector_sha256"],
+            hash.as_str()
+        );
+    })
+    .await;
+}
+
+/// The daily budget of a platform and credential, spent through one daemon,
+/// is spent for the next: a daemon started after the first stopped finds
+/// it spent (in one process, a budget is counted in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_budget_spent_through_one_daemon_is_spent_for_all() {
+    let jobs = Jobs::new("shared-budget", 12).await;
+    // Two jobs on one Airtable token: 4 requests a day between them. The
+    // first run reads once and writes twice (12 records, 10 a call).
+    let specs: Vec<Value> = (0..2)
+        .map(|i| {
+            let mut spec = jobs.spec(i, 20.0);
+            spec["target"]["connection"]["rate_limit"]["daily_budget"] = json!(4);
+            spec
+        })
+        .collect();
+    blocking(move || {
+        let mut fleet = Fleet::new("shared_budget", 1, 5.0);
+        let a = &fleet.daemons[0];
+        for spec in &specs {
+            assert_eq!(a.post("/jobs", spec).0, 201);
+        }
+        a.post(&format!("/jobs/{}/trigger", Jobs::id(0)), &json!({}));
+        a.wait_for_run(&Jobs::id(0), &["success"], Duration::from_secs(60));
+        fleet.daemons[0].kill();
+        let b = fleet.start(1);
+        b.post(&format!("/jobs/{}/trigger", Jobs::id(1)), &json!({}));
+        let run = b.wait_for_run(
+            &Jobs::id(1),
+            &["success", "queued", "partial", "failed"],
+            Duration::from_secs(60),
+        );
+        assert_eq!(run["report"]["status"], "queued", "{run}");
+        assert!(
+            run.to_string().contains("daily budget"),
+            "the run says why: {run}"
+        );
+    })
+    .await;
 }

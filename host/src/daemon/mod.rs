@@ -34,6 +34,7 @@ mod plans;
 pub mod registry;
 mod runs;
 pub mod scheduler;
+mod shared;
 pub mod timer;
 
 use std::collections::{HashMap, HashSet};
@@ -107,6 +108,8 @@ pub struct Core {
     pub console: console::Sessions,
     /// this daemon's name among those sharing a state ([`leases`])
     pub daemon_id: String,
+    /// shared connector versions this daemon refused, by SHA-256
+    refused_shared: parking_lot::Mutex<HashSet<String>>,
     /// how long a claim on a job lasts unless renewed
     pub lease_ttl: Duration,
     config: Config,
@@ -402,6 +405,7 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         work: work.handle().clone(),
         console: Default::default(),
         daemon_id: config.daemon_id.clone().unwrap_or_else(leases::default_id),
+        refused_shared: Default::default(),
         lease_ttl: config.lease,
         wake: Notify::new(),
         stopping: AtomicBool::new(false),
@@ -413,9 +417,13 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         reported: Default::default(),
         failing: Default::default(),
     });
+    core.share_rates();
     for swap in registry.scan().await {
         core.on_swap(swap);
     }
+    // What the other daemons sharing the state serve, this one serves too
+    // (over what its own folder holds).
+    core.adopt_connectors().await;
     guarded("loading job files", || core.load_job_files());
     guarded("the first tick", || core.tick(true));
     guarded("pruning history", || core.prune_history());
@@ -455,6 +463,10 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
     }
     tokio::spawn(notify::deliver(core.clone(), stop_rx.clone()));
     tokio::spawn(core.clone().heartbeat(stop_rx.clone()));
+    tokio::spawn(
+        core.clone()
+            .watch_shared(config.watch_every, stop_rx.clone()),
+    );
     // The dispatcher: starts what may start.
     {
         let core = core.clone();

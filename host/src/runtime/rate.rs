@@ -82,6 +82,20 @@ impl Bucket {
     }
 }
 
+/// Where daemons sharing a state keep each key's bucket and daily count,
+/// so that a platform's rate and budget hold across all of them: one budget
+/// per platform and credential, wherever the request is made.
+pub trait Ledger: Send + Sync {
+    /// Counts one request of `key` on UTC day `day` if fewer than `budget`
+    /// were counted; `false` when the budget is spent.
+    fn spend(&self, key: &str, day: &str, budget: u64) -> Result<bool, String>;
+    /// Takes a token of `key`'s bucket (filled at `rate`), or says how long
+    /// until one is free (or a pause asked for ends).
+    fn take(&self, key: &str, rate: Rate) -> Result<Option<Duration>, String>;
+    /// The platform answered 429: nobody sends on `key` for `for_`.
+    fn pause(&self, key: &str, for_: Duration);
+}
+
 /// All buckets of one host, keyed by platform and credential fingerprint.
 #[derive(Clone, Default)]
 pub struct RateLimiter {
@@ -89,6 +103,8 @@ pub struct RateLimiter {
     /// requests spent today, by key: (UTC day, count)
     budgets: Arc<Mutex<HashMap<String, (chrono::NaiveDate, u64)>>>,
     stats: Arc<Mutex<RateStats>>,
+    /// the buckets and budgets of daemons sharing a state, when it is shared
+    shared: Arc<parking_lot::RwLock<Option<Arc<dyn Ledger>>>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -101,6 +117,16 @@ pub struct RateStats {
 }
 
 impl RateLimiter {
+    /// From now on, buckets and budgets are kept in `ledger`, with every
+    /// other daemon that shares it.
+    pub fn share(&self, ledger: Arc<dyn Ledger>) {
+        *self.shared.write() = Some(ledger);
+    }
+
+    fn ledger(&self) -> Option<Arc<dyn Ledger>> {
+        self.shared.read().clone()
+    }
+
     /// Waits until `key` may send one request, or, when that would take
     /// longer than `max_wait`, says how long it would take. `rate` is applied
     /// the first time a key is seen and whenever it changes; with no rate,
@@ -113,7 +139,20 @@ impl RateLimiter {
     ) -> Result<(), Duration> {
         let mut waited = Duration::ZERO;
         loop {
-            let wait = {
+            let shared = match (rate, self.ledger()) {
+                (Some(rate), Some(ledger)) => match ledger.take(key, rate) {
+                    Ok(wait) => Some(wait),
+                    Err(e) => {
+                        // The local bucket still holds this daemon to the rate.
+                        tracing::error!("the shared rate limit of {key}: {e}");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            let wait = if let Some(wait) = shared {
+                wait
+            } else {
                 let mut buckets = self.buckets.lock();
                 let now = Instant::now();
                 match rate {
@@ -151,19 +190,30 @@ impl RateLimiter {
     pub fn spend(&self, key: &str, budget: u64) -> Result<(), Duration> {
         let now = chrono::Utc::now();
         let today = now.date_naive();
-        let mut budgets = self.budgets.lock();
-        let spent = budgets.entry(key.to_string()).or_insert((today, 0));
-        if spent.0 != today {
-            *spent = (today, 0);
-        }
-        if spent.1 >= budget {
+        let until_midnight = || {
             let midnight = today
                 .succ_opt()
                 .unwrap_or(today)
                 .and_hms_opt(0, 0, 0)
                 .unwrap_or_default()
                 .and_utc();
-            return Err((midnight - now).to_std().unwrap_or(Duration::from_secs(1)));
+            (midnight - now).to_std().unwrap_or(Duration::from_secs(1))
+        };
+        if let Some(ledger) = self.ledger() {
+            match ledger.spend(key, &today.to_string(), budget) {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(until_midnight()),
+                // Counted here alone until the shared count answers again.
+                Err(e) => tracing::error!("the shared daily budget of {key}: {e}"),
+            }
+        }
+        let mut budgets = self.budgets.lock();
+        let spent = budgets.entry(key.to_string()).or_insert((today, 0));
+        if spent.0 != today {
+            *spent = (today, 0);
+        }
+        if spent.1 >= budget {
+            return Err(until_midnight());
         }
         spent.1 += 1;
         Ok(())
@@ -180,6 +230,10 @@ impl RateLimiter {
         let until = now.checked_add(retry_after.min(MAX_PAUSE)).unwrap_or(now);
         bucket.paused_until = Some(bucket.paused_until.map_or(until, |u| u.max(until)));
         bucket.tokens = 0.0;
+        drop(buckets);
+        if let Some(ledger) = self.ledger() {
+            ledger.pause(key, retry_after.min(MAX_PAUSE));
+        }
         self.stats.lock().throttled += 1;
     }
 

@@ -24,6 +24,7 @@ mod plans;
 pub mod postgres;
 mod records;
 mod runs;
+mod shared;
 pub(crate) mod store;
 #[doc(hidden)]
 pub mod testing;

@@ -24,10 +24,12 @@ pub enum Tree {
     Audit,
     Jobs,
     Meta,
+    /// connectors uploaded to a daemon, for every daemon sharing the state
+    Connectors,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 12] = [
         Tree::Links,
         Tree::Shadows,
         Tree::Dirty,
@@ -39,6 +41,7 @@ impl Tree {
         Tree::Audit,
         Tree::Jobs,
         Tree::Meta,
+        Tree::Connectors,
     ];
 
     /// The tree's name, as sled's tree, fjall's keyspace or PostgreSQL's
@@ -56,6 +59,7 @@ impl Tree {
             Tree::Audit => "audit",
             Tree::Jobs => "jobs",
             Tree::Meta => "meta",
+            Tree::Connectors => "connectors",
         }
     }
 

@@ -240,3 +240,26 @@ pub fn blocking<T: Send + 'static>(
 ) -> impl std::future::Future<Output = T> {
     async move { tokio::task::spawn_blocking(f).await.unwrap() }
 }
+
+/// The same component with a custom section appended: a new hash, same code.
+pub fn new_version_of(wasm: &[u8]) -> Vec<u8> {
+    let name = b"synchost-test-build";
+    let payload = format!("built at {:?}", Instant::now()).into_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    let mut len = section.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&section);
+    out
+}

@@ -58,10 +58,13 @@ pub(in crate::daemon) async fn install_connector(
             format!("`{name}` is a built-in table side of this host: upload under another name"),
         ));
     }
-    let swap = core.registry.install(name, wasm, None, true).await;
+    let swap = core.registry.install(name, wasm.clone(), None, true).await;
     core.on_swap(swap.clone());
     match swap {
-        Swap::Loaded { name, version } => Ok((name, version)),
+        Swap::Loaded { name, version } => {
+            core.publish_connector(&name, &wasm);
+            Ok((name, version))
+        }
         Swap::Rejected { reason, .. } => Err((
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("rejected; the previous version keeps serving: {reason}"),
