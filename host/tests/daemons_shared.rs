@@ -488,3 +488,56 @@ async fn a_daily_budget_spent_through_one_daemon_is_spent_for_all() {
     })
     .await;
 }
+
+/// Tokens are the daemons' together: each one's admin token opens the
+/// others, and a project token made for the shared state opens all of them
+/// (and, revoked, none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_are_shared_by_the_daemons() {
+    blocking(|| {
+        let fleet = Fleet::new("shared_tokens", 2, 5.0);
+        let (a, b) = (&fleet.daemons[0], &fleet.daemons[1]);
+        assert_ne!(a.token, b.token);
+        assert_eq!(
+            b.get_as(&a.token, "/jobs").0,
+            200,
+            "a's admin token opens b"
+        );
+        assert_eq!(a.get_as(&b.token, "/jobs").0, 200);
+        assert_eq!(a.get_as("not-a-token", "/jobs").0, 401);
+        let data = a.data.to_str().unwrap();
+        let (code, token, err) = common::synchost(&[
+            "token",
+            "create",
+            "--project",
+            "pf-test",
+            "--data",
+            data,
+            "--state",
+            &fleet.db.url,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let token = token.trim();
+        for d in [a, b] {
+            assert_eq!(
+                d.get_as(token, "/jobs").0,
+                200,
+                "the project token opens each"
+            );
+            assert_eq!(d.get_as(token, "/metrics").0, 403, "within its scope");
+        }
+        let id = token.split('_').nth(1).unwrap();
+        let (code, _, err) = common::synchost(&[
+            "token",
+            "revoke",
+            id,
+            "--data",
+            data,
+            "--state",
+            &fleet.db.url,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(b.get_as(token, "/jobs").0, 401, "revoked on all at once");
+    })
+    .await;
+}

@@ -96,23 +96,46 @@ pub enum TokenCommand {
         /// the project_id the token is scoped to
         #[arg(long)]
         project: String,
-        /// the daemon's folder
-        #[arg(long, env = "SYNCHOST_DATA")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: TokensAt,
     },
     /// List project tokens (id, project, created; never the token)
     List {
-        #[arg(long, env = "SYNCHOST_DATA")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: TokensAt,
         #[arg(long)]
         json: bool,
     },
     /// Revoke a project token by its id; the daemon refuses it at once
     Revoke {
         id: String,
-        #[arg(long, env = "SYNCHOST_DATA")]
-        data: PathBuf,
+        #[command(flatten)]
+        at: TokensAt,
     },
+}
+
+/// Where the project tokens are kept.
+#[derive(clap::Args, Debug)]
+pub struct TokensAt {
+    /// the daemon's folder
+    #[arg(long, env = "SYNCHOST_DATA")]
+    data: PathBuf,
+    /// the daemons' shared state (postgres://…), if they share one: the
+    /// tokens are kept there, for all of them
+    #[arg(long, env = "SYNCHOST_STATE")]
+    state: Option<String>,
+}
+
+impl TokensAt {
+    fn kept(&self) -> anyhow::Result<crate::daemon::access::Kept> {
+        use crate::daemon::access::Kept;
+        match self.state.as_deref().map(crate::state::Location::parse) {
+            Some(crate::state::Location::Postgres(url)) => Ok(Kept::Shared(
+                crate::state::State::open_postgres(&url, &self.data.join("state.scratch"))?,
+            )),
+            _ => Ok(Kept::Folder(self.data.clone())),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -242,16 +265,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
     use crate::daemon::access;
     match cmd {
-        TokenCommand::Create { project, data } => {
-            let (entry, token) = access::create(&data, &project)?;
+        TokenCommand::Create { project, at } => {
+            let (entry, token) = access::create(&at.kept()?, &project)?;
             eprintln!(
                 "token {} for project {} (shown once; only its hash is kept):",
                 entry.id, entry.project
             );
             println!("{token}");
         }
-        TokenCommand::List { data, json } => {
-            let tokens = access::list(&data)?;
+        TokenCommand::List { at, json } => {
+            let tokens = access::list(&at.kept()?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
             } else {
@@ -260,8 +283,8 @@ fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        TokenCommand::Revoke { id, data } => {
-            if !access::revoke(&data, &id)? {
+        TokenCommand::Revoke { id, at } => {
+            if !access::revoke(&at.kept()?, &id)? {
                 eprintln!("no token {id}");
                 return Ok(ExitCode::from(2));
             }

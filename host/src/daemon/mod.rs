@@ -394,17 +394,23 @@ pub async fn serve(config: Config, runtime: Runtime) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the connector runtime")?;
+    let daemon_id = config.daemon_id.clone().unwrap_or_else(leases::default_id);
+    let tokens = access::Tokens::new(
+        token,
+        access::Kept::at(&config.data, Some(&state)),
+        &daemon_id,
+    );
     let core = Arc::new(Core {
         state,
         runtime: runtime.clone(),
         registry: registry.clone(),
         scheduler: Scheduler::new(config.per_platform),
         metrics: metrics::Metrics::default(),
-        tokens: access::Tokens::new(token, &config.data),
+        tokens,
         hooks: hooks::Intake::default(),
         work: work.handle().clone(),
         console: Default::default(),
-        daemon_id: config.daemon_id.clone().unwrap_or_else(leases::default_id),
+        daemon_id,
         refused_shared: Default::default(),
         lease_ttl: config.lease,
         wake: Notify::new(),

@@ -133,3 +133,35 @@ impl Ledger for State {
         }
     }
 }
+
+const API_TOKENS: &[u8] = b"api_tokens";
+
+fn admin_key(sha256: &str) -> Vec<u8> {
+    key(&["admin_token", sha256])
+}
+
+impl State {
+    /// The project tokens' file as kept for every daemon (see
+    /// `daemon::access`), if any was made.
+    pub fn api_tokens(&self) -> Result<Option<Vec<u8>>> {
+        self.store.get(Tree::Meta, API_TOKENS)
+    }
+
+    /// Changes the project tokens' file atomically (`change` may be called
+    /// again if another writer got there first).
+    pub fn update_api_tokens(&self, change: &mut super::store::Change<'_>) -> Result<()> {
+        self.store.update(Tree::Meta, API_TOKENS, change)?;
+        self.store.flush()
+    }
+
+    /// Lets the admin token whose SHA-256 is `sha256` in on every daemon.
+    pub fn add_admin_token(&self, sha256: &str, daemon: &str) -> Result<()> {
+        self.store
+            .put_durable(Tree::Meta, admin_key(sha256), daemon.as_bytes().to_vec())
+    }
+
+    /// Whether some daemon sharing the state has an admin token of this hash.
+    pub fn is_admin_token(&self, sha256: &str) -> Result<bool> {
+        Ok(self.store.get(Tree::Meta, &admin_key(sha256))?.is_some())
+    }
+}
