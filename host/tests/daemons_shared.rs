@@ -201,11 +201,13 @@ impl Fleet {
         self.any().runs(&Jobs::id(i))
     }
 
+    /// No job owes a run (none queued or running anywhere).
     fn idle(&self) -> bool {
-        (0..JOBS).all(|i| {
-            let job = self.any().get(&format!("/jobs/{}", Jobs::id(i)));
-            job["pending"] == false
-        })
+        let jobs = self.any().get("/jobs?limit=1000");
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["pending"] == false)
     }
 
     fn wait_idle(&self, within: Duration) {
@@ -538,6 +540,46 @@ async fn api_tokens_are_shared_by_the_daemons() {
         ]);
         assert_eq!(code, 0, "{err}");
         assert_eq!(b.get_as(token, "/jobs").0, 401, "revoked on all at once");
+    })
+    .await;
+}
+
+/// A signed webhook delivery sent to every daemon (a platform retrying
+/// through a load balancer) is accepted by one, and its job runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_sent_to_every_daemon_runs_its_job_once() {
+    let jobs = Jobs::new("shared-hook", 2).await;
+    const SECRET: &str = "secret_shared_webhook";
+    // SAFETY: set before the daemons are spawned; read by them only.
+    unsafe { std::env::set_var("SHARED_NOTION_WEBHOOK", SECRET) };
+    let mut spec = jobs.spec(0, 20.0);
+    spec["source"]["connection"]["secrets"]["notion_webhook_secret"] =
+        json!("env:SHARED_NOTION_WEBHOOK");
+    let page = jobs.w.notion.pages(&jobs.dbs[0])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (headers, body) = jobs
+        .w
+        .notion
+        .webhook_delivery(SECRET, "page.properties_updated", &page);
+    blocking(move || {
+        let fleet = Fleet::new("shared_hook", 3, 5.0);
+        assert_eq!(fleet.daemons[0].post("/jobs", &spec).0, 201);
+        let answers: Vec<u16> = std::thread::scope(|s| {
+            let sent: Vec<_> = fleet
+                .daemons
+                .iter()
+                .map(|d| s.spawn(|| d.post_hook(&Jobs::id(0), &headers, body.clone()).0))
+                .collect();
+            sent.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let mut sorted = answers.clone();
+        sorted.sort();
+        assert_eq!(sorted, [202, 409, 409], "accepted once: {answers:?}");
+        fleet.wait_idle(Duration::from_secs(60));
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(fleet.runs(0).len(), 1, "the job ran once");
     })
     .await;
 }

@@ -79,6 +79,11 @@ impl Core {
             Ok(n) => tracing::info!(removed = n, "run history pruned"),
             Err(e) => tracing::error!("run history not pruned: {e}"),
         }
+        if self.state.is_shared() {
+            if let Err(e) = self.state.prune_deliveries(super::hooks::REPLAY_WINDOW) {
+                tracing::error!("webhook deliveries not pruned: {e}");
+            }
+        }
     }
 
     /// Drops audit entries past their age or beyond the count kept.

@@ -188,7 +188,7 @@ pub async fn hook(
     };
     match verified {
         // Verified, but these very bytes were accepted before: a replay.
-        Ok(_) if core.hooks.seen(&fingerprint) => {
+        Ok(_) if !core.first_delivery(fingerprint) => {
             core.metrics.webhook(&sync_id, "replayed");
             core.audit_throttled("webhook_replayed", &sync_id);
             error(
@@ -197,7 +197,6 @@ pub async fn hook(
             )
         }
         Ok(events) => {
-            core.hooks.remember(fingerprint);
             if events.is_empty() {
                 core.metrics.webhook(&sync_id, "no_change");
                 return (
@@ -225,6 +224,26 @@ pub async fn hook(
 }
 
 impl Core {
+    /// Whether a verified delivery is new, remembering it: here, or in the
+    /// state where daemons share one (so that a delivery sent to several
+    /// is accepted by one, and its job runs once).
+    fn first_delivery(&self, fingerprint: [u8; 32]) -> bool {
+        if self.state.is_shared() {
+            match self
+                .state
+                .first_delivery(&hex::encode(fingerprint), REPLAY_WINDOW)
+            {
+                Ok(first) => return first,
+                Err(e) => tracing::error!("webhook replays, shared: {e}"),
+            }
+        }
+        if self.hooks.seen(&fingerprint) {
+            return false;
+        }
+        self.hooks.remember(fingerprint);
+        true
+    }
+
     /// Hands a delivery to each side's connector that takes webhooks; the
     /// first that verifies it gives the events. `Err` says why none did.
     pub async fn webhook(

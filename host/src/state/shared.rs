@@ -165,3 +165,48 @@ impl State {
         Ok(self.store.get(Tree::Meta, &admin_key(sha256))?.is_some())
     }
 }
+
+fn delivery_key(fingerprint: &str) -> Vec<u8> {
+    key(&["webhook", fingerprint])
+}
+
+impl State {
+    /// Whether a webhook delivery (its fingerprint) is accepted here for the
+    /// first time within `window`: it is then remembered, atomically, so
+    /// that of the daemons it reaches only one accepts it.
+    pub fn first_delivery(&self, fingerprint: &str, window: Duration) -> Result<bool> {
+        let now = now_ms();
+        let window = window.as_millis() as i64;
+        let mut first = false;
+        self.store
+            .update(Tree::Meta, &delivery_key(fingerprint), &mut |old| {
+                let at = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(i64::from_be_bytes);
+                first = at.is_none_or(|at| now - at >= window);
+                Some(
+                    if first { now } else { at.unwrap_or(now) }
+                        .to_be_bytes()
+                        .to_vec(),
+                )
+            })?;
+        Ok(first)
+    }
+
+    /// Forgets deliveries accepted more than `window` ago.
+    pub fn prune_deliveries(&self, window: Duration) -> Result<usize> {
+        let cutoff = now_ms() - window.as_millis() as i64;
+        let prefix = delivery_key("");
+        let mut batch = Batch::new();
+        for item in self.store.scan_prefix(Tree::Meta, &prefix) {
+            let (k, v) = item?;
+            let at = <[u8; 8]>::try_from(v.as_slice()).map_or(0, i64::from_be_bytes);
+            if at < cutoff {
+                batch.remove(Tree::Meta, k);
+            }
+        }
+        let gone = batch.len();
+        self.store.apply(batch)?;
+        Ok(gone)
+    }
+}
