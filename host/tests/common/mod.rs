@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod console;
 pub mod daemon;
 
 use std::collections::BTreeMap;

@@ -32,6 +32,8 @@ pub struct RunView {
     pub job: String,
     pub job_link: String,
     pub started_at: String,
+    /// the daemon that ran it (several may share a state)
+    pub daemon: String,
     pub status: String,
     pub synced: u64,
     pub conflicts: u64,
@@ -113,6 +115,7 @@ pub fn view(run: &RunRecord) -> RunView {
         job: run.job.clone(),
         job_link: format!("/ui/jobs/{}", escape_segment(&run.job)),
         started_at: run.started_at.clone(),
+        daemon: r["daemon"].as_str().unwrap_or("").to_string(),
         status: r["status"].as_str().unwrap_or("?").to_string(),
         synced: n(&r["synced_items"]),
         conflicts: n(&r["conflicts_detected"]),
