@@ -139,6 +139,16 @@ pub async fn run(args: RunArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> {
         Opened::Daemon(daemon) => return run_on_daemon(&daemon, &job, &args).await,
         Opened::Empty(_) => unreachable!("opened to create"),
     };
+    // Daemons may share this state: the job is claimed as a daemon claims
+    // it, so that it never runs twice at once anywhere.
+    let _claim = match crate::state::leases::Held::take(&state, &job.sync_id)? {
+        Some(claim) => claim,
+        None => anyhow::bail!(
+            "job `{}` is running on a daemon that shares this state: wait for it (GET /healthz \
+             lists each daemon's leases)",
+            job.sync_id
+        ),
+    };
     let report = sync::run(&job, runtime, &state, &run_options(&args)).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(exit_code(report.status))

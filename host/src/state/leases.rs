@@ -67,7 +67,7 @@ impl Leases for Postgres {
     ) -> Result<bool> {
         let shared = self.shared.clone();
         let (job, daemon, platforms) = (job.to_string(), daemon.to_string(), platforms.to_vec());
-        let (secs, slots) = (millis(ttl), slots as i64);
+        let (secs, slots) = (millis(ttl), i64::try_from(slots).unwrap_or(i64::MAX));
         self.block(async move {
             let mut held = shared.txn.lock().await;
             if held.as_ref().is_none_or(|c| c.is_closed()) {
@@ -205,6 +205,57 @@ impl State {
         match self.store.leases() {
             Some(leases) => leases.all(),
             None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// A claim held by a command (`synchost run` on a shared state) until it is
+/// dropped, renewed meanwhile by a thread of its own.
+pub struct Held {
+    state: State,
+    job: String,
+    holder: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// How long a command's claim lasts unless renewed (every third of it).
+const HELD_TTL: Duration = Duration::from_secs(15);
+
+impl Held {
+    /// Claims `job` for this process; `None` when a daemon holds it. On a
+    /// state one process holds, there is nothing to claim.
+    pub fn take(state: &State, job: &str) -> Result<Option<Held>> {
+        let holder = format!("cli-{}", std::process::id());
+        if !state.claim(job, &holder, HELD_TTL, &[], usize::MAX)? {
+            return Ok(None);
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        if state.is_shared() {
+            let (state, job, holder) = (state.clone(), job.to_string(), holder.clone());
+            std::thread::spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(HELD_TTL / 3)
+                {
+                    if let Err(e) = state.renew(&holder, std::slice::from_ref(&job), HELD_TTL) {
+                        tracing::error!(job = %job, "renewing the run's claim: {e}");
+                    }
+                }
+            });
+        }
+        Ok(Some(Held {
+            state: state.clone(),
+            job: job.to_string(),
+            holder,
+            stop: Some(stop),
+        }))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Err(e) = self.state.release(&self.job, &self.holder) {
+            tracing::error!(job = %self.job, "releasing the run's claim: {e}");
         }
     }
 }
