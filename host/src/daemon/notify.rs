@@ -193,6 +193,25 @@ pub async fn deliver(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             }
         }
         for (id, body) in pending {
+            // Daemons sharing a state share its notices: one sends each.
+            let claim = format!("notice:{id}");
+            let ttl = LONGEST_WAIT * ATTEMPTS;
+            if !core
+                .state
+                .claim(&claim, &core.daemon_id, ttl, &[], usize::MAX)
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            // Sent and removed by another daemon since it was listed.
+            if !core
+                .state
+                .notices()
+                .is_ok_and(|left| left.iter().any(|(n, _)| *n == id))
+            {
+                let _ = core.state.release(&claim, &core.daemon_id);
+                continue;
+            }
             let mut attempt = 0;
             let outcome = loop {
                 attempt += 1;
@@ -239,6 +258,15 @@ pub async fn deliver(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             }
             if let Err(e) = core.state.remove_notice(id) {
                 tracing::error!(notice = id, "notice not removed: {e}");
+            }
+            let _ = core.state.release(&claim, &core.daemon_id);
+        }
+        if core.state.is_shared() {
+            // Notices another daemon holds: look again in a while.
+            tokio::select! {
+                _ = notifier.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => return,
             }
         }
     }
