@@ -58,28 +58,9 @@ async fn platforms(i: usize) -> Platforms {
     })
     .await
     .unwrap();
-    let db = notion.create_database(
-        "Tasks",
-        &[
-            ("Name", "title"),
-            ("Email", "email"),
-            ("Status", "select"),
-            ("Points", "number"),
-        ],
-    );
+    let db = notion.create_tasks_database("Tasks");
     let base = airtable.create_base();
-    airtable.create_table(
-        &base,
-        "Tasks",
-        &[
-            ("Name", "singleLineText"),
-            ("Email", "email"),
-            ("Status", "singleSelect"),
-            ("Points", "number"),
-            ("Last Modified", "lastModifiedTime"),
-        ],
-    );
-    airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+    airtable.create_tasks_table(&base, "Tasks");
     Platforms {
         notion,
         airtable,

@@ -90,28 +90,9 @@ impl Bench {
         })
         .await
         .unwrap();
-        let db = notion.create_database(
-            "Tasks",
-            &[
-                ("Name", "title"),
-                ("Email", "email"),
-                ("Status", "select"),
-                ("Points", "number"),
-            ],
-        );
+        let db = notion.create_tasks_database("Tasks");
         let base = airtable.create_base();
-        airtable.create_table(
-            &base,
-            "Tasks",
-            &[
-                ("Name", "singleLineText"),
-                ("Email", "email"),
-                ("Status", "singleSelect"),
-                ("Points", "number"),
-                ("Last Modified", "lastModifiedTime"),
-            ],
-        );
-        airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+        airtable.create_tasks_table(&base, "Tasks");
         let off = json!({"per_second": 1e9, "burst": 1000000});
         let job = Job::from_value(json!({
             "sync_id": tag, "mode": "bidirectional", "schedule": "manual", "page_size": 100,

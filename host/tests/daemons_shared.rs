@@ -34,29 +34,8 @@ impl Jobs {
         let w = World::new(tag, "newest_wins").await;
         let mut dbs = Vec::new();
         for i in 0..JOBS {
-            let db = w.notion.create_database(
-                &format!("Tasks {i}"),
-                &[
-                    ("Name", "title"),
-                    ("Email", "email"),
-                    ("Status", "select"),
-                    ("Points", "number"),
-                ],
-            );
-            let table = format!("Tasks{i}");
-            w.airtable.create_table(
-                &w.base,
-                &table,
-                &[
-                    ("Name", "singleLineText"),
-                    ("Email", "email"),
-                    ("Status", "singleSelect"),
-                    ("Points", "number"),
-                    ("Last Modified", "lastModifiedTime"),
-                ],
-            );
-            w.airtable
-                .set_choices(&w.base, &table, "Status", &["Todo", "Doing", "Done"]);
+            let db = w.notion.create_tasks_database(&format!("Tasks {i}"));
+            w.airtable.create_tasks_table(&w.base, &format!("Tasks{i}"));
             dbs.push(db);
         }
         let jobs = Jobs { w, dbs };

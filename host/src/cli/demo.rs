@@ -56,28 +56,9 @@ pub async fn run(args: DemoArgs, runtime: &Runtime) -> anyhow::Result<ExitCode> 
         notion.base_url(),
         airtable.base_url()
     );
-    let db = notion.create_database(
-        "Tasks",
-        &[
-            ("Name", "title"),
-            ("Email", "email"),
-            ("Status", "select"),
-            ("Points", "number"),
-        ],
-    );
+    let db = notion.create_tasks_database("Tasks");
     let base = airtable.create_base();
-    airtable.create_table(
-        &base,
-        "Tasks",
-        &[
-            ("Name", "singleLineText"),
-            ("Email", "email"),
-            ("Status", "singleSelect"),
-            ("Points", "number"),
-            ("Last Modified", "lastModifiedTime"),
-        ],
-    );
-    airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+    airtable.create_tasks_table(&base, "Tasks");
 
     // Overlapping data: a third of the tasks exist on both sides already.
     let n = args.records.max(6);

@@ -105,28 +105,9 @@ impl World {
         })
         .await
         .unwrap();
-        let db = notion.create_database(
-            "Tasks",
-            &[
-                ("Name", "title"),
-                ("Email", "email"),
-                ("Status", "select"),
-                ("Points", "number"),
-            ],
-        );
+        let db = notion.create_tasks_database("Tasks");
         let base = airtable.create_base();
-        airtable.create_table(
-            &base,
-            "Tasks",
-            &[
-                ("Name", "singleLineText"),
-                ("Email", "email"),
-                ("Status", "singleSelect"),
-                ("Points", "number"),
-                ("Last Modified", "lastModifiedTime"),
-            ],
-        );
-        airtable.set_choices(&base, "Tasks", "Status", &["Todo", "Doing", "Done"]);
+        airtable.create_tasks_table(&base, "Tasks");
         let dir = fresh_dir(tag);
         let job = json!({
             "sync_id": format!("sync-{tag}"),

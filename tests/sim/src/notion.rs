@@ -171,6 +171,20 @@ impl NotionSim {
     /// `("Name", "title"), ("Status", "select")`; a title property "Name" is
     /// added when none is given. It holds one data source of the same title
     /// and properties. Returns the database id.
+    /// A database of tasks, as the demo, the tests and the benchmarks sync
+    /// them: Name (title), Email, Status (select) and Points.
+    pub fn create_tasks_database(&self, title: &str) -> String {
+        self.create_database(
+            title,
+            &[
+                ("Name", "title"),
+                ("Email", "email"),
+                ("Status", "select"),
+                ("Points", "number"),
+            ],
+        )
+    }
+
     pub fn create_database(&self, title: &str, properties: &[(&str, &str)]) -> String {
         let now = self.shared.clock.now();
         let mut store = self.shared.store.lock().unwrap();

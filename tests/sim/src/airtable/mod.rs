@@ -166,6 +166,25 @@ impl AirtableSim {
 
     /// `fields` are (name, Airtable type); the first is the primary field. A link
     /// field may name its target: "multipleRecordLinks:Other table".
+    /// A table of tasks, as the demo, the tests and the benchmarks sync
+    /// them: Name, Email, Status (Todo, Doing, Done), Points and Last
+    /// Modified.
+    pub fn create_tasks_table(&self, base: &str, name: &str) -> String {
+        let id = self.create_table(
+            base,
+            name,
+            &[
+                ("Name", "singleLineText"),
+                ("Email", "email"),
+                ("Status", "singleSelect"),
+                ("Points", "number"),
+                ("Last Modified", "lastModifiedTime"),
+            ],
+        );
+        self.set_choices(base, name, "Status", &["Todo", "Doing", "Done"]);
+        id
+    }
+
     pub fn create_table(&self, base: &str, name: &str, fields: &[(&str, &str)]) -> String {
         let table = Table::new(name, fields);
         let id = table.id.clone();
