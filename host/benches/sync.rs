@@ -7,7 +7,9 @@
 //! - no-op re-sync of those RECORDS, incremental and full;
 //! - incremental re-sync with 0.1% of the records changed;
 //! - with `--linked N`: a no-op re-sync of N linked records (N = 1,000,000 for
-//!   the figure), both sides seeded alike and linked by a first sync.
+//!   the figure), both sides seeded alike and linked by a first sync;
+//! - with `--state postgres`: the state in a PostgreSQL database (made and
+//!   dropped on the local server) instead of the embedded store.
 //!
 //! Peak memory is the growth of the process's resident set during a phase
 //! (sampled every 20 ms), above what the simulators already held.
@@ -68,6 +70,8 @@ struct Bench {
     state: State,
     job: Job,
     options: RunOptions,
+    /// the database of a PostgreSQL state, dropped with the bench
+    _db: Option<synchost::state::testing::ScratchDatabase>,
 }
 
 impl Bench {
@@ -130,15 +134,27 @@ impl Bench {
             batch: None,
             daemon: None,
         };
+        let pg = std::env::args()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w[0] == "--state" && w[1] == "postgres");
+        let (state, _db) = if pg {
+            let db = synchost::state::testing::ScratchDatabase::new(tag);
+            let state = State::open_postgres(&db.url, &dir.with_extension("scratch")).unwrap();
+            (state, Some(db))
+        } else {
+            (State::open(&dir).unwrap(), None)
+        };
         Bench {
             notion,
             airtable,
             db,
             base,
             runtime,
-            state: State::open(&dir).unwrap(),
+            state,
             job,
             options,
+            _db,
         }
     }
 
