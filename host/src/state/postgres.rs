@@ -501,6 +501,8 @@ impl Store for Postgres {
             let (k, o, n) = (key.to_vec(), old.clone(), new.clone());
             let (sql, params): (&str, Box<dyn Fn() -> Params + Send + Sync>) = match (&old, &new) {
                 (None, None) => return Ok(None),
+                // Nothing changes (a timer's tick of a job not due): no write.
+                (Some(o), Some(n)) if o == n => return Ok(new),
                 (None, Some(_)) => (
                     "INSERT INTO synchost_kv (tree, key, value) VALUES ($1, $2, $3)
                      ON CONFLICT DO NOTHING",
