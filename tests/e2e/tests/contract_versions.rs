@@ -81,6 +81,7 @@ async fn run(job: &Value, state: &State) -> anyhow::Result<Report> {
         progress: false,
         details: true,
         batch: None,
+        daemon: None,
     };
     sync::run(&job, &runtime(), state, &options).await
 }

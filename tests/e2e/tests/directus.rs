@@ -246,6 +246,7 @@ impl World {
             progress: false,
             details: true,
             batch: None,
+            daemon: None,
         };
         let report = sync::run(&job, &self.runtime, &self.state, &options)
             .await
