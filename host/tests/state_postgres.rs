@@ -122,7 +122,8 @@ async fn a_run_on_a_shared_state_waits_for_no_daemon_but_never_runs_beside_one()
     let state = synchost::state::State::open_postgres(&db.url, &scratch).unwrap();
     let id = w.job["sync_id"].as_str().unwrap().to_string();
     let ttl = std::time::Duration::from_secs(60);
-    assert!(state.claim(&id, "daemon-x", ttl, &[], 2).unwrap());
+    let alone = synchost::state::leases::Slots::NONE;
+    assert!(state.claim(&id, "daemon-x", ttl, alone).unwrap());
     let (job, connectors) = (w.job_file(), common::connectors());
     let args = [
         "run",

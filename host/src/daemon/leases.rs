@@ -40,13 +40,15 @@ impl Core {
         } else {
             vec![a.clone(), b.clone()]
         };
-        match self.state.claim(
-            &queued.sync_id,
-            &self.daemon_id,
-            self.lease_ttl,
-            &platforms,
-            self.scheduler.per_platform,
-        ) {
+        let slots = crate::state::leases::Slots {
+            platforms: &platforms,
+            per_platform: self.scheduler.per_platform,
+            priority: queued.priority as i32,
+        };
+        match self
+            .state
+            .claim(&queued.sync_id, &self.daemon_id, self.lease_ttl, slots)
+        {
             Ok(claimed) => claimed,
             Err(e) => {
                 tracing::error!(job = %queued.sync_id, "claiming the job: {e}");

@@ -198,7 +198,12 @@ pub async fn deliver(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             let ttl = LONGEST_WAIT * ATTEMPTS;
             if !core
                 .state
-                .claim(&claim, &core.daemon_id, ttl, &[], usize::MAX)
+                .claim(
+                    &claim,
+                    &core.daemon_id,
+                    ttl,
+                    crate::state::leases::Slots::NONE,
+                )
                 .unwrap_or(false)
             {
                 continue;

@@ -4,8 +4,11 @@
 //! daemon may then take the job over (and recover its outbox, as a restarted
 //! daemon does). A claim also holds a slot on each of the job's platforms:
 //! a claim is refused while a platform has as many live claims as it has
-//! slots, wherever they were made. The embedded store is held by one process
-//! (sled's lock), which needs none of this.
+//! slots, wherever they were made, and while a job of higher priority waits
+//! for a slot on one of its platforms (so priorities hold across daemons:
+//! a freed slot goes to the highest job waiting, whichever daemon asked).
+//! The embedded store is held by one process (sled's lock), which needs
+//! none of this.
 
 use std::time::Duration;
 
@@ -27,16 +30,11 @@ pub struct Lease {
 
 pub trait Leases: Send + Sync {
     /// Claims `job` for `daemon` for `ttl`, if no other daemon holds a live
-    /// claim on it and each of `platforms` has fewer than `slots` live
-    /// claims of other jobs. `true` when claimed.
-    fn claim(
-        &self,
-        job: &str,
-        daemon: &str,
-        ttl: Duration,
-        platforms: &[String],
-        slots: usize,
-    ) -> Result<bool>;
+    /// claim on it, each of `slots.platforms` has fewer than
+    /// `slots.per_platform` live claims of other jobs, and no job of higher
+    /// priority waits for one of them. `true` when claimed; refused for a
+    /// slot, the job waits (for [`WAITING`], renewed by each refusal).
+    fn claim(&self, job: &str, daemon: &str, ttl: Duration, slots: Slots<'_>) -> Result<bool>;
 
     /// Extends `daemon`'s claims on `jobs`; returns the jobs it still held.
     fn renew(&self, daemon: &str, jobs: &[String], ttl: Duration) -> Result<Vec<String>>;
@@ -48,6 +46,27 @@ pub trait Leases: Send + Sync {
     fn all(&self) -> Result<Vec<Lease>>;
 }
 
+/// What a claim takes a slot on, and its priority (higher first).
+#[derive(Debug, Clone, Copy)]
+pub struct Slots<'a> {
+    pub platforms: &'a [String],
+    pub per_platform: usize,
+    pub priority: i32,
+}
+
+impl Slots<'_> {
+    /// No platform, no limit: a claim of a job alone.
+    pub const NONE: Slots<'static> = Slots {
+        platforms: &[],
+        per_platform: usize::MAX,
+        priority: 0,
+    };
+}
+
+/// How long a job refused a slot is counted as waiting for one, unless
+/// refused again (a daemon's timer asks again every quarter second).
+pub const WAITING: Duration = Duration::from_secs(5);
+
 /// Any number, the same in every synchost: claims are made one at a time,
 /// so that two daemons never both see a platform's last free slot.
 const CLAIM_LOCK: i64 = 0x5359_4e43_4853_0002;
@@ -57,17 +76,19 @@ fn millis(ttl: Duration) -> f64 {
 }
 
 impl Leases for Postgres {
-    fn claim(
-        &self,
-        job: &str,
-        daemon: &str,
-        ttl: Duration,
-        platforms: &[String],
-        slots: usize,
-    ) -> Result<bool> {
+    fn claim(&self, job: &str, daemon: &str, ttl: Duration, slots: Slots<'_>) -> Result<bool> {
         let shared = self.shared.clone();
-        let (job, daemon, platforms) = (job.to_string(), daemon.to_string(), platforms.to_vec());
-        let (secs, slots) = (millis(ttl), i64::try_from(slots).unwrap_or(i64::MAX));
+        let (job, daemon, platforms) = (
+            job.to_string(),
+            daemon.to_string(),
+            slots.platforms.to_vec(),
+        );
+        let secs = millis(ttl);
+        let (limit, priority) = (
+            i64::try_from(slots.per_platform).unwrap_or(i64::MAX),
+            slots.priority,
+        );
+        let waiting = millis(WAITING);
         self.block(async move {
             let mut held = shared.txn.lock().await;
             if held.as_ref().is_none_or(|c| c.is_closed()) {
@@ -79,20 +100,33 @@ impl Leases for Postgres {
                 .await
                 .map_err(pg_error)?;
             // A new snapshot, after the lock: every claim made before it
-            // is seen.
-            let full: i64 = tx
+            // is seen. A platform is closed to this job when its slots are
+            // taken, or when a job of higher priority waits for it.
+            let closed: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM unnest($1::text[]) AS p(name)
                      WHERE (SELECT count(*) FROM synchost_leases l
                             WHERE l.expires > now() AND l.job <> $2
-                              AND p.name = ANY(l.platforms)) >= $3",
-                    &[&platforms, &job, &slots],
+                              AND p.name = ANY(l.platforms)) >= $3
+                        OR EXISTS (SELECT 1 FROM synchost_waiting w
+                                   WHERE w.expires > now() AND w.job <> $2
+                                     AND w.priority > $4 AND p.name = ANY(w.platforms))",
+                    &[&platforms, &job, &limit, &priority],
                 )
                 .await
                 .map_err(pg_error)?
                 .get(0);
-            if full > 0 {
-                tx.rollback().await.map_err(pg_error)?;
+            if closed > 0 {
+                tx.execute(
+                    "INSERT INTO synchost_waiting (job, priority, platforms, expires)
+                     VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+                     ON CONFLICT (job) DO UPDATE SET priority = EXCLUDED.priority,
+                       platforms = EXCLUDED.platforms, expires = EXCLUDED.expires",
+                    &[&job, &priority, &platforms, &waiting],
+                )
+                .await
+                .map_err(pg_error)?;
+                tx.commit().await.map_err(pg_error)?;
                 return Ok(false);
             }
             let claimed = tx
@@ -109,6 +143,11 @@ impl Leases for Postgres {
                 )
                 .await
                 .map_err(pg_error)?;
+            if !claimed.is_empty() {
+                tx.execute("DELETE FROM synchost_waiting WHERE job = $1", &[&job])
+                    .await
+                    .map_err(pg_error)?;
+            }
             tx.commit().await.map_err(pg_error)?;
             Ok(!claimed.is_empty())
         })
@@ -170,16 +209,9 @@ impl State {
     }
 
     /// See [`Leases::claim`]; always `true` on a state one process holds.
-    pub fn claim(
-        &self,
-        job: &str,
-        daemon: &str,
-        ttl: Duration,
-        platforms: &[String],
-        slots: usize,
-    ) -> Result<bool> {
+    pub fn claim(&self, job: &str, daemon: &str, ttl: Duration, slots: Slots<'_>) -> Result<bool> {
         match self.store.leases() {
-            Some(leases) => leases.claim(job, daemon, ttl, platforms, slots),
+            Some(leases) => leases.claim(job, daemon, ttl, slots),
             None => Ok(true),
         }
     }
@@ -226,7 +258,7 @@ impl Held {
     /// state one process holds, there is nothing to claim.
     pub fn take(state: &State, job: &str) -> Result<Option<Held>> {
         let holder = format!("cli-{}", std::process::id());
-        if !state.claim(job, &holder, HELD_TTL, &[], usize::MAX)? {
+        if !state.claim(job, &holder, HELD_TTL, Slots::NONE)? {
             return Ok(None);
         }
         let (stop, stopped) = std::sync::mpsc::channel::<()>();

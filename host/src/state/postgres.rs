@@ -28,7 +28,7 @@ use super::{Result, StateError};
 /// each other), and the version reached is kept in `synchost_schema`. A
 /// database at a version above the last step was set up by a newer synchost
 /// and is refused.
-const SCHEMA: [(i32, &str); 2] = [
+const SCHEMA: [(i32, &str); 3] = [
     (
         1,
         "CREATE TABLE synchost_kv (
@@ -48,6 +48,17 @@ const SCHEMA: [(i32, &str); 2] = [
              daemon text NOT NULL,
              expires timestamptz NOT NULL,
              platforms text[] NOT NULL
+         );",
+    ),
+    (
+        3,
+        // Jobs a daemon could not claim for want of a slot, with their
+        // priority: a platform's freed slot goes to the highest waiting.
+        "CREATE TABLE synchost_waiting (
+             job text PRIMARY KEY,
+             priority integer NOT NULL,
+             platforms text[] NOT NULL,
+             expires timestamptz NOT NULL
          );",
     ),
 ];

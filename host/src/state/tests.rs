@@ -693,17 +693,24 @@ fn a_state_copied_entry_by_entry_holds_the_same() {
 #[test]
 fn a_job_is_claimed_by_one_daemon_at_a_time_and_taken_over_when_the_claim_expires() {
     use std::time::Duration;
+    fn on(platforms: &[String], per_platform: usize, priority: i32) -> leases::Slots<'_> {
+        leases::Slots {
+            platforms,
+            per_platform,
+            priority,
+        }
+    }
     let fresh = Fresh::new(Kind::Postgres, "leases");
     let other = fresh.open().unwrap();
     let (ttl, notion) = (Duration::from_secs(30), vec!["Notion".to_string()]);
     assert!(fresh.is_shared() && !Fresh::new(Kind::Embedded, "alone").is_shared());
-    assert!(fresh.claim("j1", "a", ttl, &notion, 2).unwrap());
+    assert!(fresh.claim("j1", "a", ttl, on(&notion, 2, 1)).unwrap());
     assert!(
-        !other.claim("j1", "b", ttl, &notion, 2).unwrap(),
+        !other.claim("j1", "b", ttl, on(&notion, 2, 1)).unwrap(),
         "held by a"
     );
     assert!(
-        fresh.claim("j1", "a", ttl, &notion, 2).unwrap(),
+        fresh.claim("j1", "a", ttl, on(&notion, 2, 1)).unwrap(),
         "a holds it again"
     );
     assert_eq!(
@@ -711,26 +718,26 @@ fn a_job_is_claimed_by_one_daemon_at_a_time_and_taken_over_when_the_claim_expire
         ["j1"]
     );
     // Slots: two on Notion, wherever claimed.
-    assert!(other.claim("j2", "b", ttl, &notion, 2).unwrap());
+    assert!(other.claim("j2", "b", ttl, on(&notion, 2, 1)).unwrap());
     assert!(
-        !other.claim("j3", "b", ttl, &notion, 2).unwrap(),
+        !other.claim("j3", "b", ttl, on(&notion, 2, 1)).unwrap(),
         "Notion is full"
     );
     assert!(other
-        .claim("j3", "b", ttl, &["Airtable".to_string()], 2)
+        .claim("j3", "b", ttl, on(&["Airtable".to_string()], 2, 1))
         .unwrap());
     fresh.release("j1", "a").unwrap();
     assert!(
-        other.claim("j4", "b", ttl, &notion, 2).unwrap(),
+        other.claim("j4", "b", ttl, on(&notion, 2, 1)).unwrap(),
         "a slot was freed"
     );
     // A claim not renewed expires, and another daemon takes the job.
     assert!(fresh
-        .claim("j5", "a", Duration::from_millis(200), &[], 2)
+        .claim("j5", "a", Duration::from_millis(200), on(&[], 2, 1))
         .unwrap());
-    assert!(!other.claim("j5", "b", ttl, &[], 2).unwrap());
+    assert!(!other.claim("j5", "b", ttl, on(&[], 2, 1)).unwrap());
     std::thread::sleep(Duration::from_millis(300));
-    assert!(other.claim("j5", "b", ttl, &[], 2).unwrap());
+    assert!(other.claim("j5", "b", ttl, on(&[], 2, 1)).unwrap());
     assert!(
         fresh.renew("a", &["j5".into()], ttl).unwrap().is_empty(),
         "a lost it"
