@@ -562,3 +562,79 @@ async fn a_webhook_sent_to_every_daemon_runs_its_job_once() {
     })
     .await;
 }
+
+/// Priorities hold across daemons: with one slot on a platform, a critical
+/// job asked through one daemon runs before a low one asked earlier through
+/// another, once the slot is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freed_slot_goes_to_the_highest_job_waiting_on_any_daemon() {
+    blocking(|| {
+        let mut fleet = Fleet::new("shared_priority", 0, 5.0);
+        for slot in 0..2 {
+            let data = fleet.dir.join(format!("d{slot}"));
+            let d = Daemon::start_with(
+                &data,
+                &[
+                    "--per-platform",
+                    "1",
+                    "--state",
+                    &fleet.db.url,
+                    "--daemon-id",
+                    &format!("p{slot}"),
+                ],
+                &[],
+            );
+            fleet.daemons.push(d);
+        }
+        let (a, b) = (&fleet.daemons[0], &fleet.daemons[1]);
+        // The connector whose `slow` entity sleeps: uploaded to one, for both.
+        let hostile = synchost::dev::build_connector("synchost-connector-hostile").unwrap();
+        let (status, body) = a.put_connector("hostile", std::fs::read(hostile).unwrap());
+        assert_eq!(status, 200, "{body}");
+        let started = Instant::now();
+        while !b.get("/connectors").to_string().contains("\"hostile\"") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "b has the connector"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let job = |id: &str, ms: u64, priority: &str| {
+            let side = json!({
+                "platform": "Slow", "connector": "hostile", "entity": "slow",
+                "connection": {"settings": {"sleep_ms": ms.to_string()}}
+            });
+            json!({"sync_id": id, "mode": "pull", "schedule": "manual", "priority": priority,
+                   "source": side, "target": side})
+        };
+        for (id, ms, priority) in [
+            ("busy", 2500, "normal"),
+            ("low", 200, "low"),
+            ("crit", 200, "critical"),
+        ] {
+            assert_eq!(a.post("/jobs", &job(id, ms, priority)).0, 201);
+        }
+        a.post("/jobs/busy/trigger", &json!({}));
+        let started = Instant::now();
+        while leased(a).is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "busy runs on a"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Low first, through a; critical later, through b.
+        a.post("/jobs/low/trigger", &json!({}));
+        std::thread::sleep(Duration::from_millis(500));
+        b.post("/jobs/crit/trigger", &json!({}));
+        fleet.wait_idle(Duration::from_secs(60));
+        let started_at = |id: &str| a.runs(id)[0]["started_at"].as_str().unwrap().to_string();
+        assert!(
+            started_at("crit") < started_at("low"),
+            "critical ({}) before low ({})",
+            started_at("crit"),
+            started_at("low")
+        );
+    })
+    .await;
+}
