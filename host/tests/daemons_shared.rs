@@ -128,10 +128,16 @@ struct Fleet {
     daemons: Vec<Daemon>,
     started: usize,
     lease_secs: f64,
+    /// each daemon's `--per-platform` (counted across them)
+    per_platform: usize,
 }
 
 impl Fleet {
     fn new(tag: &str, n: usize, lease_secs: f64) -> Fleet {
+        Fleet::with_slots(tag, n, lease_secs, 8)
+    }
+
+    fn with_slots(tag: &str, n: usize, lease_secs: f64, per_platform: usize) -> Fleet {
         let db = ScratchDatabase::new(tag);
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("{tag}-{}", std::process::id()));
@@ -142,6 +148,7 @@ impl Fleet {
             daemons: Vec::new(),
             started: 0,
             lease_secs,
+            per_platform,
         };
         for _ in 0..n {
             let d = fleet.start(fleet.daemons.len());
@@ -155,12 +162,12 @@ impl Fleet {
         self.started += 1;
         let data = self.dir.join(format!("d{slot}"));
         let id = format!("d{slot}-{}", self.started);
-        let lease = self.lease_secs.to_string();
+        let (lease, slots) = (self.lease_secs.to_string(), self.per_platform.to_string());
         Daemon::start_with(
             &data,
             &[
                 "--per-platform",
-                "8",
+                &slots,
                 "--state",
                 &self.db.url,
                 "--daemon-id",
@@ -170,6 +177,19 @@ impl Fleet {
             ],
             &[],
         )
+    }
+
+    /// Makes `specs` through the first daemon (every daemon sees them),
+    /// and triggers each through another daemon in turn.
+    fn add_and_trigger(&self, specs: &[Value]) {
+        for spec in specs {
+            assert_eq!(self.daemons[0].post("/jobs", spec).0, 201);
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            let d = &self.daemons[i % self.daemons.len()];
+            let path = format!("/jobs/{}/trigger", spec["sync_id"].as_str().unwrap());
+            assert_eq!(d.post(&path, &json!({})).0, 202);
+        }
     }
 
     fn any(&self) -> &Daemon {
@@ -214,21 +234,11 @@ async fn three_daemons_share_twenty_jobs_and_each_trigger_runs_its_job_once() {
     let specs: Vec<Value> = (0..JOBS).map(|i| jobs.spec(i, 20.0)).collect();
     let jobs = blocking(move || {
         let fleet = Fleet::new("shared_once", 3, 5.0);
-        // Made through one daemon, seen by all (the jobs are in the state).
-        for spec in &specs {
-            assert_eq!(fleet.daemons[0].post("/jobs", spec).0, 201);
-        }
+        // Made through one daemon and seen by all (the jobs are in the
+        // state); each triggered through another daemon.
+        fleet.add_and_trigger(&specs);
         for d in &fleet.daemons {
             assert_eq!(d.get("/jobs").as_array().map(Vec::len), Some(JOBS));
-        }
-        // Each trigger through another daemon.
-        for i in 0..JOBS {
-            let d = &fleet.daemons[i % 3];
-            assert_eq!(
-                d.post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}))
-                    .0,
-                202
-            );
         }
         fleet.wait_idle(Duration::from_secs(120));
         // Long enough for any second run to start and show.
@@ -282,17 +292,7 @@ async fn daemons_killed_mid_run_leave_their_jobs_to_the_others_and_nothing_is_lo
     let jobs = blocking(move || {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut fleet = Fleet::new("shared_kill", 3, lease);
-        for spec in &specs {
-            assert_eq!(fleet.daemons[0].post("/jobs", spec).0, 201);
-        }
-        for i in 0..JOBS {
-            let d = &fleet.daemons[i % 3];
-            assert_eq!(
-                d.post(&format!("/jobs/{}/trigger", Jobs::id(i)), &json!({}))
-                    .0,
-                202
-            );
-        }
+        fleet.add_and_trigger(&specs);
         let mut extra = 20;
         for kill in 0..kills {
             // A daemon holding a job, at a seeded moment.
@@ -569,23 +569,8 @@ async fn a_webhook_sent_to_every_daemon_runs_its_job_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freed_slot_goes_to_the_highest_job_waiting_on_any_daemon() {
     blocking(|| {
-        let mut fleet = Fleet::new("shared_priority", 0, 5.0);
-        for slot in 0..2 {
-            let data = fleet.dir.join(format!("d{slot}"));
-            let d = Daemon::start_with(
-                &data,
-                &[
-                    "--per-platform",
-                    "1",
-                    "--state",
-                    &fleet.db.url,
-                    "--daemon-id",
-                    &format!("p{slot}"),
-                ],
-                &[],
-            );
-            fleet.daemons.push(d);
-        }
+        // One slot on a platform, across both daemons.
+        let fleet = Fleet::with_slots("shared_priority", 2, 5.0, 1);
         let (a, b) = (&fleet.daemons[0], &fleet.daemons[1]);
         // The connector whose `slow` entity sleeps: uploaded to one, for both.
         let hostile = synchost::dev::build_connector("synchost-connector-hostile").unwrap();

@@ -46,20 +46,15 @@ impl Core {
         };
         // Another daemon sharing the state ran it since it was asked for
         // here, and answered this ask: running again would run it twice.
-        let answered = self.state.job(&sync_id).ok().flatten();
-        if queued.asked > 0 && answered.is_some_and(|j| j.done >= queued.asked) {
+        let stored = self.state.job(&sync_id).ok().flatten();
+        if queued.asked > 0 && stored.as_ref().is_some_and(|j| j.done >= queued.asked) {
             tracing::info!(job = %sync_id, "already run by another daemon");
             self.finished(&queued);
             self.wake();
             return;
         }
         let parked_before = self.parked_ids(&sync_id);
-        let previous = self
-            .state
-            .job(&sync_id)
-            .ok()
-            .flatten()
-            .and_then(|j| j.last_status);
+        let previous = stored.and_then(|j| j.last_status);
         let outcome = match sync::preview::waits_for_plan(&job, &self.state) {
             Ok(true) => match self.park_first_run(&job).await {
                 Ok(()) => {

@@ -71,7 +71,7 @@ pub const WAITING: Duration = Duration::from_secs(5);
 /// so that two daemons never both see a platform's last free slot.
 const CLAIM_LOCK: i64 = 0x5359_4e43_4853_0002;
 
-fn millis(ttl: Duration) -> f64 {
+fn seconds(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }
 
@@ -83,12 +83,12 @@ impl Leases for Postgres {
             daemon.to_string(),
             slots.platforms.to_vec(),
         );
-        let secs = millis(ttl);
+        let secs = seconds(ttl);
         let (limit, priority) = (
             i64::try_from(slots.per_platform).unwrap_or(i64::MAX),
             slots.priority,
         );
-        let waiting = millis(WAITING);
+        let waiting = seconds(WAITING);
         self.block(async move {
             let mut held = shared.txn.lock().await;
             if held.as_ref().is_none_or(|c| c.is_closed()) {
@@ -154,7 +154,7 @@ impl Leases for Postgres {
     }
 
     fn renew(&self, daemon: &str, jobs: &[String], ttl: Duration) -> Result<Vec<String>> {
-        let (daemon, jobs, secs) = (daemon.to_string(), jobs.to_vec(), millis(ttl));
+        let (daemon, jobs, secs) = (daemon.to_string(), jobs.to_vec(), seconds(ttl));
         let found = self.query(rows(
             "UPDATE synchost_leases SET expires = now() + make_interval(secs => $3)
              WHERE daemon = $1 AND job = ANY($2) RETURNING job"

@@ -385,7 +385,8 @@ impl State {
     }
 
     pub fn remove_job(&self, sync_id: &str) -> Result<bool> {
-        let removed = self.job(sync_id)?.is_some();
+        // Present, whether or not it decodes: a corrupt job can be removed.
+        let removed = self.store.get(Tree::Jobs, sync_id.as_bytes())?.is_some();
         let mut batch = Batch::durable();
         batch.remove(Tree::Jobs, sync_id.as_bytes());
         self.store.apply(batch)?;

@@ -23,10 +23,15 @@ pub struct ScratchDatabase {
     pub url: String,
 }
 
-/// Runs `sql` on the server's `test` database, on a runtime of its own (so
-/// that it works from inside or outside one).
+/// Runs `statements` on the server's `test` database.
 fn admin(statements: Vec<String>) -> Result<(), String> {
-    let url = format!("{}/test", server());
+    execute(&format!("{}/test", server()), statements)
+}
+
+/// Runs `statements`, one at a time, on the database at `url`, on a runtime
+/// of its own (so that it works from inside or outside one).
+pub fn execute(url: &str, statements: Vec<String>) -> Result<(), String> {
+    let url = url.to_string();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

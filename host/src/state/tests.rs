@@ -451,7 +451,7 @@ fn a_postgres_schema_of_a_newer_version_is_refused() {
         "UPDATE synchost_schema SET version = {}",
         postgres::SCHEMA_VERSION + 1
     );
-    run_sql(&db.url, &bump);
+    super::testing::execute(&db.url, vec![bump]).unwrap();
     let refused = State::open_postgres(&db.url, &scratch)
         .err()
         .expect("refused")
@@ -462,25 +462,6 @@ fn a_postgres_schema_of_a_newer_version_is_refused() {
         "{refused}"
     );
     let _ = std::fs::remove_dir_all(&scratch);
-}
-
-fn run_sql(url: &str, sql: &str) {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client.batch_execute(&sql).await.unwrap();
-        })
-    })
-    .join()
-    .unwrap();
 }
 
 fn run(state: &State, job: &str, started_at: &str) -> u64 {
